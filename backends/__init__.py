@@ -1,0 +1,1 @@
+"""Built-in training backends, each a plugin module."""

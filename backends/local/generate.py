@@ -1,0 +1,69 @@
+"""Batched generation for evaluation: prompts sorted by length, left padding, KV cache."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ftx.templates import Template
+from ftx.types import Completion, GenerationParams, Message
+
+from .tokenize import encode_prompt
+
+
+def stop_token_ids(tokenizer: Any, template: Template) -> list[int]:
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    vocab = tokenizer.get_vocab()
+    for text in template.stop_strings(tokenizer):
+        if text in vocab:
+            ids.add(vocab[text])
+    return sorted(ids)
+
+
+def cut_at_stop(text: str, stops: list[str]) -> str:
+    cut = len(text)
+    for stop in stops:
+        index = text.find(stop)
+        if index != -1:
+            cut = min(cut, index)
+    return text[:cut].strip()
+
+
+def generate(model: Any, tokenizer: Any, template: Template, prompts: list[list[Message]], params: GenerationParams,
+             *, batch_size: int, device: str, progress: Any = None, label: str = "generating") -> list[Completion]:
+    import torch
+
+    encoded = [encode_prompt(p, template, tokenizer) for p in prompts]
+    # Longest first: similar lengths share a batch, and an out-of-memory error shows up at once.
+    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+    results: list[Completion | None] = [None] * len(encoded)
+    eos = stop_token_ids(tokenizer, template)
+    stops = template.stop_strings(tokenizer)
+    sampling = params.temperature > 0
+    task = progress.add_task(label, total=len(encoded), info="") if progress is not None else None
+    torch.manual_seed(params.seed)
+    model.eval()
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        longest = max(len(encoded[i]) for i in batch)
+        pad = tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (longest - len(encoded[i])) + encoded[i] for i in batch], device=device)
+        mask = torch.tensor([[0] * (longest - len(encoded[i])) + [1] * len(encoded[i]) for i in batch], device=device)
+        kwargs: dict[str, Any] = {"do_sample": sampling}
+        if sampling:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        with torch.inference_mode():
+            output = model.generate(
+                input_ids=input_ids, attention_mask=mask, max_new_tokens=params.max_new_tokens,
+                repetition_penalty=params.repetition_penalty, eos_token_id=eos, pad_token_id=pad, use_cache=True, **kwargs,
+            )
+        for row, i in enumerate(batch):
+            new = output[row, longest:].tolist()
+            while new and new[-1] == pad:
+                new.pop()
+            text = cut_at_stop(tokenizer.decode(new, skip_special_tokens=True), stops)
+            results[i] = Completion(text, prompt_tokens=len(encoded[i]), completion_tokens=len(new))
+        if task is not None:
+            progress.update(task, advance=len(batch))
+    return [r for r in results if r is not None]

@@ -1,0 +1,74 @@
+"""Options of the local backends (``--set local-lora.epochs=2``).
+
+One dataclass per layer: what every local model needs, what training adds, what LoRA adds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ftx.options import option
+
+
+@dataclass
+class LocalOptions:
+    model: str | None = option(None, "model directory or .gguf file (default: bundled SmolLM2-135M-Instruct)")
+    template: str = option("chat", "prompt template: chat (the model's own), chatml, alpaca, plain")
+    max_seq_length: int = option(512, "longest example in tokens (prompt + answer); longer ones are preflight errors")
+    device: Literal["auto", "cpu", "cuda", "mps"] = option("auto", "where to run: auto picks CUDA when present")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = option("auto", "weights dtype: auto is bfloat16 on capable GPUs, else float32")
+    eval_batch_size: int = option(16, "prompts per generation batch")
+    trust_remote_code: bool = option(False, "allow model code from the model directory (off: safer)")
+
+    def validate(self) -> list[str]:
+        problems = []
+        if self.max_seq_length < 8:
+            problems.append("max_seq_length must be at least 8")
+        if self.eval_batch_size < 1:
+            problems.append("eval_batch_size must be at least 1")
+        return problems
+
+
+@dataclass
+class TrainOptions(LocalOptions):
+    epochs: float = option(3.0, "passes over the training data")
+    max_steps: int = option(0, "stop after this many optimizer steps (0: use epochs)")
+    learning_rate: float = option(5e-5, "peak learning rate")
+    batch_size: int = option(8, "examples per device per step")
+    gradient_accumulation: int = option(1, "steps whose gradients are summed before an update")
+    warmup_ratio: float = option(0.05, "share of steps for linear warm-up")
+    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = option("cosine", "learning-rate schedule")
+    weight_decay: float = option(0.0, "AdamW weight decay")
+    max_grad_norm: float = option(1.0, "gradient clipping")
+    gradient_checkpointing: bool = option(False, "recompute activations to save memory (slower)")
+    seed: int | None = option(None, "training seed (default: the run's seed)")
+
+    def validate(self) -> list[str]:
+        problems = super().validate()
+        if self.epochs <= 0 and self.max_steps <= 0:
+            problems.append("set epochs > 0 or max_steps > 0")
+        if self.learning_rate <= 0:
+            problems.append("learning_rate must be positive")
+        if self.batch_size < 1 or self.gradient_accumulation < 1:
+            problems.append("batch_size and gradient_accumulation must be at least 1")
+        if not 0 <= self.warmup_ratio < 1:
+            problems.append("warmup_ratio must be in [0, 1)")
+        return problems
+
+
+@dataclass
+class LoraOptions(TrainOptions):
+    learning_rate: float = option(1e-3, "peak learning rate (LoRA tolerates higher rates than full fine-tuning)")
+    lora_r: int = option(16, "LoRA rank")
+    lora_alpha: int = option(32, "LoRA scaling numerator (scale = alpha / r)")
+    lora_dropout: float = option(0.05, "dropout on the LoRA input")
+    target_modules: list[str] = option(["all-linear"], "modules that get adapters: all-linear, or names like q_proj,v_proj")
+
+    def validate(self) -> list[str]:
+        problems = super().validate()
+        if self.lora_r < 1:
+            problems.append("lora_r must be at least 1")
+        if not 0 <= self.lora_dropout < 1:
+            problems.append("lora_dropout must be in [0, 1)")
+        return problems

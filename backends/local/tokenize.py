@@ -1,0 +1,69 @@
+"""Turning Examples into token ids with labels on the completion only.
+
+The prompt and the completion are tokenized separately, as they are at generation time (the
+model sees the prompt's tokens, then writes), and the prompt's labels are -100 so that only the
+answer and its end-of-turn marker carry loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ftx.templates import Template
+from ftx.types import Example, Message
+
+IGNORE = -100
+
+
+@dataclass
+class Encoded:
+    input_ids: list[int]
+    labels: list[int]
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+def needs_bos(tokenizer: Any, text: str) -> bool:
+    """True if the tokenizer normally starts with BOS and the rendered text does not have it."""
+    bos = getattr(tokenizer, "bos_token", None)
+    if not bos or tokenizer.bos_token_id is None:
+        return False
+    ids = tokenizer("x").input_ids
+    return bool(ids) and ids[0] == tokenizer.bos_token_id and not text.startswith(bos)
+
+
+def encode_prompt(messages: list[Message], template: Template, tokenizer: Any) -> list[int]:
+    text = template.prompt(messages, tokenizer)
+    ids = tokenizer(text, add_special_tokens=False).input_ids
+    return [tokenizer.bos_token_id, *ids] if needs_bos(tokenizer, text) else ids
+
+
+def encode(example: Example, template: Template, tokenizer: Any) -> Encoded:
+    prompt_ids = encode_prompt(example.prompt, template, tokenizer)
+    completion = template.completion(example.prompt, example.reference, tokenizer)
+    completion_ids = tokenizer(completion, add_special_tokens=False).input_ids
+    return Encoded(prompt_ids + completion_ids, [IGNORE] * len(prompt_ids) + completion_ids)
+
+
+class PaddingCollator:
+    """Pads a batch to its longest example (right side), labels with -100, and counts the real
+    tokens it has seen (for tokens/s)."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+        self.real_tokens = 0
+
+    def __call__(self, batch: list[dict[str, list[int]]]) -> dict[str, Any]:
+        import torch
+
+        longest = max(len(b["input_ids"]) for b in batch)
+        ids, labels, mask = [], [], []
+        for b in batch:
+            pad = longest - len(b["input_ids"])
+            ids.append(b["input_ids"] + [self.pad_id] * pad)
+            labels.append(b["labels"] + [IGNORE] * pad)
+            mask.append([1] * len(b["input_ids"]) + [0] * pad)
+            self.real_tokens += len(b["input_ids"])
+        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": torch.tensor(mask)}

@@ -1,0 +1,100 @@
+"""The training loop of the local backends: transformers' Trainer with our data pipeline.
+
+Trainer gives us, tested by many users: gradient accumulation, schedules, mixed precision,
+gradient checkpointing, checkpoints and resume, and DDP under ``accelerate launch``. What it
+is fed is ours: completion-only labels, length-grouped dynamic padding, and a rich progress
+bar with loss, learning rate and tokens/s.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from ftx.backend import BackendContext
+from ftx.types import TrainStats
+
+from .options import TrainOptions
+from .tokenize import Encoded, PaddingCollator
+
+
+def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOptions, ctx: BackendContext,
+          *, device: str, dtype: Any, seed: int, label: str) -> TrainStats:
+    import torch
+    from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+
+    # --- data ---
+    dataset = [{"input_ids": e.input_ids, "labels": e.labels} for e in examples]
+    collator = PaddingCollator(tokenizer.pad_token_id)
+
+    # --- arguments ---
+    args = TrainingArguments(
+        output_dir=str(ctx.dir / "checkpoints"),
+        per_device_train_batch_size=opts.batch_size,
+        gradient_accumulation_steps=opts.gradient_accumulation,
+        num_train_epochs=opts.epochs,
+        max_steps=opts.max_steps if opts.max_steps > 0 else -1,
+        learning_rate=opts.learning_rate,
+        lr_scheduler_type=opts.lr_scheduler,
+        warmup_steps=opts.warmup_ratio,
+        weight_decay=opts.weight_decay,
+        max_grad_norm=opts.max_grad_norm,
+        gradient_checkpointing=opts.gradient_checkpointing,
+        bf16=device == "cuda" and dtype == torch.bfloat16,
+        fp16=device == "cuda" and dtype == torch.float16,
+        use_cpu=device == "cpu",
+        train_sampling_strategy="group_by_length",  # similar lengths share a batch: little padding
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        log_level="error",
+        seed=seed,
+        data_seed=seed,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+    )
+
+    # --- progress and the training log ---
+    log_path = ctx.dir / "train_log.jsonl"
+    started = time.time()
+    last: dict[str, Any] = {}
+
+    class Progress(TrainerCallback):
+        task = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.task = ctx.progress.add_task(label, total=state.max_steps, info="")
+
+        def on_step_end(self, args, state, control, **kwargs):
+            elapsed = max(time.time() - started, 1e-9)
+            info = f"loss {last['loss']:.3f} · lr {last['learning_rate']:.1e} · " if last else ""
+            ctx.progress.update(self.task, completed=state.global_step, info=f"{info}{collator.real_tokens / elapsed:.0f} tok/s")
+            if ctx.cancelled.is_set():
+                control.should_training_stop = True
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not logs or "loss" not in logs:
+                return
+            entry = {
+                "step": state.global_step, "epoch": round(state.epoch or 0, 4), "loss": logs["loss"],
+                "learning_rate": logs.get("learning_rate", 0.0), "grad_norm": logs.get("grad_norm"),
+                "tokens": collator.real_tokens, "seconds": round(time.time() - started, 3),
+            }
+            last.update(entry)
+            with open(log_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(entry) + "\n")
+            ctx.emit("train_log", entry)
+
+    # --- train ---
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
+                      processing_class=tokenizer, callbacks=[Progress()])
+    trainer.remove_callback(PrinterCallback)
+    output = trainer.train()
+    return TrainStats(
+        seconds=output.metrics.get("train_runtime", time.time() - started),
+        train_tokens=collator.real_tokens,
+        steps=trainer.state.global_step,
+        final_loss=last.get("loss"),
+    )

@@ -1,0 +1,78 @@
+"""The backend protocol: how a training service plugs into a run.
+
+A backend is registered with ``ftx_register_backends``. The runner calls ``check`` for every
+chosen backend before any of them trains, then ``train`` (or ``attach`` when resuming), then
+``generate`` on the returned model for the held-out prompts.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+from ftx.types import Completion, GenerationParams, Message, Problem, Splits, TrainStats
+
+
+class TrainedModel(ABC):
+    """A model that can answer prompts: a fine-tuned one, or a base model for comparison."""
+
+    stats: TrainStats
+
+    @abstractmethod
+    def generate(self, prompts: list[list[Message]], params: GenerationParams) -> list[Completion]:
+        """Answer every prompt (batched where the backend can), in order."""
+
+    def close(self) -> None:
+        """Free memory or connections; called once the run no longer needs the model."""
+
+
+@dataclass
+class BackendContext:
+    """What the runner gives a backend: its own folder, persisted state, logging, progress."""
+
+    run_id: str
+    dir: Path  # runs/<run-id>/<backend>/ : the backend writes its artifacts here
+    state: dict[str, Any]  # persisted in run.json; call save_state() after changing it
+    save_state: Callable[[], None]
+    log: Callable[[str], None]  # a line for the backend's log file (never secrets)
+    emit: Callable[[str, dict[str, Any]], None]  # a run event: emit("train_log", {...})
+    progress: Any  # a rich Progress the backend may add tasks to
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def write_json(self, name: str, data: Any) -> Path:
+        from ftx.store import atomic_write_text
+
+        path = self.dir / name
+        atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+        return path
+
+
+class Backend(ABC):
+    """Subclass this and register it. ``Options`` is a dataclass whose fields are the
+    backend's settings (``--set <name>.<field>=value``); each field's ``metadata["help"]`` is
+    shown by ``ftx backends``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    Options: ClassVar[type]
+    #: the option that ``ftx run --model`` fills, for backends that take a local model
+    model_option: ClassVar[str | None] = None
+    #: True for backends that do not train (the untuned baseline)
+    is_baseline: ClassVar[bool] = False
+
+    def check(self, splits: Splits, opts: Any) -> list[Problem]:
+        """Preflight without side effects: credentials, limits, token counts, cost.
+        Return every problem found; an empty list means ready."""
+        return []
+
+    @abstractmethod
+    def train(self, splits: Splits, opts: Any, ctx: BackendContext) -> TrainedModel:
+        """Train on ``splits.train`` (``splits.eval`` may be used for validation loss)."""
+
+    def attach(self, state: dict[str, Any], opts: Any, ctx: BackendContext) -> TrainedModel:
+        """Rebuild the trained model from persisted state (resume after a crash or Ctrl-C)."""
+        raise NotImplementedError(f"backend '{self.name}' cannot resume")

@@ -1,0 +1,319 @@
+"""The ``ftx`` command line. Thin: it parses arguments, calls the library, and turns every
+``FtxError`` into one line on stderr (with the traceback only under ``--debug``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from ftx.errors import FtxError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _consoles() -> tuple[Any, Any]:
+    from rich.console import Console
+
+    return Console(), Console(stderr=True)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="ftx", prog_name="ftx")
+@click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Fine-tune language models on several backends at once and compare them side by side.
+
+    \b
+    Quick start (offline, a few minutes on a laptop CPU):
+      ftx run                      bundled data + model: local-base vs local-lora
+      ftx run --data qa.jsonl --backend local-base --backend local-lora
+      ftx data validate qa.jsonl   check a dataset before spending anything
+      ftx runs                     list past runs; ftx show RUN prints one
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug or bool(os.environ.get("FTX_DEBUG"))
+
+
+# --- run ----------------------------------------------------------------------------------
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--data", "-d", metavar="PATH", help="Training data: .jsonl .json .csv .parquet or a saved datasets dir. Default: bundled Q&A.")
+@click.option("--eval", "eval_data", metavar="PATH", help="Held-out evaluation data (wins over --eval-size).")
+@click.option("--eval-size", type=float, metavar="N", help="Held-out share: a fraction (0.15) or a count (40).")
+@click.option("--backend", "-b", "backends", multiple=True, metavar="NAME", help="Backend to train; repeat for several (ftx backends lists them).")
+@click.option("--evaluator", "-e", "evaluators", multiple=True, metavar="NAME", help="Evaluator; repeat for several (ftx evaluators lists them).")
+@click.option("--model", "-m", metavar="PATH", help="Local model directory or .gguf file for the local backends.")
+@click.option("--format", "format_", metavar="NAME", help="Input schema (default: detected). ftx formatters lists them.")
+@click.option("--seed", type=int, help="Seed for the split, training and sampling.")
+@click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Set an option, e.g. --set local-lora.epochs=3. Repeatable.")
+@click.option("--config", "config_file", metavar="FILE", help="Config file (default: ./ftx.toml if present).")
+@click.option("--runs-dir", metavar="DIR", help="Where run directories go (default: runs).")
+@click.option("--name", metavar="ID", help="Run id (default: a timestamp).")
+def run(data, eval_data, eval_size, backends, evaluators, model, format_, seed, sets, config_file, runs_dir, name) -> None:
+    """Train every chosen backend on the same data and compare them on held-out examples.
+
+    \b
+    With no options: fine-tunes the bundled SmolLM2-135M-Instruct with LoRA on the bundled
+    Pride and Prejudice Q&A, and compares it with the untuned model.
+
+    \b
+    Examples:
+      ftx run
+      ftx run --data qa.jsonl --eval-size 50 --backend local-base --backend local-lora
+      ftx run --model ./my-model --set local-lora.epochs=2 --set local-lora.lora_r=8
+    """
+    from ftx import config as configmod
+    from ftx.runner import Runner
+
+    cli_values = {
+        "data": data, "eval_data": eval_data, "eval_size": eval_size, "model": model, "format": format_,
+        "seed": seed, "runs_dir": runs_dir,
+        "backends": list(backends) or None, "evaluators": list(evaluators) or None,
+    }
+    config = configmod.load(config_file, cli=cli_values, sets=sets)
+    out, err = _consoles()
+    _, code = Runner(out, err).start(config, name)
+    sys.exit(code)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run_ref", metavar="RUN")
+@click.option("--runs-dir", default="runs", show_default=True, metavar="DIR")
+def resume(run_ref: str, runs_dir: str) -> None:
+    """Continue an interrupted run: finished backends are kept, trained ones re-attached."""
+    from ftx.runner import Runner
+    from ftx.store import RunStore
+
+    out, err = _consoles()
+    run = RunStore(runs_dir).open(run_ref)
+    _, code = Runner(out, err).resume(run)
+    sys.exit(code)
+
+
+# --- runs ---------------------------------------------------------------------------------
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--runs-dir", default="runs", show_default=True, metavar="DIR")
+def runs(runs_dir: str) -> None:
+    """List runs, newest first."""
+    import time
+
+    from rich.table import Table
+
+    from ftx.store import RunStore
+
+    out, _ = _consoles()
+    found = RunStore(runs_dir).list()
+    if not found:
+        out.print(f"No runs in {runs_dir}. Start one with: ftx run")
+        return
+    table = Table("run", "created", "status", "backends", "data")
+    for r in found:
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r["created"] else ""
+        table.add_row(r["id"], created, r["status"], r["backends"].replace(",", ", "), r["data"])
+    out.print(table)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run_ref", metavar="RUN", default="latest")
+@click.option("--runs-dir", default="runs", show_default=True, metavar="DIR")
+def show(run_ref: str, runs_dir: str) -> None:
+    """Show a run's comparison table and status (RUN: id, id prefix, or 'latest')."""
+    from ftx.report.terminal import TerminalReporter
+    from ftx.results import load_result
+    from ftx.store import RunStore
+
+    out, _ = _consoles()
+    run = RunStore(runs_dir).open(run_ref)
+    result = load_result(run)
+    out.print(f"run {run.id} · status: {run.meta.get('status')} · data: {result.data}")
+    TerminalReporter().report(result, run.path, out)
+
+
+# --- plugins ------------------------------------------------------------------------------
+
+
+@cli.command(context_settings=CONTEXT)
+def plugins() -> None:
+    """List installed plugins: where each comes from, its version, and what it registers."""
+    from ftx.plugins import get_registry
+
+    registry = get_registry()
+    for info in sorted(registry.plugins.values(), key=lambda i: (i.source != "built-in", i.name)):
+        click.echo(f"{info.name}  [{info.source}{' ' + info.version if info.version else ''}]")
+        for item in info.registers:
+            click.echo(f"    {item}")
+        if info.error:
+            click.echo(f"    ERROR: {info.error}")
+    for error in registry.errors:
+        click.echo(f"error: {error}", err=True)
+    if registry.errors:
+        sys.exit(1)
+
+
+def _list_kind(kind: str) -> None:
+    from ftx.options import describe
+    from ftx.plugins import get_registry
+
+    registry = get_registry()
+    registry.raise_errors()
+    for name in registry.names(kind):
+        item = registry.items[kind][name]
+        cls = item.cls
+        click.echo(f"{name}  ({item.plugin})")
+        if getattr(cls, "description", ""):
+            click.echo(f"    {cls.description}")
+        if kind == "evaluator":
+            click.echo(f"    metrics: {', '.join(cls.metrics)}")
+        options = getattr(cls, "Options", None)
+        if options is not None:
+            for f in describe(options):
+                click.echo(f"    --set {name}.{f.name}={f.default!r}  ({f.type}) {f.help}")
+
+
+@cli.command(context_settings=CONTEXT)
+def backends() -> None:
+    """List training backends and their options (set with --set NAME.OPTION=VALUE)."""
+    _list_kind("backend")
+
+
+@cli.command(context_settings=CONTEXT)
+def evaluators() -> None:
+    """List evaluators, the metrics they produce, and their options."""
+    _list_kind("evaluator")
+
+
+@cli.command(context_settings=CONTEXT)
+def formatters() -> None:
+    """List input formatters (data schemas) and prompt templates."""
+    _list_kind("formatter")
+    click.echo("\ntemplates (--set <local backend>.template=NAME):")
+    _list_kind("template")
+
+
+# --- data ---------------------------------------------------------------------------------
+
+
+@cli.group(context_settings=CONTEXT)
+def data() -> None:
+    """Check and describe datasets before training on them."""
+
+
+def _load_dataset(path: str, format_: str, tokenizer: str | None, max_tokens: int | None):
+    from ftx import data as datamod
+    from ftx import tokens
+    from ftx.plugins import get_registry
+
+    registry = get_registry()
+    registry.raise_errors()
+    count, how = tokens.counter(tokenizer)
+    formatters = {n: r.cls for n, r in registry.items["formatter"].items()}
+    dataset = datamod.load(path, formatters=formatters, format=format_, count_tokens=count, max_tokens=max_tokens)
+    return dataset, count, how
+
+
+@data.command(context_settings=CONTEXT)
+@click.argument("path", metavar="FILE")
+@click.option("--format", "format_", default="auto", show_default=True, metavar="NAME", help="Input schema.")
+@click.option("--max-tokens", type=int, metavar="N", help="Flag examples longer than N tokens.")
+@click.option("--tokenizer", metavar="DIR", help="Model directory whose tokenizer counts tokens (default: an approximation).")
+def validate(path: str, format_: str, max_tokens: int | None, tokenizer: str | None) -> None:
+    """Check FILE and list every problem with file:line and field. Exit 0 if usable, 1 if not."""
+    dataset, _, _ = _load_dataset(path, format_, tokenizer, max_tokens)
+    for problem in dataset.problems:
+        color = "red" if problem.severity == "error" else "yellow"
+        click.echo(click.style(f"{problem.severity}: ", fg=color) + str(problem))
+    n_err, n_warn = len(dataset.errors), len(dataset.warnings)
+    summary = f"{dataset.path}: {len(dataset.examples)} valid examples (schema: {dataset.schema}), {n_err} error(s), {n_warn} warning(s)"
+    click.echo(summary, err=bool(n_err))
+    sys.exit(1 if n_err else 0)
+
+
+@data.command(context_settings=CONTEXT)
+@click.argument("path", metavar="FILE")
+@click.option("--format", "format_", default="auto", show_default=True, metavar="NAME")
+@click.option("--tokenizer", metavar="DIR", help="Model directory whose tokenizer counts tokens (default: an approximation).")
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
+def stats(path: str, format_: str, tokenizer: str | None, as_json: bool) -> None:
+    """Counts, token length percentiles, duplicates and the detected schema of FILE."""
+    import json
+
+    from ftx import data as datamod
+
+    dataset, count, how = _load_dataset(path, format_, tokenizer, None)
+    result = datamod.stats(dataset, count)
+    result["token_counts"] = how
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    from rich.table import Table
+
+    out, _ = _consoles()
+    table = Table(title=f"{path} · schema: {result['schema']}", show_header=False, title_justify="left")
+    for key in ("records", "examples", "errors", "duplicates", "with_system_prompt", "multi_turn", "total_tokens"):
+        table.add_row(key.replace("_", " "), str(result[key]))
+    for key in ("prompt_tokens", "answer_tokens"):
+        p = result[key]
+        table.add_row(key.replace("_", " "), f"p50 {p['p50']} · p90 {p['p90']} · p99 {p['p99']} · max {p['max']}")
+    table.add_row("token counts", how)
+    out.print(table)
+
+
+# --- entry point --------------------------------------------------------------------------
+
+
+def _add_plugin_commands() -> None:
+    from ftx.plugins import get_plugin_manager
+
+    try:
+        get_plugin_manager().hook.ftx_register_commands(cli=cli)
+    except Exception as exc:  # a broken plugin must not take the CLI down
+        click.echo(f"warning: a plugin failed to add commands: {type(exc).__name__}: {exc}", err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: runs the CLI and renders errors as one line."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(os.environ.get("FTX_DEBUG"))
+    try:
+        _add_plugin_commands()
+        cli.main(args=argv, prog_name="ftx", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except FtxError as exc:
+        if debug:
+            raise
+        click.echo(click.style("error: ", fg="red", bold=True) + str(exc), err=True)
+        for problem in getattr(exc, "problems", [])[1:20]:
+            click.echo(f"  {problem}", err=True)
+        extra = len(getattr(exc, "problems", [])) - 20
+        if extra > 0:
+            click.echo(f"  ... and {extra} more", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted. Continue with: ftx resume latest", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(
+            click.style("error: ", fg="red", bold=True)
+            + f"unexpected {type(exc).__name__}: {exc}. Run again with --debug for the traceback, and please report it.",
+            err=True,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

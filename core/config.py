@@ -1,0 +1,199 @@
+"""Configuration: ``ftx.toml`` < environment < command line.
+
+``ftx.toml`` has a ``[run]`` table and one table per backend or evaluator::
+
+    [run]
+    data = "qa.jsonl"
+    backends = ["local-base", "local-lora"]
+
+    [local-lora]
+    epochs = 3
+
+The environment overrides it with ``FTX_<SECTION>__<KEY>`` (``FTX_RUN__SEED=7``,
+``FTX_LOCAL_LORA__EPOCHS=2``), and the command line with flags and ``--set section.key=value``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from ftx import options as opt
+from ftx.errors import ConfigError
+from ftx.options import option
+from ftx.plugins import Registry, suggest
+from ftx.types import GenerationParams
+
+CONFIG_FILE = "ftx.toml"
+ENV_PREFIX = "FTX_"
+
+
+@dataclass
+class RunConfig:
+    """Settings of a whole run (the ``[run]`` table)."""
+
+    data: str | None = option(None, "training data file or directory (default: the bundled Pride and Prejudice Q&A)")
+    eval_data: str | None = option(None, "held-out evaluation file; wins over eval_size")
+    eval_size: float = option(0.15, "held-out share of the data: a fraction (0.15) or a count (40)")
+    seed: int = option(42, "seed for the split, training and sampling")
+    format: str = option("auto", "input schema: auto, or a formatter name (ftx formatters)")
+    backends: list[str] = option(["local-base", "local-lora"], "backends to train and compare")
+    evaluators: list[str] = option(["rouge", "bleu", "jaccard", "exact_match"], "evaluators to score with")
+    reporters: list[str] = option(["terminal", "json", "markdown"], "reporters for the finished run")
+    model: str | None = option(None, "local model directory or .gguf file for the local backends (default: bundled SmolLM2-135M-Instruct)")
+    baseline: str | None = option(None, "backend the others are compared against (default: the first untuned one)")
+    runs_dir: str = option("runs", "where run directories are created")
+    max_new_tokens: int = option(64, "longest generated answer, in tokens")
+    temperature: float = option(0.0, "sampling temperature for predictions; 0 is greedy")
+    top_p: float = option(1.0, "nucleus sampling threshold")
+
+    def validate(self) -> list[str]:
+        problems = []
+        if self.eval_size <= 0:
+            problems.append(f"eval_size must be a fraction in (0, 1) or a count >= 1, got {self.eval_size}")
+        elif self.eval_size >= 1 and not float(self.eval_size).is_integer():
+            problems.append(f"eval_size above 1 is a count and must be whole, got {self.eval_size}")
+        if not self.backends:
+            problems.append("choose at least one backend")
+        if len(set(self.backends)) != len(self.backends):
+            problems.append(f"a backend is listed twice: {', '.join(self.backends)}")
+        if self.max_new_tokens < 1:
+            problems.append("max_new_tokens must be at least 1")
+        return problems
+
+    @property
+    def generation(self) -> GenerationParams:
+        return GenerationParams(
+            max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p, seed=self.seed
+        )
+
+
+@dataclass
+class Config:
+    run: RunConfig
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)  # plugin name -> raw values
+    sources: dict[tuple[str, str], str] = field(default_factory=dict)  # (section, key) -> origin
+
+    def options_for(self, name: str, cls: type, *, model_option: str | None = None) -> Any:
+        """The typed options of backend or evaluator ``name``."""
+        values = dict(self.sections.get(name, {}))
+        if model_option and self.run.model is not None and model_option not in values:
+            values[model_option] = self.run.model
+        sources = {k: src for (section, k), src in self.sources.items() if section == name}
+        return opt.build(cls, values, name, sources)
+
+    def check_sections(self, registry: Registry) -> None:
+        """Every table must name a known backend or evaluator, and its keys must be valid."""
+        known = {**{n: ("backend", registry.get("backend", n)) for n in registry.names("backend")},
+                 **{n: ("evaluator", registry.get("evaluator", n)) for n in registry.names("evaluator")}}
+        for section in list(self.sections):
+            canonical = _canonical(section, ["run", *known])
+            if canonical != section:  # FTX_EXACT_MATCH__X arrives as "exact-match"
+                self.sections.setdefault(canonical, {}).update(self.sections.pop(section))
+                self.sources.update({(canonical, k): v for (s, k), v in list(self.sources.items()) if s == section})
+                section = canonical
+            if section not in known:
+                where = {src for (s, _), src in self.sources.items() if s == section}
+                raise ConfigError(
+                    f"unknown section '{section}' (from {', '.join(sorted(where))}).",
+                    hint=suggest(section, ["run", *sorted(known)]),
+                )
+            kind, cls = known[section]
+            self.options_for(section, cls.Options)
+
+
+def load(
+    config_file: str | Path | None = None,
+    *,
+    cli: Mapping[str, Any] | None = None,
+    sets: list[str] | tuple[str, ...] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Merge the three layers. ``cli`` holds run-level flags already typed (None = not given)."""
+    environ = os.environ if environ is None else environ
+    layers: list[tuple[str, dict[str, dict[str, Any]]]] = []
+
+    path = Path(config_file) if config_file else Path(CONFIG_FILE)
+    if config_file and not path.exists():
+        raise ConfigError(f"config file {path} does not exist.", hint="Check the path given to --config.")
+    if path.exists():
+        layers.append((str(path), _read_toml(path)))
+    layers.append(("environment", _from_env(environ)))
+    layers.append(("--set", _from_sets(sets)))
+    layers.append(("command line", {"run": {k: v for k, v in (cli or {}).items() if v is not None}}))
+
+    merged: dict[str, dict[str, Any]] = {}
+    sources: dict[tuple[str, str], str] = {}
+    for origin, layer in layers:
+        for section, values in layer.items():
+            for key, value in values.items():
+                merged.setdefault(section, {})[key] = value
+                sources[(section, key)] = origin if origin != "environment" else _env_name(section, key)
+    run_values = merged.pop("run", {})
+    run_sources = {k: src for (s, k), src in sources.items() if s == "run"}
+    run = opt.build(RunConfig, run_values, "run", run_sources)
+    return Config(run=run, sections=merged, sources=sources)
+
+
+def _canonical(section: str, names: list[str]) -> str:
+    key = section.lower().replace("_", "-")
+    for name in names:
+        if name.lower().replace("_", "-") == key:
+            return name
+    return section
+
+
+def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}.", hint="Fix the syntax; see docs/configuration.md.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc}.") from None
+    for key, value in data.items():
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"{path}: '{key}' must be inside a table, e.g. [run] or [local-lora].",
+                hint="Top-level keys are not allowed; see docs/configuration.md.",
+            )
+    return data
+
+
+def _env_name(section: str, key: str) -> str:
+    return f"{ENV_PREFIX}{section.upper().replace('-', '_')}__{key.upper()}"
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """FTX_<SECTION>__<KEY>: the section's hyphens are written as underscores."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX):].partition("__")
+        if not section or not key:
+            continue
+        section_name = "run" if section == "RUN" else section.lower().replace("_", "-")
+        out.setdefault(section_name, {})[key.lower()] = value
+    return out
+
+
+def _from_sets(sets: list[str] | tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for item in sets:
+        name, eq, value = item.partition("=")
+        section, dot, key = name.strip().rpartition(".")
+        if not eq or not dot or not section or not key:
+            raise ConfigError(
+                f"--set expects section.key=value, got '{item}'.",
+                hint="For example: --set local-lora.epochs=3 or --set run.seed=7",
+            )
+        out.setdefault(section, {})[key] = value
+    return out

@@ -1,0 +1,36 @@
+"""The evaluator protocol: scoring predictions against references."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ftx.types import Scores
+
+
+@dataclass
+class NoOptions:
+    """For plugins that take no options."""
+
+
+class Evaluator(ABC):
+    """Subclass this and register it with ``ftx_register_evaluators``.
+
+    ``metrics`` names every metric ``score`` returns; all are "higher is better" unless listed
+    in ``lower_is_better``.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    metrics: ClassVar[tuple[str, ...]]
+    lower_is_better: ClassVar[tuple[str, ...]] = ()
+    Options: ClassVar[type] = NoOptions
+
+    def __init__(self, options: Any = None):
+        self.options = options if options is not None else self.Options()
+
+    @abstractmethod
+    def score(self, predictions: list[str], references: list[str], prompts: list[str]) -> Scores:
+        """Per-example values for each metric (same order as the inputs) and corpus values
+        where the metric has one."""

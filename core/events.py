@@ -1,0 +1,18 @@
+"""Run events: what ``ftx_run_event`` observers receive."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+EventKind = Literal["run_started", "backend_state", "train_log", "eval_done", "run_finished"]
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    kind: str
+    run_id: str
+    backend: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    time: float = field(default_factory=time.time)

@@ -1,0 +1,174 @@
+"""Typed options for plugins and runs: dataclasses filled from TOML, environment and CLI.
+
+Values from TOML arrive typed; values from the environment and ``--set`` arrive as strings and
+are converted by the field's annotation. Every problem is collected, so the user sees all of
+them at once, with the valid keys and a "did you mean".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal, Union, get_args, get_origin
+
+from ftx.errors import ConfigError
+from ftx.plugins import suggest
+
+
+@dataclass(frozen=True)
+class OptionField:
+    name: str
+    type: str
+    default: Any
+    help: str
+
+
+def option(default: Any, help: str, **kwargs: Any) -> Any:
+    """A dataclass field with help text: ``epochs: int = option(3, "passes over the data")``."""
+    if isinstance(default, (list, dict, set)):
+        value = default
+        return dataclasses.field(default_factory=lambda: type(value)(value), metadata={"help": help}, **kwargs)
+    return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
+
+
+def describe(cls: type) -> list[OptionField]:
+    """The fields of an options dataclass, for ``ftx backends`` and the docs."""
+    hints = typing.get_type_hints(cls)
+    fields = []
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = None
+        fields.append(OptionField(f.name, type_name(hints[f.name]), default, f.metadata.get("help", "")))
+    return fields
+
+
+def type_name(annotation: Any) -> str:
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in get_args(annotation))
+    if origin in (Union, types.UnionType):
+        return " | ".join(type_name(a) for a in get_args(annotation))
+    if origin is list:
+        return f"list[{type_name(get_args(annotation)[0])}]"
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def build(cls: type, values: dict[str, Any], section: str, sources: dict[str, str] | None = None) -> Any:
+    """An instance of ``cls`` from ``values``; a ConfigError lists every bad key or value.
+
+    ``sources`` maps a key to where its value came from (``ftx.toml``, ``FTX_...``, ``--set``)
+    for the error message.
+    """
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    problems: list[str] = []
+    kwargs: dict[str, Any] = {}
+    for key, raw in values.items():
+        where = f" (from {sources[key]})" if sources and key in sources else ""
+        if key not in valid:
+            problems.append(f"unknown option '{section}.{key}'{where}. {suggest(key, valid)}")
+            continue
+        try:
+            kwargs[key] = coerce(raw, hints[key])
+        except ValueError as exc:
+            problems.append(f"bad value for '{section}.{key}'{where}: {exc}")
+    if problems:
+        raise ConfigError(problems[0] if len(problems) == 1 else "bad options:\n  " + "\n  ".join(problems))
+    instance = cls(**kwargs)
+    validate = getattr(instance, "validate", None)
+    if validate is not None:
+        errors = validate()
+        if errors:
+            raise ConfigError("; ".join(f"{section}: {e}" for e in errors))
+    return instance
+
+
+def coerce(value: Any, annotation: Any) -> Any:
+    """Convert ``value`` (typed from TOML, or a string from env/CLI) to ``annotation``."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        args = get_args(annotation)
+        if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in ("", "none", "null"))):
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return coerce(value, arg)
+            except ValueError as exc:
+                errors.append(str(exc))
+        raise ValueError(f"expected {type_name(annotation)}, got {value!r}")
+    if origin is Literal:
+        choices = get_args(annotation)
+        if value in choices:
+            return value
+        raise ValueError(f"expected one of {', '.join(repr(c) for c in choices)}, got {value!r}. {suggest(str(value), [str(c) for c in choices])}")
+    if origin is list:
+        (item,) = get_args(annotation)
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError:
+                    raise ValueError(f"expected a list like [\"a\", \"b\"] or a,b — got {value!r}") from None
+            else:
+                value = [v.strip() for v in text.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"expected a list, got {value!r}")
+        return [coerce(v, item) for v in value]
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"expected true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, bool):
+            raise ValueError(f"expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.replace("_", ""))
+            except ValueError:
+                pass
+        raise ValueError(f"expected an integer, got {value!r}")
+    if annotation is float:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ValueError(f"expected a number, got {value!r}")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ValueError(f"expected a string, got {value!r}")
+    if annotation is Any:
+        return value
+    raise ValueError(f"unsupported option type {annotation!r}")
+
+
+def to_dict(options: Any) -> dict[str, Any]:
+    return dataclasses.asdict(options)

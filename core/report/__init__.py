@@ -1,0 +1,45 @@
+"""Built-in reporters (each a plugin module) and the formatting they share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ftx.results import BackendResult, MetricInfo, RunResult
+
+
+def fmt_metric(metric: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.1f}" if metric in ("bleu", "chrf") else f"{value:.3f}"
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    if not seconds:
+        return "–"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+def fmt_count(n: int | None) -> str:
+    if not n:
+        return "–"
+    return f"{n / 1000:.1f}k" if n >= 10_000 else str(n)
+
+
+def rows(result: RunResult) -> list[dict[str, Any]]:
+    """One row per backend with display strings; ``best`` holds the metric names it wins."""
+    best = {m.name: result.best(m) for m in result.metrics}
+    out = []
+    for b in result.backends:
+        out.append({
+            "backend": b,
+            "label": b.name + (" (baseline)" if b.baseline else ""),
+            "values": {m.name: fmt_metric(m.name, b.value(m.name)) for m in result.metrics},
+            "best": {m.name for m in result.metrics if best[m.name] == b.name and len(result.backends) > 1},
+            "time": fmt_seconds(b.train.get("seconds")) if b.train.get("steps") else "–",
+            "tokens": fmt_count(b.train.get("train_tokens")),
+        })
+    return out
+
+
+__all__ = ["BackendResult", "MetricInfo", "RunResult", "fmt_metric", "fmt_seconds", "fmt_count", "rows"]

@@ -1,0 +1,47 @@
+"""report.md: the comparison table as Markdown, for pull requests and notebooks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ftx.hookspecs import hookimpl
+from ftx.report import rows
+from ftx.reporter import Reporter
+from ftx.results import RunResult
+from ftx.store import atomic_write_text
+
+
+def render(result: RunResult) -> str:
+    header = ["backend", *[m.name for m in result.metrics], "train time", "train tokens"]
+    lines = [
+        f"# ftx run {result.run_id}",
+        "",
+        f"Data: {result.data} · {len(result.example_ids)} held-out examples · status: {result.status}",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
+    ]
+    for row in rows(result):
+        b = row["backend"]
+        if b.status != "done":
+            cells = [f"{b.status}: {b.error}"] + [""] * (len(result.metrics) - 1)
+        else:
+            cells = [f"**{row['values'][m.name]}**" if m.name in row["best"] else row["values"][m.name] for m in result.metrics]
+        lines.append("| " + " | ".join([row["label"], *cells, row["time"], row["tokens"]]) + " |")
+    lines += ["", "Bold marks the best value in each column."]
+    return "\n".join(lines) + "\n"
+
+
+class MarkdownReporter(Reporter):
+    name = "markdown"
+    description = "report.md: the comparison table in Markdown"
+    writes = "report.md"
+
+    def report(self, result: RunResult, run_dir: Path, console: Any) -> None:
+        atomic_write_text(run_dir / self.writes, render(result))
+
+
+@hookimpl
+def ftx_register_reporters(register):
+    register(MarkdownReporter)

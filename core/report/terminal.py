@@ -1,0 +1,49 @@
+"""The comparison table in the terminal (rich)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ftx.hookspecs import hookimpl
+from ftx.report import rows
+from ftx.reporter import Reporter
+from ftx.results import RunResult
+
+
+def comparison_table(result: RunResult) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"ftx run {result.run_id} · {len(result.example_ids)} held-out examples", title_justify="left")
+    table.add_column("backend", style="bold")
+    for m in result.metrics:
+        table.add_column(m.name + ("" if m.higher_is_better else " ↓"), justify="right")
+    table.add_column("train time", justify="right")
+    table.add_column("train tokens", justify="right")
+    for row in rows(result):
+        b = row["backend"]
+        if b.status != "done":
+            cells = [f"[red]{b.status}[/]"] + [""] * (len(result.metrics) - 1) if result.metrics else []
+            table.add_row(row["label"], *cells, row["time"], row["tokens"])
+            continue
+        cells = [f"[bold green]{row['values'][m.name]} ★[/]" if m.name in row["best"] else row["values"][m.name] for m in result.metrics]
+        table.add_row(row["label"], *cells, row["time"], row["tokens"])
+    return table
+
+
+class TerminalReporter(Reporter):
+    name = "terminal"
+    description = "comparison table in the terminal; ★ marks the best value of each column"
+
+    def report(self, result: RunResult, run_dir: Path, console: Any) -> None:
+        console.print(comparison_table(result))
+        for b in result.backends:
+            if b.status != "done":
+                console.print(f"[red]✗ {b.name}[/] {b.status}: {b.error or 'did not finish'}" + (f" (log: {b.log})" if b.log else ""))
+        files = [p.name for p in (run_dir / "report.json", run_dir / "report.md") if p.exists()]
+        console.print(f"[dim]run directory: {run_dir}" + (f" ({', '.join(files)})" if files else "") + "[/]")
+
+
+@hookimpl
+def ftx_register_reporters(register):
+    register(TerminalReporter)

@@ -1,0 +1,103 @@
+"""The outcome of a run as reporters see it, built from the run directory."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ftx.store import Run, read_json
+
+
+@dataclass
+class MetricInfo:
+    name: str
+    evaluator: str
+    higher_is_better: bool = True
+
+
+@dataclass
+class BackendResult:
+    name: str
+    status: str  # done | failed | pending | ...
+    error: str = ""
+    log: str = ""  # path of the backend's log, for failures
+    baseline: bool = False
+    train: dict[str, Any] = field(default_factory=dict)  # TrainStats as a dict
+    per_example: dict[str, list[float]] = field(default_factory=dict)
+    corpus: dict[str, float] = field(default_factory=dict)
+    predictions: list[str] = field(default_factory=list)
+
+    def value(self, metric: str) -> float | None:
+        """The headline value: the corpus value where the metric has one, else the mean."""
+        if metric in self.corpus:
+            return self.corpus[metric]
+        values = self.per_example.get(metric)
+        return statistics.fmean(values) if values else None
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    status: str
+    metrics: list[MetricInfo]
+    backends: list[BackendResult]
+    example_ids: list[str] = field(default_factory=list)
+    prompts: list[str] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    baseline: str | None = None
+    data: str = ""
+    model: str = ""
+
+    def best(self, metric: MetricInfo) -> str | None:
+        """The backend with the best value of ``metric`` (None when nothing was scored)."""
+        scored = [(b.value(metric.name), b.name) for b in self.backends if b.value(metric.name) is not None]
+        if not scored:
+            return None
+        pick = max if metric.higher_is_better else min
+        return pick(scored)[1]
+
+
+def load_result(run: Run) -> RunResult:
+    """Rebuild the result of ``run`` from ``scores.json`` and the predictions on disk."""
+    scores_path = run.path / "scores.json"
+    scores = read_json(scores_path) if scores_path.exists() else {"metrics": {}, "backends": {}}
+    metrics = [MetricInfo(name, m["evaluator"], m.get("higher_is_better", True)) for name, m in scores["metrics"].items()]
+    backends = []
+    for name, state in run.meta["backends"].items():
+        scored = scores["backends"].get(name, {})
+        backends.append(
+            BackendResult(
+                name=name,
+                status=state.get("status", "pending"),
+                error=state.get("error", ""),
+                log=state.get("log", ""),
+                baseline=name == run.meta.get("baseline"),
+                train=state.get("train", {}),
+                per_example=scored.get("per_example", {}),
+                corpus=scored.get("corpus", {}),
+                predictions=[r["prediction"] for r in run.read_predictions(name)],
+            )
+        )
+    eval_rows = []
+    eval_path = run.path / "data" / "eval.jsonl"
+    if eval_path.exists():
+        from ftx.data import read_jsonl_examples
+
+        eval_rows = read_jsonl_examples(eval_path)
+    config = run.meta.get("config", {}).get("run", {})
+    return RunResult(
+        run_id=run.id,
+        run_dir=run.path,
+        status=run.meta.get("status", ""),
+        metrics=metrics,
+        backends=backends,
+        example_ids=[e.id for e in eval_rows],
+        prompts=[e.prompt[-1].content if e.prompt else "" for e in eval_rows],
+        references=[e.reference for e in eval_rows],
+        baseline=run.meta.get("baseline"),
+        data=config.get("data") or "(bundled Pride and Prejudice Q&A)",
+        model=config.get("model") or "(bundled SmolLM2-135M-Instruct)",
+    )

@@ -1,0 +1,305 @@
+"""The run lifecycle: data → split → preflight → train → predict → evaluate → report.
+
+Every step's result is written to the run directory before the next starts, so ``ftx resume``
+continues where a run stopped: a backend that finished training is re-attached, not trained
+again, and predictions already on disk are kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ftx import data as datamod
+from ftx.backend import Backend, BackendContext, TrainedModel
+from ftx.config import Config, RunConfig
+from ftx.errors import ConfigError, FtxError, PreflightError
+from ftx.evaluator import Evaluator
+from ftx.events import RunEvent
+from ftx.options import build, to_dict
+from ftx.plugins import Registry, call_run_event, get_registry
+from ftx.reporter import Reporter
+from ftx.results import RunResult, load_result
+from ftx.store import Run, RunStore, atomic_write_json
+from ftx.types import Problem, Splits, TrainStats
+
+EXIT_OK = 0
+EXIT_PARTIAL = 3  # some backends failed; the report covers the others
+
+
+@dataclass
+class Plan:
+    """The resolved plugins of a run and their typed options."""
+
+    backends: list[tuple[Backend, Any]]
+    evaluators: list[Evaluator]
+    reporters: list[Reporter]
+    baseline: str | None
+
+
+def make_plan(config: Config, registry: Registry | None = None) -> Plan:
+    registry = registry or get_registry()
+    registry.raise_errors()
+    config.check_sections(registry)
+    problems: list[str] = []
+    backends, evaluators, reporters = [], [], []
+    for name in config.run.backends:
+        try:
+            cls = registry.get("backend", name)
+            backends.append((cls(), config.options_for(name, cls.Options, model_option=cls.model_option)))
+        except ConfigError as exc:
+            problems.append(str(exc))
+    for name in config.run.evaluators:
+        try:
+            cls = registry.get("evaluator", name)
+            evaluators.append(cls(config.options_for(name, cls.Options)))
+        except ConfigError as exc:
+            problems.append(str(exc))
+    for name in config.run.reporters:
+        try:
+            reporters.append(registry.get("reporter", name)())
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError(problems[0] if len(problems) == 1 else "bad configuration:\n  " + "\n  ".join(problems))
+    baseline = config.run.baseline
+    if baseline is not None and baseline not in config.run.backends:
+        raise ConfigError(f"baseline '{baseline}' is not one of the run's backends ({', '.join(config.run.backends)}).")
+    if baseline is None:
+        baseline = next((b.name for b, _ in backends if b.is_baseline), None)
+    return Plan(backends, evaluators, reporters, baseline)
+
+
+def load_data(run_config: RunConfig, registry: Registry, console: Any = None) -> Splits:
+    """Read, validate and split the data; every problem at once, warnings printed."""
+    formatters = registry.items["formatter"]
+    classes = {name: r.cls for name, r in formatters.items()}
+    path = run_config.data or datamod.bundled_path()
+    train = datamod.load(path, formatters=classes, format=run_config.format)
+    evalset = datamod.load(run_config.eval_data, formatters=classes, format=run_config.format) if run_config.eval_data else None
+    for dataset in (train, evalset):
+        if dataset is None:
+            continue
+        dataset.raise_for_errors()
+        if console is not None:
+            for warning in dataset.warnings[:5]:
+                console.print(f"[yellow]warning:[/] {warning}")
+            if len(dataset.warnings) > 5:
+                console.print(f"[yellow]warning:[/] ... and {len(dataset.warnings) - 5} more (ftx data validate lists them)")
+    splits = datamod.split(train.examples, eval_size=run_config.eval_size, seed=run_config.seed,
+                           eval_examples=evalset.examples if evalset else None)
+    if splits.leaked and console is not None:
+        console.print(f"[yellow]warning:[/] {len(splits.leaked)} eval example(s) have a prompt that is also in the training data "
+                      f"(e.g. {splits.leaked[0]}); their scores overstate what the model learned.")
+    return splits
+
+
+def preflight(plan: Plan, splits: Splits) -> list[Problem]:
+    problems: list[Problem] = []
+    for backend, options in plan.backends:
+        try:
+            found = backend.check(splits, options)
+        except FtxError as exc:
+            found = [Problem(str(exc))]
+        problems.extend(dataclasses.replace(p, where=p.where or backend.name) for p in found)
+    return problems
+
+
+class Runner:
+    """Runs (or resumes) one run directory to the end."""
+
+    def __init__(self, console: Any, err_console: Any):
+        self.console = console  # stdout: the report
+        self.err = err_console  # stderr: progress, warnings
+
+    # --- entry points ----------------------------------------------------------------------
+
+    def start(self, config: Config, run_name: str | None = None) -> tuple[RunResult, int]:
+        registry = get_registry()
+        plan = make_plan(config, registry)
+        splits = load_data(config.run, registry, self.err)
+        problems = preflight(plan, splits)
+        for p in problems:
+            if p.severity == "warning":
+                self.err.print(f"[yellow]warning:[/] {p}")
+        errors = [p for p in problems if p.severity == "error"]
+        if errors:
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            raise PreflightError(f"preflight failed: {errors[0]}{more}. Nothing was trained.", errors)
+
+        meta = {
+            "config": {"run": to_dict(config.run), "sections": config.sections},
+            "baseline": plan.baseline,
+            "versions": _versions(),
+            "seed": config.run.seed,
+            "splits": {"train": len(splits.train), "eval": len(splits.eval), "leaked": splits.leaked},
+        }
+        run = RunStore(config.run.runs_dir).create(meta, run_name)
+        for backend, _ in plan.backends:
+            run.backend_state(backend.name)
+        datamod.write_jsonl(run.path / "data" / "train.jsonl", splits.train)
+        datamod.write_jsonl(run.path / "data" / "eval.jsonl", splits.eval)
+        run.save()
+        self.err.print(f"run [bold]{run.id}[/] in {run.path} · {len(splits.train)} train / {len(splits.eval)} eval examples")
+        return self._execute(run, config.run, plan, splits)
+
+    def resume(self, run: Run) -> tuple[RunResult, int]:
+        saved = run.meta["config"]
+        config = Config(run=build(RunConfig, saved["run"], "run"), sections=saved.get("sections", {}))
+        plan = make_plan(config)
+        splits = Splits(
+            datamod.read_jsonl_examples(run.path / "data" / "train.jsonl"),
+            datamod.read_jsonl_examples(run.path / "data" / "eval.jsonl"),
+            run.meta.get("splits", {}).get("leaked", []),
+        )
+        self.err.print(f"resuming run [bold]{run.id}[/]")
+        return self._execute(run, config.run, plan, splits)
+
+    # --- the lifecycle ----------------------------------------------------------------------
+
+    def _execute(self, run: Run, run_config: RunConfig, plan: Plan, splits: Splits) -> tuple[RunResult, int]:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        run.meta["status"] = "running"
+        run.save()
+        self._event("run_started", run, None, {"backends": [b.name for b, _ in plan.backends]})
+        progress = Progress(
+            SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=self.err, transient=False,
+        )
+        with progress:
+            for backend, options in plan.backends:
+                self._run_backend(run, run_config, backend, options, splits, progress)
+        self._evaluate(run, plan, splits)
+        failed = [n for n, s in run.meta["backends"].items() if s.get("status") != "done"]
+        run.meta["status"] = "done" if not failed else ("failed" if len(failed) == len(plan.backends) else "partial")
+        run.save()
+        result = load_result(run)
+        # File reporters first, so the terminal table can point at the files.
+        for reporter in sorted(plan.reporters, key=lambda r: r.writes is None):
+            try:
+                reporter.report(result, run.path, self.console)
+            except Exception as exc:  # a reporter never loses a finished run
+                self.err.print(f"[yellow]warning:[/] reporter '{reporter.name}' failed: {type(exc).__name__}: {exc}")
+        self._event("run_finished", run, None, {"status": run.meta["status"]})
+        if run.meta["status"] == "done":
+            return result, EXIT_OK
+        return result, EXIT_PARTIAL if run.meta["status"] == "partial" else 1
+
+    def _run_backend(self, run: Run, run_config: RunConfig, backend: Backend, options: Any, splits: Splits, progress: Any) -> None:
+        state = run.backend_state(backend.name)
+        if state.get("status") == "done":
+            return
+        folder = run.backend_dir(backend.name)
+        log_path = folder / "log.txt"
+
+        def log(line: str) -> None:
+            with open(log_path, "a", encoding="utf-8") as f:
+                f.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+
+        def emit(kind: str, data: dict[str, Any]) -> None:
+            self._event(kind, run, backend.name, data)
+
+        persisted = state.setdefault("state", {})
+        ctx = BackendContext(run.id, folder, persisted, run.save, log, emit, progress)
+        model: TrainedModel | None = None
+        try:
+            if state.get("trained"):
+                self._set_state(run, backend.name, "attaching")
+                model = backend.attach(persisted, options, ctx)
+            else:
+                self._set_state(run, backend.name, "training")
+                started = time.time()
+                model = backend.train(splits, options, ctx)
+                stats = model.stats if getattr(model, "stats", None) else TrainStats()
+                if not stats.seconds:
+                    stats.seconds = time.time() - started
+                state["train"] = dataclasses.asdict(stats)
+                state["trained"] = True
+                run.save()
+            self._predict(run, run_config, backend.name, model, splits, progress)
+            self._set_state(run, backend.name, "done")
+        except KeyboardInterrupt:
+            self._set_state(run, backend.name, "interrupted")
+            raise
+        except Exception as exc:
+            log(traceback.format_exc())
+            reason = str(exc) if isinstance(exc, FtxError) else f"{type(exc).__name__}: {exc}"
+            state["error"] = reason.splitlines()[0] if reason else type(exc).__name__
+            state["log"] = str(log_path)
+            self._set_state(run, backend.name, "failed")
+            self.err.print(f"[red]{backend.name} failed:[/] {state['error']} (log: {log_path})")
+        finally:
+            if model is not None:
+                model.close()
+
+    def _predict(self, run: Run, run_config: RunConfig, name: str, model: TrainedModel, splits: Splits, progress: Any) -> None:
+        """Generate answers for the eval prompts not yet answered, and store them."""
+        self._set_state(run, name, "generating")
+        done = {r["id"]: r for r in run.read_predictions(name)}
+        todo = [e for e in splits.eval if e.id not in done]
+        if todo:
+            completions = model.generate([e.prompt for e in todo], run_config.generation)
+            for example, completion in zip(todo, completions):
+                done[example.id] = {
+                    "id": example.id, "prediction": completion.text,
+                    "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
+                }
+        run.write_predictions(name, [done[e.id] for e in splits.eval if e.id in done])
+
+    def _evaluate(self, run: Run, plan: Plan, splits: Splits) -> None:
+        references = [e.reference for e in splits.eval]
+        prompts = [e.prompt[-1].content if e.prompt else "" for e in splits.eval]
+        out: dict[str, Any] = {"metrics": {}, "backends": {}, "example_ids": [e.id for e in splits.eval]}
+        for evaluator in plan.evaluators:
+            for metric in evaluator.metrics:
+                out["metrics"][metric] = {"evaluator": evaluator.name, "higher_is_better": metric not in evaluator.lower_is_better}
+        for backend, _ in plan.backends:
+            if run.backend_state(backend.name).get("status") != "done":
+                continue
+            predictions = [r["prediction"] for r in run.read_predictions(backend.name)]
+            scored: dict[str, Any] = {"per_example": {}, "corpus": {}}
+            for evaluator in plan.evaluators:
+                try:
+                    scores = evaluator.score(predictions, references, prompts)
+                except Exception as exc:
+                    self.err.print(f"[yellow]warning:[/] evaluator '{evaluator.name}' failed on {backend.name}: {type(exc).__name__}: {exc}")
+                    continue
+                scored["per_example"].update(scores.per_example)
+                scored["corpus"].update(scores.corpus)
+            out["backends"][backend.name] = scored
+            self._event("eval_done", run, backend.name, {"corpus": scored["corpus"]})
+        atomic_write_json(run.path / "scores.json", out)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _set_state(self, run: Run, backend: str, status: str) -> None:
+        run.backend_state(backend)["status"] = status
+        run.save()
+        self._event("backend_state", run, backend, {"status": status})
+
+    def _event(self, kind: str, run: Run, backend: str | None, data: dict[str, Any]) -> None:
+        call_run_event(RunEvent(kind, run.id, backend, data))
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {"python": platform.python_version(), "platform": sys.platform}
+    for package in ("ftx", "torch", "transformers", "peft", "bitsandbytes", "openai", "google-genai"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def default_runs_dir() -> Path:
+    return Path("runs")

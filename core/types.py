@@ -1,0 +1,114 @@
+"""The data that crosses plugin boundaries: plain dataclasses, no framework types."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+ROLES: tuple[str, ...] = ("system", "user", "assistant")
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class Example:
+    """The canonical record. The reference answer is the final assistant message;
+    the prompt is everything before it."""
+
+    id: str
+    messages: tuple[Message, ...]
+    source: str = ""  # "file:line", for error messages
+
+    @property
+    def prompt(self) -> list[Message]:
+        return list(self.messages[:-1])
+
+    @property
+    def reference(self) -> str:
+        return self.messages[-1].content
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "messages": [asdict(m) for m in self.messages]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "") -> Example:
+        return cls(
+            id=str(data["id"]),
+            messages=tuple(Message(m["role"], m["content"]) for m in data["messages"]),
+            source=source,
+        )
+
+
+@dataclass
+class Splits:
+    """Seeded, reproducible train/eval split of one dataset."""
+
+    train: list[Example]
+    eval: list[Example]
+    leaked: list[str] = field(default_factory=list)  # eval ids whose prompt is also in train
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with data, configuration or a backend's preflight.
+
+    ``where`` is "file:line" (or a backend/option name), ``field`` the field inside the
+    record, ``hint`` what to do about it.
+    """
+
+    message: str
+    where: str = ""
+    field: str = ""
+    hint: str = ""
+    severity: Literal["error", "warning"] = "error"
+
+    def __str__(self) -> str:
+        place = self.where
+        if self.field:
+            place = f"{place}: field '{self.field}'" if place else f"field '{self.field}'"
+        text = f"{place}: {self.message}" if place else self.message
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+@dataclass
+class GenerationParams:
+    """How predictions are sampled. temperature 0 means greedy decoding."""
+
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
+    seed: int = 0
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class Scores:
+    """What an evaluator returns: per-example values for each metric it defines, plus a
+    corpus-level value where the metric has one (BLEU, chrF)."""
+
+    per_example: dict[str, list[float]]
+    corpus: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TrainStats:
+    """What a backend reports about its training, for the comparison table."""
+
+    seconds: float = 0.0
+    train_tokens: int = 0  # tokens the model was trained on (all epochs), real tokens only
+    steps: int = 0
+    final_loss: float | None = None
+    cost_usd: float | None = None

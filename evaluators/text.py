@@ -1,0 +1,26 @@
+"""Text normalisation shared by the word-level metrics.
+
+Unicode-aware on purpose: rouge-score's own tokenizer drops every non-ASCII letter, which would
+score any non-English answer as empty.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_PUNCT = dict.fromkeys(i for i in range(0x110000) if unicodedata.category(chr(i)).startswith("P"))
+
+
+def normalize(text: str) -> str:
+    """Case-folded, NFKC, punctuation removed, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", text).casefold().translate(_PUNCT)
+    return " ".join(text.split())
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+
