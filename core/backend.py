@@ -41,6 +41,7 @@ class BackendContext:
     log: Callable[[str], None]  # a line for the backend's log file (never secrets)
     emit: Callable[[str, dict[str, Any]], None]  # a run event: emit("train_log", {...})
     progress: Any  # a rich Progress the backend may add tasks to
+    seed: int = 42  # the run's seed
     cancelled: threading.Event = field(default_factory=threading.Event)
 
     def write_json(self, name: str, data: Any) -> Path:

@@ -29,6 +29,7 @@ class RawRecord:
     where: str  # "file:line" or "file:row N"
     data: dict[str, Any] | None
     problem: Problem | None = None
+    key: str = ""  # default example id when the record has none; unique within the file
 
 
 @dataclass
@@ -164,11 +165,13 @@ def _read_json(raw: bytes, name: str) -> Iterator[RawRecord]:
         raise DataError(f"{name}: expected a JSON array of examples, got {type(whole).__name__}.", hint="Write [{...}, {...}].")
     # Walk the array again with raw_decode to learn each element's line number.
     pos = start + 1
-    for value in whole:
+    for index, value in enumerate(whole, start=1):
         while text[pos] in " \t\r\n,":
             pos += 1
         _, end = decoder.raw_decode(text, pos)
-        yield _as_record(value, f"{name}:{line_of(pos)}")
+        record = _as_record(value, f"{name}:{line_of(pos)}")
+        record.key = f"{name}:{index}"  # several records can share a line
+        yield record
         pos = end
 
 
@@ -316,7 +319,7 @@ def load(
             if not record_problems:
                 problems.append(Problem(f"the '{formatter.name}' formatter could not parse this record", where))
             continue
-        example_id = _example_id(record.data, where, problems)
+        example_id = _example_id(record.data, record.key or where, problems)
         if example_id is None:
             continue
         if example_id in seen_ids:
@@ -341,9 +344,10 @@ def load(
     return Dataset(str(path), formatter.name, examples, problems, len(records))
 
 
-def _example_id(data: dict[str, Any], where: str, problems: list[Problem]) -> str | None:
+def _example_id(data: dict[str, Any], default: str, problems: list[Problem]) -> str | None:
+    where = default
     if "id" not in data or data["id"] is None:
-        return where.replace(":row ", ":")
+        return default.replace(":row ", ":")
     value = data["id"]
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         problems.append(Problem(f"must be a string or integer, not {type(value).__name__}", where, "id"))

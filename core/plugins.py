@@ -204,7 +204,7 @@ def _collect(pm: pluggy.PluginManager) -> Registry:
     for kind, (hook_name, base_path) in KINDS.items():
         base = _resolve(base_path)
         hook = getattr(pm.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):  # registration order
+        for impl in hook.get_hookimpls():  # registration order (pluggy calls them in reverse)
             plugin_name = impl.plugin_name
 
             def register(cls: Any, _plugin: str = plugin_name, _kind: str = kind, _base: type = base) -> None:

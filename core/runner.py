@@ -170,8 +170,8 @@ class Runner:
         run.save()
         self._event("run_started", run, None, {"backends": [b.name for b, _ in plan.backends]})
         progress = Progress(
-            SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(bar_width=16), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(compact=True), TextColumn("{task.fields[info]}"),
             console=self.err, transient=False,
         )
         with progress:
@@ -208,7 +208,7 @@ class Runner:
             self._event(kind, run, backend.name, data)
 
         persisted = state.setdefault("state", {})
-        ctx = BackendContext(run.id, folder, persisted, run.save, log, emit, progress)
+        ctx = BackendContext(run.id, folder, persisted, run.save, log, emit, progress, seed=run_config.seed)
         model: TrainedModel | None = None
         try:
             if state.get("trained"):

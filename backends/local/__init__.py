@@ -140,11 +140,14 @@ class LocalTrainer(LocalBackend):
         from .tokenize import encode
         from .train import train
 
+        from transformers import set_seed
+
+        seed = opts.seed if opts.seed is not None else ctx.seed
+        set_seed(seed)  # before prepare(): adapter initialisation draws random numbers too
         model, tokenizer, device, dtype = self.load(opts)
         model = self.prepare(model, opts)
         template = self.template(opts)
         encoded = [encode(e, template, tokenizer) for e in splits.train]
-        seed = opts.seed if opts.seed is not None else ctx.state.get("seed", 42)
         stats = train(model, tokenizer, encoded, opts, ctx, device=device, dtype=dtype, seed=seed, label=f"{self.name}: training")
         self.save(model, tokenizer, ctx)
         ctx.state["artifact"] = ADAPTER_DIR

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,8 @@ def materialize(source: ModelSource) -> Path:
     if (target / "config.json").exists():
         return target
     transformers = _transformers()
+    os.environ.setdefault("TQDM_DISABLE", "1")  # the GGUF reader's own progress bar
+    print(f"Converting {gguf.name} to {target} (once; about 20 s)...", file=sys.stderr)
     tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=_mkdir(target.parent)))
     try:
         try:
@@ -87,7 +90,10 @@ def materialize(source: ModelSource) -> Path:
             raise MissingDependency("gguf", "local", "Loading a GGUF model") from exc
         except ValueError as exc:
             raise FtxError(f"cannot load {gguf}: {exc}", hint="ftx loads GGUF files whose architecture transformers supports (llama, mistral, qwen2, ...).") from None
-        copy = transformers.AutoModelForCausalLM.from_config(loaded.config, dtype=loaded.dtype)
+        config = loaded.config
+        if hasattr(config, "quantization_config"):  # the copy holds plain dequantized weights
+            del config.quantization_config
+        copy = transformers.AutoModelForCausalLM.from_config(config, dtype=loaded.dtype)
         copy.load_state_dict(loaded.state_dict())
         copy.generation_config = loaded.generation_config
         copy.save_pretrained(tmp)
@@ -107,10 +113,18 @@ def _mkdir(path: Path) -> Path:
 
 
 def _transformers() -> Any:
+    """transformers, quietened: ftx shows its own progress, and library chatter would bury it."""
+    import warnings
+
     from ftx.errors import require
 
     require("torch", extra="local", purpose="The local backends")
-    return require("transformers", extra="local", purpose="The local backends")
+    transformers = require("transformers", extra="local", purpose="The local backends")
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\..*")
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"(transformers|peft|torch)\..*")
+    return transformers
 
 
 def pick_device(requested: str) -> str:

@@ -14,20 +14,22 @@ from ftx.results import RunResult
 def comparison_table(result: RunResult) -> Any:
     from rich.table import Table
 
-    table = Table(title=f"ftx run {result.run_id} · {len(result.example_ids)} held-out examples", title_justify="left")
-    table.add_column("backend", style="bold")
+    caption = f"★ best in column · baseline: {result.baseline}" if result.baseline else "★ best in column"
+    table = Table(title=f"ftx run {result.run_id} · {len(result.example_ids)} held-out examples", title_justify="left",
+                  caption=caption, caption_justify="left")
+    table.add_column("backend", style="bold", no_wrap=True)
     for m in result.metrics:
         table.add_column(m.name + ("" if m.higher_is_better else " ↓"), justify="right")
-    table.add_column("train time", justify="right")
-    table.add_column("train tokens", justify="right")
+    table.add_column("time", justify="right")
+    table.add_column("tokens", justify="right")
     for row in rows(result):
         b = row["backend"]
         if b.status != "done":
             cells = [f"[red]{b.status}[/]"] + [""] * (len(result.metrics) - 1) if result.metrics else []
-            table.add_row(row["label"], *cells, row["time"], row["tokens"])
+            table.add_row(b.name, *cells, row["time"], row["tokens"])
             continue
-        cells = [f"[bold green]{row['values'][m.name]} ★[/]" if m.name in row["best"] else row["values"][m.name] for m in result.metrics]
-        table.add_row(row["label"], *cells, row["time"], row["tokens"])
+        cells = [f"[bold green]{row['values'][m.name]}★[/]" if m.name in row["best"] else row["values"][m.name] for m in result.metrics]
+        table.add_row(b.name, *cells, row["time"], row["tokens"])
     return table
 
 

@@ -1,0 +1,32 @@
+"""Test helpers: installing a plugin through a real entry point, running ftx in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+PLUGINS = Path(__file__).parent / "plugins"
+
+
+def install_entry_point_plugin(site: Path, module: str, name: str | None = None, *, source: str | None = None) -> Path:
+    """Put ``module`` and a ``.dist-info`` with an ``ftx`` entry point into ``site``, exactly the
+    files pip would install; ``site`` on PYTHONPATH makes it an installed plugin."""
+    name = name or module
+    site.mkdir(parents=True, exist_ok=True)
+    if source is None:
+        shutil.copy(PLUGINS / f"{module}.py", site / f"{module}.py")
+    else:
+        (site / f"{module}.py").write_text(source)
+    dist = site / f"{name.replace('-', '_')}-0.1.0.dist-info"
+    dist.mkdir(exist_ok=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text(f"[ftx]\n{name} = {module}\n")
+    return site
+
+
+def run_ftx(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "ftx.cli", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)

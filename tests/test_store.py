@@ -1,0 +1,58 @@
+"""Run directories: atomic writes, lookup, index, and clear errors for damaged runs."""
+
+import json
+
+import pytest
+
+from ftx.errors import StoreError
+from ftx.store import SCHEMA_VERSION, RunStore, atomic_write_text
+
+
+def test_create_open_list(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    a = store.create({"config": {"run": {"data": "qa.jsonl"}}}, "20260101-000000-aaaa")
+    b = store.create({}, "20260102-000000-bbbb")
+    assert store.open("20260101").id == a.id
+    assert store.open("latest").id == b.id
+    assert store.open(str(a.path)).id == a.id
+    assert [r["id"] for r in store.list()] == [b.id, a.id]
+    assert store.list()[1]["data"] == "qa.jsonl"
+    (tmp_path / "runs" / "index.sqlite").unlink()
+    assert len(store.list()) == 2  # the index is rebuilt from run.json files
+    with pytest.raises(StoreError, match="matches 2 runs"):
+        store.open("2026")
+    with pytest.raises(StoreError, match="no run 'zzz'"):
+        store.open("zzz")
+    with pytest.raises(StoreError, match="already exists"):
+        store.create({}, a.id)
+
+
+def test_damaged_and_newer_runs(tmp_path):
+    store = RunStore(tmp_path)
+    run = store.create({}, "r1")
+    (run.path / "run.json").write_text("{not json")
+    with pytest.raises(StoreError, match="run.json is corrupt"):
+        store.open("r1")
+    (run.path / "run.json").write_text(json.dumps({"schema_version": SCHEMA_VERSION + 1, "id": "r1"}))
+    with pytest.raises(StoreError, match="written by a newer ftx"):
+        store.open("r1")
+    (run.path / "predictions.jsonl").write_text("")
+    run.write_predictions("b", [{"id": "1", "prediction": "x"}])
+    (run.path / "b" / "predictions.jsonl").write_text('{"id": 1}\n{broken\n')
+    with pytest.raises(StoreError, match="predictions.jsonl:2 is corrupt"):
+        run.read_predictions("b")
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
+    path = tmp_path / "f.json"
+    atomic_write_text(path, "old")
+    import os
+
+    def boom(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        atomic_write_text(path, "new")
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]  # no temporary file left behind
