@@ -191,7 +191,7 @@ def test_stats(tmp_path):
 def test_bundled_dataset_is_valid_and_asks_each_fact_several_ways():
     dataset = load(datamod.bundled_path())
     assert dataset.problems == []
-    assert len(dataset.examples) >= 230
+    assert len(dataset.examples) >= 300
     facts = {e.id[:-1] for e in dataset.examples}
     assert len(dataset.examples) / len(facts) >= 2
 
