@@ -41,6 +41,7 @@ class TrainOptions(LocalOptions):
     lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = option("cosine", "learning-rate schedule")
     weight_decay: float = option(0.0, "AdamW weight decay")
     max_grad_norm: float = option(1.0, "gradient clipping")
+    packing: bool = option(True, "pack each batch into one padding-free row (off: pad length-grouped batches)")
     gradient_checkpointing: bool = option(False, "recompute activations to save memory (slower)")
     seed: int | None = option(None, "training seed (default: the run's seed)")
 

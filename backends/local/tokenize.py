@@ -47,6 +47,29 @@ def encode(example: Example, template: Template, tokenizer: Any) -> Encoded:
     return Encoded(prompt_ids + completion_ids, [IGNORE] * len(prompt_ids) + completion_ids)
 
 
+class PackingCollator:
+    """Concatenates a batch into one row with no padding at all (padding-free packing).
+
+    ``position_ids`` restart at 0 for every example, which is how transformers' attention masks
+    keep examples from attending to each other (when no KV cache is in use, as in training).
+    The first token of every example is never a target, so no example learns its neighbour's end.
+    """
+
+    def __init__(self):
+        self.real_tokens = 0
+
+    def __call__(self, batch: list[dict[str, list[int]]]) -> dict[str, Any]:
+        import torch
+
+        ids, labels, positions = [], [], []
+        for b in batch:
+            ids += b["input_ids"]
+            labels += [IGNORE] + b["labels"][1:]
+            positions += range(len(b["input_ids"]))
+            self.real_tokens += len(b["input_ids"])
+        return {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]), "position_ids": torch.tensor([positions])}
+
+
 class PaddingCollator:
     """Pads a batch to its longest example (right side), labels with -100, and counts the real
     tokens it has seen (for tokens/s)."""

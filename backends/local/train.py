@@ -16,7 +16,28 @@ from ftx.backend import BackendContext
 from ftx.types import TrainStats
 
 from .options import TrainOptions
-from .tokenize import Encoded, PaddingCollator
+from .tokenize import IGNORE, Encoded, PackingCollator, PaddingCollator
+
+
+def completion_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
+    """Cross-entropy on completion tokens, computing logits only where a target exists.
+
+    The output layer is the widest matrix of a small model (49k x 576 for SmolLM2-135M), and
+    most tokens are prompt; asking the model for just the positions whose next token carries
+    loss (``logits_to_keep``) skips that work. The sum is divided by the number of target
+    tokens in the whole accumulated batch, as transformers' own loss does.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    labels = inputs.pop("labels")
+    targets = labels[:, 1:]  # position p predicts token p + 1
+    keep = (targets != IGNORE).any(dim=0).nonzero().squeeze(-1)
+    outputs = model(**inputs, use_cache=False, logits_to_keep=keep)
+    logits = outputs.logits
+    loss = F.cross_entropy(logits.float().flatten(0, 1), targets[:, keep].flatten(), ignore_index=IGNORE, reduction="sum")
+    count = num_items_in_batch if num_items_in_batch is not None else (targets != IGNORE).sum()
+    return loss / torch.clamp(torch.as_tensor(count, device=loss.device), min=1)
 
 
 def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOptions, ctx: BackendContext,
@@ -26,7 +47,7 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
 
     # --- data ---
     dataset = [{"input_ids": e.input_ids, "labels": e.labels} for e in examples]
-    collator = PaddingCollator(tokenizer.pad_token_id)
+    collator = PackingCollator() if opts.packing else PaddingCollator(tokenizer.pad_token_id)
 
     # --- arguments ---
     args = TrainingArguments(
@@ -44,7 +65,8 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
         bf16=device == "cuda" and dtype == torch.bfloat16,
         fp16=device == "cuda" and dtype == torch.float16,
         use_cpu=device == "cpu",
-        train_sampling_strategy="group_by_length",  # similar lengths share a batch: little padding
+        # Packed rows have no padding to save; padded batches group similar lengths.
+        train_sampling_strategy="random" if opts.packing else "group_by_length",
         logging_steps=1,
         save_strategy="no",
         report_to="none",
@@ -88,7 +110,12 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
             ctx.emit("train_log", entry)
 
     # --- train ---
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
+    class CompletionTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss = completion_loss(model, inputs, num_items_in_batch)
+            return (loss, None) if return_outputs else loss
+
+    trainer = CompletionTrainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
                       processing_class=tokenizer, callbacks=[Progress()])
     trainer.remove_callback(PrinterCallback)
     output = trainer.train()
