@@ -77,3 +77,10 @@ class Backend(ABC):
     def attach(self, state: dict[str, Any], opts: Any, ctx: BackendContext) -> TrainedModel:
         """Rebuild the trained model from persisted state (resume after a crash or Ctrl-C)."""
         raise NotImplementedError(f"backend '{self.name}' cannot resume")
+
+    def export(self, folder: Path, opts: Any, out: Path, *, merge: bool) -> None:
+        """Write the trained model to ``out`` in a form other tools load (``ftx export``);
+        ``folder`` is the backend's folder in the run directory."""
+        from ftx.errors import FtxError
+
+        raise FtxError(f"backend '{self.name}' has nothing to export.")

@@ -95,6 +95,39 @@ def resume(run_ref: str, runs_dir: str) -> None:
     sys.exit(code)
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("run_ref", metavar="RUN")
+@click.option("--backend", "-b", "backend_name", required=True, metavar="NAME", help="The backend whose model to export.")
+@click.option("--merge", "merge_out", metavar="DIR", help="Write a merged model (adapter folded into the base weights) here.")
+@click.option("--out", "plain_out", metavar="DIR", help="Write the artifact as it is (e.g. the LoRA adapter) here.")
+@click.option("--runs-dir", default="runs", show_default=True, metavar="DIR")
+def export(run_ref: str, backend_name: str, merge_out: str | None, plain_out: str | None, runs_dir: str) -> None:
+    """Write a trained model where other tools can load it.
+
+    \b
+    Examples:
+      ftx export latest --backend local-lora --merge ./merged    # plain transformers model
+      ftx export latest --backend local-lora --out ./adapter     # the peft adapter
+    """
+    from pathlib import Path
+
+    from ftx.runner import plan_of
+    from ftx.store import RunStore
+
+    if bool(merge_out) == bool(plain_out):
+        raise click.UsageError("give exactly one of --merge DIR or --out DIR.")
+    run = RunStore(runs_dir).open(run_ref)
+    state = run.meta["backends"].get(backend_name)
+    if state is None:
+        raise click.UsageError(f"run {run.id} has no backend '{backend_name}' (it has {', '.join(run.meta['backends'])}).")
+    if not state.get("trained"):
+        raise click.UsageError(f"backend '{backend_name}' of run {run.id} has not finished training.")
+    backend, options = next((b, o) for b, o in plan_of(run).backends if b.name == backend_name)
+    out = Path(merge_out or plain_out)
+    backend.export(run.path / backend_name, options, out, merge=bool(merge_out))
+    click.echo(f"wrote {out}")
+
+
 # --- runs ---------------------------------------------------------------------------------
 
 

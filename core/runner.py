@@ -150,8 +150,7 @@ class Runner:
         return self._execute(run, config.run, plan, splits)
 
     def resume(self, run: Run) -> tuple[RunResult, int]:
-        saved = run.meta["config"]
-        config = Config(run=build(RunConfig, saved["run"], "run"), sections=saved.get("sections", {}))
+        config = config_of(run)
         plan = make_plan(config)
         splits = Splits(
             datamod.read_jsonl_examples(run.path / "data" / "train.jsonl"),
@@ -287,6 +286,16 @@ class Runner:
 
     def _event(self, kind: str, run: Run, backend: str | None, data: dict[str, Any]) -> None:
         call_run_event(RunEvent(kind, run.id, backend, data))
+
+
+def config_of(run: Run) -> Config:
+    """The configuration a run was started with, from its run.json."""
+    saved = run.meta["config"]
+    return Config(run=build(RunConfig, saved["run"], "run"), sections=saved.get("sections", {}))
+
+
+def plan_of(run: Run) -> Plan:
+    return make_plan(config_of(run))
 
 
 def _versions() -> dict[str, str]:

@@ -1,10 +1,12 @@
-"""The local backends: the untuned model and LoRA fine-tuning on torch + transformers + peft.
+"""The local backends: full fine-tuning, LoRA and QLoRA on torch + transformers + peft +
+bitsandbytes, and the untuned model as the baseline.
 
-    ftx run --backend local-base --backend local-lora --data qa.jsonl --model ./my-model
+    ftx run --backend local-base --backend local-lora --backend local-qlora --model ./my-model
 
-The backends share one implementation and differ only in how the model is prepared before
-training (``prepare``): ``local-base`` does not train, ``local-lora`` wraps the model in peft
-LoRA adapters. Heavy libraries are imported only when a backend actually runs.
+The backends share one implementation and differ only in how the model is loaded and prepared
+before training: ``local-base`` does not train, ``local-full`` trains every weight,
+``local-lora`` adds peft LoRA adapters to a frozen model, ``local-qlora`` does the same on a
+4-bit (NF4) quantized model. Heavy libraries are imported only when a backend actually runs.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from ftx.hookspecs import hookimpl
 from ftx.types import Completion, GenerationParams, Message, Problem, Splits, TrainStats
 
 from . import model as models
-from .options import LocalOptions, LoraOptions, TrainOptions
+from .options import LocalOptions, LoraOptions, QLoraOptions, TrainOptions
 
 ADAPTER_DIR = "adapter"
+MODEL_DIR = "model"
 
 
 class LocalModel(TrainedModel):
@@ -98,14 +101,18 @@ class LocalBackend(Backend):
 
         return get_registry().get("template", opts.template)()
 
-    def load(self, opts: LocalOptions) -> tuple[Any, Any, str, Any]:
-        source = models.resolve(opts.model)
-        directory = models.materialize(source)
+    def load(self, opts: LocalOptions, directory: Any = None) -> tuple[Any, Any, str, Any]:
+        directory = directory or models.materialize(models.resolve(opts.model))
         device = models.pick_device(opts.device)
         dtype = models.pick_dtype(opts.dtype, device)
         tokenizer = models.load_tokenizer(directory, opts.trust_remote_code)
-        model = models.load_model(directory, device=device, dtype=dtype, trust_remote_code=opts.trust_remote_code)
+        model = models.load_model(directory, device=device, dtype=dtype, trust_remote_code=opts.trust_remote_code,
+                                  **self.load_kwargs(opts, device))
         return model, tokenizer, device, dtype
+
+    def load_kwargs(self, opts: LocalOptions, device: str) -> dict[str, Any]:
+        """Extra ``from_pretrained`` arguments (QLoRA's quantization config)."""
+        return {}
 
     def wrap(self, model: Any, tokenizer: Any, opts: LocalOptions, device: str, ctx: BackendContext, stats: TrainStats) -> LocalModel:
         return LocalModel(model, tokenizer, self.template(opts), opts, device, ctx.progress, self.name, stats)
@@ -129,14 +136,23 @@ class LocalTrainer(LocalBackend):
 
     Options: ClassVar[type] = TrainOptions
 
+    artifact: ClassVar[str] = MODEL_DIR
+
     def prepare(self, model: Any, opts: TrainOptions) -> Any:
         """Turn the loaded model into the one that trains (adapters, quantization, ...)."""
         return model
 
+    def optimizer(self, device: str) -> str | None:
+        """The optimizer name for TrainingArguments (None: transformers' default AdamW)."""
+        return None
+
     def save(self, model: Any, tokenizer: Any, ctx: BackendContext) -> None:
+        """Write what ``attach`` and ``ftx export`` need into ``ctx.dir / self.artifact``."""
         raise NotImplementedError
 
     def train(self, splits: Splits, opts: TrainOptions, ctx: BackendContext) -> TrainedModel:
+        import random
+
         from .tokenize import encode
         from .train import train
 
@@ -148,17 +164,60 @@ class LocalTrainer(LocalBackend):
         model = self.prepare(model, opts)
         template = self.template(opts)
         encoded = [encode(e, template, tokenizer) for e in splits.train]
-        stats = train(model, tokenizer, encoded, opts, ctx, device=device, dtype=dtype, seed=seed, label=f"{self.name}: training")
+        validation = None
+        if opts.validation_size:
+            # Validation comes out of the training split: the eval split must stay unseen, or
+            # choosing the best checkpoint on it would flatter the final comparison.
+            order = list(range(len(encoded)))
+            random.Random(seed).shuffle(order)
+            count = max(1, round(len(encoded) * opts.validation_size))
+            held = set(order[:count])
+            validation = [e for i, e in enumerate(encoded) if i in held]
+            encoded = [e for i, e in enumerate(encoded) if i not in held]
+        stats = train(model, tokenizer, encoded, opts, ctx, device=device, dtype=dtype, seed=seed,
+                      label=f"{self.name}: training", validation=validation, optim=self.optimizer(device))
         self.save(model, tokenizer, ctx)
-        ctx.state["artifact"] = ADAPTER_DIR
+        ctx.state["artifact"] = self.artifact
         ctx.save_state()
         return self.wrap(model, tokenizer, opts, device, ctx, stats)
+
+
+def _fresh_dir(out: Any) -> None:
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"{out} exists and is not empty.", hint="Choose a new folder for the export.")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+class LocalFull(LocalTrainer):
+    name = "local-full"
+    description = "full fine-tuning: every weight of a local model trains"
+
+    def save(self, model: Any, tokenizer: Any, ctx: BackendContext) -> None:
+        model.save_pretrained(ctx.dir / MODEL_DIR)  # safetensors
+        tokenizer.save_pretrained(ctx.dir / MODEL_DIR)
+
+    def attach(self, state: dict[str, Any], opts: TrainOptions, ctx: BackendContext) -> TrainedModel:
+        folder = ctx.dir / MODEL_DIR
+        if not (folder / "config.json").exists():
+            raise FtxError(f"the trained model in {folder} is missing.", hint="Start a new run; this one cannot be resumed.")
+        model, tokenizer, device, _ = self.load(opts, folder)
+        return self.wrap(model, tokenizer, opts, device, ctx, TrainStats())
+
+    def export(self, folder: Any, opts: TrainOptions, out: Any, *, merge: bool) -> None:
+        import shutil
+
+        source = folder / MODEL_DIR
+        if not (source / "config.json").exists():
+            raise FtxError(f"the trained model in {source} is missing.")
+        _fresh_dir(out)
+        shutil.copytree(source, out, dirs_exist_ok=True)
 
 
 class LocalLoRA(LocalTrainer):
     name = "local-lora"
     description = "LoRA adapters (peft) on a local model; the base weights stay frozen"
     Options = LoraOptions
+    artifact = ADAPTER_DIR
 
     def requires(self) -> list[tuple[str, str]]:
         return [("peft", "peft")]
@@ -187,8 +246,75 @@ class LocalLoRA(LocalTrainer):
         model = PeftModel.from_pretrained(model, adapter)
         return self.wrap(model, tokenizer, opts, device, ctx, TrainStats())
 
+    def export(self, folder: Any, opts: LoraOptions, out: Any, *, merge: bool) -> None:
+        """The adapter as it is, or (``merge``) the base model with the adapter folded into its
+        weights: a plain model directory that needs neither peft nor ftx."""
+        import shutil
+
+        adapter = folder / ADAPTER_DIR
+        if not (adapter / "adapter_config.json").exists():
+            raise FtxError(f"the adapter in {adapter} is missing.")
+        _fresh_dir(out)
+        if not merge:
+            shutil.copytree(adapter, out, dirs_exist_ok=True)
+            return
+        from peft import PeftModel
+
+        # Always merge into full-precision base weights (for QLoRA too): merging into 4-bit
+        # weights would round the adapter away.
+        directory = models.materialize(models.resolve(opts.model))
+        tokenizer = models.load_tokenizer(directory, opts.trust_remote_code)
+        base = models.load_model(directory, device="cpu", dtype=models.pick_dtype("float32", "cpu"),
+                                 trust_remote_code=opts.trust_remote_code)
+        merged = PeftModel.from_pretrained(base, adapter).merge_and_unload()
+        merged.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+
+
+class LocalQLoRA(LocalLoRA):
+    name = "local-qlora"
+    description = "LoRA adapters on a 4-bit (NF4) quantized model (bitsandbytes): the least memory"
+    Options = QLoraOptions
+
+    def requires(self) -> list[tuple[str, str]]:
+        return [("peft", "peft"), ("bitsandbytes", "bitsandbytes")]
+
+    def check(self, splits: Splits, opts: QLoraOptions) -> list[Problem]:
+        problems = super().check(splits, opts)
+        if not problems:
+            try:
+                import bitsandbytes  # noqa: F401
+                from transformers.utils import is_bitsandbytes_available
+
+                if not is_bitsandbytes_available():
+                    raise ImportError("bitsandbytes has no usable backend here")
+            except Exception as exc:
+                problems.append(Problem(f"QLoRA needs a usable bitsandbytes: {exc}", self.name,
+                                        hint="pip install -U bitsandbytes, or use local-lora"))
+        return problems
+
+    def load_kwargs(self, opts: QLoraOptions, device: str) -> dict[str, Any]:
+        from transformers import BitsAndBytesConfig
+
+        compute = models.pick_dtype(opts.compute_dtype, device)
+        config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=opts.quant_type,
+                                    bnb_4bit_use_double_quant=opts.double_quant, bnb_4bit_compute_dtype=compute)
+        return {"quantization_config": config, "device_map": {"": device}}
+
+    def prepare(self, model: Any, opts: QLoraOptions) -> Any:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=opts.gradient_checkpointing)
+        return super().prepare(model, opts)
+
+    def optimizer(self, device: str) -> str | None:
+        # Paged AdamW moves optimizer state to CPU memory under pressure instead of failing.
+        return "paged_adamw_32bit" if device == "cuda" else None
+
 
 @hookimpl
 def ftx_register_backends(register):
     register(LocalBase)
+    register(LocalFull)
     register(LocalLoRA)
+    register(LocalQLoRA)

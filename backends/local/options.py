@@ -41,6 +41,11 @@ class TrainOptions(LocalOptions):
     lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = option("cosine", "learning-rate schedule")
     weight_decay: float = option(0.0, "AdamW weight decay")
     max_grad_norm: float = option(1.0, "gradient clipping")
+    save_checkpoints: bool = option(True, "checkpoint every epoch, so 'ftx resume' continues an interrupted training")
+    save_steps: int = option(0, "checkpoint every N optimizer steps instead of every epoch (0: every epoch)")
+    save_total_limit: int = option(2, "checkpoints kept on disk (the best one is always kept)")
+    validation_size: float = option(0.0, "share of the training split held out for validation loss (not the eval split)")
+    early_stopping_patience: int = option(0, "stop after this many epochs without a better validation loss (0: off)")
     packing: bool = option(True, "pack each batch into one padding-free row (off: pad length-grouped batches)")
     gradient_checkpointing: bool = option(False, "recompute activations to save memory (slower)")
     seed: int | None = option(None, "training seed (default: the run's seed)")
@@ -55,6 +60,10 @@ class TrainOptions(LocalOptions):
             problems.append("batch_size and gradient_accumulation must be at least 1")
         if not 0 <= self.warmup_ratio < 1:
             problems.append("warmup_ratio must be in [0, 1)")
+        if not 0 <= self.validation_size < 1:
+            problems.append("validation_size must be a fraction in [0, 1)")
+        if self.early_stopping_patience and not self.validation_size:
+            problems.append("early_stopping_patience needs a validation_size above 0 (a validation loss to watch)")
         return problems
 
 
@@ -73,3 +82,10 @@ class LoraOptions(TrainOptions):
         if not 0 <= self.lora_dropout < 1:
             problems.append("lora_dropout must be in [0, 1)")
         return problems
+
+
+@dataclass
+class QLoraOptions(LoraOptions):
+    quant_type: Literal["nf4", "fp4"] = option("nf4", "4-bit data type of the frozen base weights")
+    double_quant: bool = option(True, "also quantize the quantization constants (saves ~0.4 bit per weight)")
+    compute_dtype: Literal["auto", "float32", "bfloat16", "float16"] = option("auto", "dtype of the matmuls: auto is bfloat16 on capable GPUs, else float32")

@@ -40,13 +40,25 @@ def completion_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any 
     return loss / torch.clamp(torch.as_tensor(count, device=loss.device), min=1)
 
 
+def last_checkpoint(folder: Any) -> str | None:
+    """The newest complete checkpoint under ``folder``, to resume an interrupted training."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+
+
 def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOptions, ctx: BackendContext,
-          *, device: str, dtype: Any, seed: int, label: str) -> TrainStats:
+          *, device: str, dtype: Any, seed: int, label: str, validation: list[Encoded] | None = None,
+          optim: str | None = None) -> TrainStats:
     import torch
-    from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
     # --- data ---
     dataset = [{"input_ids": e.input_ids, "labels": e.labels} for e in examples]
+    eval_dataset = [{"input_ids": e.input_ids, "labels": e.labels} for e in validation or []]
+    checkpoints = ctx.dir / "checkpoints"
+    early_stopping = bool(eval_dataset) and opts.early_stopping_patience > 0
+    every = "steps" if opts.save_steps else "epoch"
     collator = PackingCollator() if opts.packing else PaddingCollator(tokenizer.pad_token_id)
 
     # --- arguments ---
@@ -68,7 +80,18 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
         # Packed rows have no padding to save; padded batches group similar lengths.
         train_sampling_strategy="random" if opts.packing else "group_by_length",
         logging_steps=1,
-        save_strategy="no",
+        # Checkpoints (with optimizer, scheduler and RNG state) let 'ftx resume' continue exactly.
+        save_strategy=every if opts.save_checkpoints or early_stopping else "no",
+        save_steps=opts.save_steps or 500,
+        save_total_limit=opts.save_total_limit,
+        eval_strategy=every if eval_dataset else "no",
+        eval_steps=opts.save_steps or None,
+        per_device_eval_batch_size=opts.batch_size,
+        load_best_model_at_end=early_stopping,
+        metric_for_best_model="eval_loss" if eval_dataset else None,
+        greater_is_better=False if eval_dataset else None,
+        label_names=["labels"],
+        prediction_loss_only=True,
         report_to="none",
         disable_tqdm=True,
         log_level="error",
@@ -76,6 +99,7 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
         data_seed=seed,
         remove_unused_columns=False,
         dataloader_num_workers=0,
+        **({"optim": optim} if optim else {}),
     )
 
     # --- progress and the training log ---
@@ -97,6 +121,12 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
                 control.should_training_stop = True
 
         def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "eval_loss" in logs:
+                entry = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), "eval_loss": logs["eval_loss"]}
+                with open(log_path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(entry) + "\n")
+                ctx.emit("train_log", entry)
+                return
             if not logs or "loss" not in logs:
                 return
             entry = {
@@ -113,12 +143,20 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
     class CompletionTrainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             loss = completion_loss(model, inputs, num_items_in_batch)
-            return (loss, None) if return_outputs else loss
+            return (loss, {"loss": loss}) if return_outputs else loss
 
-    trainer = CompletionTrainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
-                      processing_class=tokenizer, callbacks=[Progress()])
+    callbacks = [Progress()]
+    if early_stopping:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=opts.early_stopping_patience))
+    trainer = CompletionTrainer(model=model, args=args, train_dataset=dataset, eval_dataset=eval_dataset or None,
+                                data_collator=collator, processing_class=tokenizer, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)
-    output = trainer.train()
+    resume = last_checkpoint(checkpoints)
+    if resume:
+        ctx.log(f"resuming training from {resume}")
+    output = trainer.train(resume_from_checkpoint=resume)
+    if trainer.state.best_model_checkpoint:
+        ctx.log(f"best checkpoint: {trainer.state.best_model_checkpoint} (eval_loss {trainer.state.best_metric:.4f})")
     return TrainStats(
         seconds=output.metrics.get("train_runtime", time.time() - started),
         train_tokens=collator.real_tokens,

@@ -1,0 +1,133 @@
+"""The local family on a tiny model: full, LoRA and real 4-bit QLoRA training, checkpoints and
+resume, validation loss and early stopping, export of a merged model."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from ftx import hookimpl
+from ftx.cli import cli
+from ftx.testing import registered, sample_rows, write_jsonl
+
+pytestmark = pytest.mark.slow
+torch = pytest.importorskip("torch")
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["run", *args], catch_exceptions=False)
+
+
+def sets(*items):
+    return [x for item in items for x in ("--set", item)]
+
+
+def losses(path):
+    return [e["loss"] for e in map(json.loads, path.read_text().splitlines()) if "loss" in e]
+
+
+@pytest.mark.parametrize("backend", ["local-full", "local-lora", "local-qlora"])
+def test_each_method_learns(tmp_path, tiny_model, backend):
+    data = write_jsonl(tmp_path / "qa.jsonl", sample_rows(8))
+    result = run("--data", str(data), "--model", str(tiny_model), "--backend", backend, "--eval-size", "2", "--name", "r",
+                 *sets(f"{backend}.max_steps=30", f"{backend}.learning_rate=0.01", f"{backend}.lr_scheduler=constant", "run.max_new_tokens=4"))
+    assert result.exit_code == 0, result.output
+    log = losses(tmp_path / "runs" / "r" / backend / "train_log.jsonl")
+    assert log[0] > 5 and max(log[-5:]) < 0.5, log  # six examples memorised
+    artifact = {"local-full": "model/model.safetensors", "local-lora": "adapter/adapter_model.safetensors",
+                "local-qlora": "adapter/adapter_model.safetensors"}[backend]
+    assert (tmp_path / "runs" / "r" / backend / artifact).exists()
+
+
+def test_qlora_really_quantizes_to_4_bit(tiny_model):
+    import bitsandbytes as bnb
+
+    from ftx.backends.local import LocalQLoRA
+    from ftx.backends.local.options import QLoraOptions
+
+    backend = LocalQLoRA()
+    opts = QLoraOptions(model=str(tiny_model), device="cpu")
+    model, _, _, _ = backend.load(opts)
+    layer = model.model.layers[0].self_attn.q_proj
+    assert isinstance(layer, bnb.nn.Linear4bit)
+    assert layer.weight.quant_state.quant_type == "nf4"
+    prepared = backend.prepare(model, opts)
+    trainable = [n for n, p in prepared.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+
+
+class Interrupt:
+    """Presses Ctrl-C (a KeyboardInterrupt) when training logs step 3."""
+
+    @hookimpl
+    def ftx_run_event(self, event):
+        if event.kind == "train_log" and event.data.get("step") == 3:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, tiny_model, qa_file):
+    args = ["--data", str(qa_file), "--model", str(tiny_model), "--backend", "local-lora", "--eval-size", "4", "--name", "r",
+            *sets("local-lora.max_steps=6", "local-lora.save_steps=2", "local-lora.batch_size=2", "run.max_new_tokens=4")]
+    with registered(Interrupt()):
+        result = CliRunner().invoke(cli, ["run", *args])
+    assert result.exit_code != 0  # click reports Ctrl-C as "Aborted!"
+    folder = tmp_path / "runs" / "r" / "local-lora"
+    meta = json.loads((tmp_path / "runs" / "r" / "run.json").read_text())
+    assert meta["backends"]["local-lora"]["status"] == "interrupted"
+    assert (folder / "checkpoints" / "checkpoint-2").is_dir()
+    assert not (folder / "adapter").exists()
+
+    resumed = CliRunner().invoke(cli, ["resume", "r"])
+    assert resumed.exit_code == 0, resumed.output
+    meta = json.loads((tmp_path / "runs" / "r" / "run.json").read_text())
+    assert meta["backends"]["local-lora"]["status"] == "done"
+    assert meta["backends"]["local-lora"]["train"]["steps"] == 6  # the same final step count
+    steps = [e["step"] for e in map(json.loads, (folder / "train_log.jsonl").read_text().splitlines())]
+    assert steps == [1, 2, 3, 3, 4, 5, 6]  # steps 1-2 were not trained again
+    assert "resuming training from" in (folder / "log.txt").read_text()
+
+
+def test_validation_loss_and_early_stopping(tmp_path, tiny_model):
+    data = write_jsonl(tmp_path / "qa.jsonl", sample_rows(24))
+    result = run("--data", str(data), "--model", str(tiny_model), "--backend", "local-full", "--eval-size", "4", "--name", "r",
+                 *sets("local-full.epochs=30", "local-full.learning_rate=0.05", "local-full.lr_scheduler=constant",
+                       "local-full.validation_size=0.25", "local-full.early_stopping_patience=1", "run.max_new_tokens=4"))
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "runs" / "r" / "local-full"
+    entries = [json.loads(line) for line in (folder / "train_log.jsonl").read_text().splitlines()]
+    evals = [e for e in entries if "eval_loss" in e]
+    assert len(evals) >= 2
+    assert entries[-1]["epoch"] < 30  # memorising 15 examples makes validation loss rise: stopped early
+    assert "best checkpoint" in (folder / "log.txt").read_text()
+
+
+def test_validation_needs_data_outside_the_eval_split():
+    from ftx.errors import ConfigError
+    from ftx.options import build
+    from ftx.backends.local.options import TrainOptions
+
+    with pytest.raises(ConfigError, match="early_stopping_patience needs a validation_size"):
+        build(TrainOptions, {"early_stopping_patience": 2}, "local-full")
+
+
+def test_merged_export_matches_the_adapter(tmp_path, tiny_model, qa_file):
+    result = run("--data", str(qa_file), "--model", str(tiny_model), "--backend", "local-lora", "--eval-size", "4", "--name", "r",
+                 *sets("local-lora.max_steps=20", "local-lora.learning_rate=0.01", "run.max_new_tokens=4"))
+    assert result.exit_code == 0, result.output
+    exported = CliRunner().invoke(cli, ["export", "r", "--backend", "local-lora", "--merge", str(tmp_path / "merged")])
+    assert exported.exit_code == 0, exported.output
+    again = CliRunner().invoke(cli, ["export", "r", "--backend", "local-lora", "--merge", str(tmp_path / "merged")])
+    assert again.exit_code != 0  # never overwrites
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "merged")
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged")  # plain transformers, no peft
+    adapted = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), tmp_path / "runs" / "r" / "local-lora" / "adapter")
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Who wrote Pride and Prejudice?"}], add_generation_prompt=True, return_tensors="pt")
+    ids = prompt["input_ids"] if hasattr(prompt, "keys") else prompt
+    a = merged.generate(ids, max_new_tokens=12, do_sample=False)
+    b = adapted.generate(ids, max_new_tokens=12, do_sample=False)
+    assert a.tolist() == b.tolist()
+    assert torch.allclose(merged(ids).logits, adapted(ids).logits, atol=1e-4)
