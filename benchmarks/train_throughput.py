@@ -113,7 +113,17 @@ def load(method: str, folder: Path, device: str) -> Any:
 
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     model = models.load_model(folder, device=device, dtype=dtype, **backend.load_kwargs(opts, device))
-    return backend.prepare(model, opts), backend, opts
+    return model, backend, opts
+
+
+def prepared(method: str, folder: Path, device: str, *, ftx_defaults: bool) -> tuple[Any, Any]:
+    """The model as the backend trains it; ``ftx_defaults`` adds what ftx turns on by default."""
+    from ftx.backends.local import use_liger_kernels
+
+    model, backend, opts = load(method, folder, device)
+    if ftx_defaults and device == "cuda" and opts.liger_kernels:
+        use_liger_kernels(model, print)
+    return backend.prepare(model, opts), opts
 
 
 def clock(trainer: Any, warmup: int) -> dict[str, Any]:
@@ -166,7 +176,7 @@ class NaiveCollator:
 def run_naive(method: str, folder: Path, device: str, data: list, steps: int, warmup: int) -> tuple[float, int, Any]:
     from transformers import PrinterCallback, Trainer, TrainingArguments
 
-    model, _, _ = load(method, folder, device)
+    model, _ = prepared(method, folder, device, ftx_defaults=False)
     args = TrainingArguments(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=8, max_steps=steps, learning_rate=1e-4,
                              bf16=device == "cuda", use_cpu=device == "cpu", report_to="none", disable_tqdm=True,
                              save_strategy="no", logging_steps=10**6, remove_unused_columns=False, log_level="error")
@@ -187,7 +197,7 @@ def run_ftx(method: str, folder: Path, device: str, data: list, steps: int, warm
     from ftx.backends.local import train as trainmod
     from ftx.backends.local.tokenize import Encoded
 
-    model, _, opts = load(method, folder, device)
+    model, opts = prepared(method, folder, device, ftx_defaults=True)
     opts.max_steps, opts.save_checkpoints, opts.batch_size = steps, False, 8
     tokenizer = type("Tokenizer", (), {"pad_token_id": 0})()
     ctx = BackendContext("bench", Path(tempfile.mkdtemp()), {}, lambda: None, lambda line: None, lambda k, d: None, Progress(disable=True))
@@ -242,7 +252,7 @@ def main() -> None:
     parser.add_argument("--methods", default="lora,qlora,full")
     parser.add_argument("--shape", choices=list(SHAPES), help="model shape (default: tiny on cpu, 1b on cuda)")
     parser.add_argument("--steps", type=int, help="optimizer steps per measurement (default: 12 cpu, 40 cuda)")
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--mean-length", type=float, default=216.0, help="mean tokens per example")
     parser.add_argument("--peak-tflops", type=float, help="accelerator peak for MFU (default: from the GPU name)")
     parser.add_argument("--out", help="JSON file to write (default: benchmarks/results/train_throughput-<device>.json)")

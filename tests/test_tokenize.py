@@ -98,3 +98,10 @@ def test_packing_counts_real_tokens_only():
     assert batch["position_ids"].tolist() == [[0, 1, 2, 0, 1]]
     assert batch["labels"].tolist() == [[IGNORE, 2, 3, IGNORE, 5]]  # never learn across the boundary
     assert collator.real_tokens == 5
+
+
+def test_packed_rows_round_up_to_a_multiple_with_a_lossless_filler():
+    batch = PackingCollator(pad_id=0, multiple=4)([{"input_ids": [1, 2, 3], "labels": [IGNORE, 2, 3]}, {"input_ids": [4, 5], "labels": [4, 5]}])
+    assert batch["input_ids"].tolist() == [[1, 2, 3, 4, 5, 0, 0, 0]]
+    assert batch["position_ids"].tolist() == [[0, 1, 2, 0, 1, 0, 1, 2]]  # the filler is a segment of its own
+    assert batch["labels"].tolist() == [[IGNORE, 2, 3, IGNORE, 5, IGNORE, IGNORE, IGNORE]]

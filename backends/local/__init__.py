@@ -26,6 +26,26 @@ ADAPTER_DIR = "adapter"
 MODEL_DIR = "model"
 
 
+def use_liger_kernels(model: Any, log: Any) -> bool:
+    """Swap in Liger's fused Triton kernels for RMSNorm, SwiGLU and RoPE, if installed.
+
+    Its fused linear cross-entropy is left off: ftx already computes logits only for completion
+    tokens (see train.completion_loss), which saves more for short answers.
+    """
+    try:
+        from liger_kernel.transformers import _apply_liger_kernel_to_instance
+    except ImportError:
+        return False
+    try:
+        _apply_liger_kernel_to_instance(model=model, rope=True, swiglu=True, rms_norm=True, cross_entropy=False,
+                                        fused_linear_cross_entropy=False)
+    except Exception as exc:  # an architecture Liger does not know: train without it
+        log(f"Liger kernels not applied: {type(exc).__name__}: {exc}")
+        return False
+    log("Liger kernels applied (RMSNorm, SwiGLU, RoPE)")
+    return True
+
+
 class LocalModel(TrainedModel):
     """A model in memory (base or fine-tuned) with what it needs to answer prompts."""
 
@@ -161,6 +181,8 @@ class LocalTrainer(LocalBackend):
         seed = opts.seed if opts.seed is not None else ctx.seed
         set_seed(seed)  # before prepare(): adapter initialisation draws random numbers too
         model, tokenizer, device, dtype = self.load(opts)
+        if device == "cuda" and opts.liger_kernels:
+            use_liger_kernels(model, ctx.log)
         model = self.prepare(model, opts)
         template = self.template(opts)
         encoded = [encode(e, template, tokenizer) for e in splits.train]

@@ -59,7 +59,10 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
     checkpoints = ctx.dir / "checkpoints"
     early_stopping = bool(eval_dataset) and opts.early_stopping_patience > 0
     every = "steps" if opts.save_steps else "epoch"
-    collator = PackingCollator() if opts.packing else PaddingCollator(tokenizer.pad_token_id)
+    if opts.packing:
+        collator = PackingCollator(tokenizer.pad_token_id, multiple=256 if device == "cuda" else 1)
+    else:
+        collator = PaddingCollator(tokenizer.pad_token_id)
 
     # --- arguments ---
     args = TrainingArguments(
