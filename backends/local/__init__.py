@@ -27,22 +27,24 @@ MODEL_DIR = "model"
 
 
 def use_liger_kernels(model: Any, log: Any) -> bool:
-    """Swap in Liger's fused Triton kernels for RMSNorm, SwiGLU and RoPE, if installed.
+    """Swap in Liger's fused Triton kernels for this model's RMSNorm and SwiGLU, if installed.
 
-    Its fused linear cross-entropy is left off: ftx already computes logits only for completion
-    tokens (see train.completion_loss), which saves more for short answers.
+    Only patches that replace this model's own modules are used. Liger's RoPE patch replaces a
+    function in transformers' module for every model in the process (a CPU model loaded later
+    then crashes in a GPU kernel), and its fused linear cross-entropy is not needed: ftx already
+    computes logits only for completion tokens (see train.completion_loss).
     """
     try:
         from liger_kernel.transformers import _apply_liger_kernel_to_instance
     except ImportError:
         return False
     try:
-        _apply_liger_kernel_to_instance(model=model, rope=True, swiglu=True, rms_norm=True, cross_entropy=False,
+        _apply_liger_kernel_to_instance(model=model, rope=False, swiglu=True, rms_norm=True, cross_entropy=False,
                                         fused_linear_cross_entropy=False)
     except Exception as exc:  # an architecture Liger does not know: train without it
         log(f"Liger kernels not applied: {type(exc).__name__}: {exc}")
         return False
-    log("Liger kernels applied (RMSNorm, SwiGLU, RoPE)")
+    log("Liger kernels applied (RMSNorm, SwiGLU)")
     return True
 
 

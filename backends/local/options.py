@@ -47,7 +47,7 @@ class TrainOptions(LocalOptions):
     validation_size: float = option(0.0, "share of the training split held out for validation loss (not the eval split)")
     early_stopping_patience: int = option(0, "stop after this many epochs without a better validation loss (0: off)")
     packing: bool = option(True, "pack each batch into one padding-free row (off: pad length-grouped batches)")
-    liger_kernels: bool = option(True, "on CUDA, use Liger's fused Triton kernels (RMSNorm, SwiGLU, RoPE) when liger-kernel is installed")
+    liger_kernels: bool = option(True, "on CUDA, use Liger's fused Triton kernels (RMSNorm, SwiGLU) when liger-kernel is installed")
     gradient_checkpointing: bool = option(False, "recompute activations to save memory (slower)")
     seed: int | None = option(None, "training seed (default: the run's seed)")
 
