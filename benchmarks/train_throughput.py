@@ -173,11 +173,11 @@ class NaiveCollator:
         return {"input_ids": t, "attention_mask": torch.tensor(mask), "labels": t.clone()}
 
 
-def run_naive(method: str, folder: Path, device: str, data: list, steps: int, warmup: int) -> tuple[float, int, Any]:
+def run_naive(method: str, folder: Path, device: str, data: list, steps: int, warmup: int, batch: int = 8) -> tuple[float, int, Any]:
     from transformers import PrinterCallback, Trainer, TrainingArguments
 
     model, _ = prepared(method, folder, device, ftx_defaults=False)
-    args = TrainingArguments(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=8, max_steps=steps, learning_rate=1e-4,
+    args = TrainingArguments(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=batch, max_steps=steps, learning_rate=1e-4,
                              bf16=device == "cuda", use_cpu=device == "cpu", report_to="none", disable_tqdm=True,
                              save_strategy="no", logging_steps=10**6, remove_unused_columns=False, log_level="error")
     trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=NaiveCollator())
@@ -187,7 +187,7 @@ def run_naive(method: str, folder: Path, device: str, data: list, steps: int, wa
     return (*elapsed(marks), model)
 
 
-def run_ftx(method: str, folder: Path, device: str, data: list, steps: int, warmup: int) -> tuple[float, int, Any]:
+def run_ftx(method: str, folder: Path, device: str, data: list, steps: int, warmup: int, batch: int = 8) -> tuple[float, int, Any]:
     """ftx's own training function with its default options (packing, completion-only loss)."""
     import torch
     import transformers
@@ -198,7 +198,7 @@ def run_ftx(method: str, folder: Path, device: str, data: list, steps: int, warm
     from ftx.backends.local.tokenize import Encoded
 
     model, opts = prepared(method, folder, device, ftx_defaults=True)
-    opts.max_steps, opts.save_checkpoints, opts.batch_size = steps, False, 8
+    opts.max_steps, opts.save_checkpoints, opts.batch_size = steps, False, batch
     tokenizer = type("Tokenizer", (), {"pad_token_id": 0})()
     ctx = BackendContext("bench", Path(tempfile.mkdtemp()), {}, lambda: None, lambda line: None, lambda k, d: None, Progress(disable=True))
     encoded = [Encoded(d["input_ids"], d["labels"]) for d in data]
@@ -218,7 +218,7 @@ def run_ftx(method: str, folder: Path, device: str, data: list, steps: int, warm
     return (*elapsed(box["marks"]), model)
 
 
-def measure(side: Any, method: str, folder: Path, device: str, data: list, steps: int, warmup: int) -> dict[str, float]:
+def measure(side: Any, method: str, folder: Path, device: str, data: list, steps: int, warmup: int, batch: int) -> dict[str, float]:
     """Run one side; memory is the peak while loading and training (weights included)."""
     import ctypes
     import gc
@@ -229,7 +229,7 @@ def measure(side: Any, method: str, folder: Path, device: str, data: list, steps
     if device == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-        seconds, tokens, model = side(method, folder, device, data, steps, warmup)
+        seconds, tokens, model = side(method, folder, device, data, steps, warmup, batch)
         peak = torch.cuda.max_memory_allocated() / 2**30
     else:
         try:  # hand memory freed by the previous side back to the OS, so RSS starts low
@@ -237,7 +237,7 @@ def measure(side: Any, method: str, folder: Path, device: str, data: list, steps
         except OSError:
             pass
         with PeakRSS() as rss:
-            seconds, tokens, model = side(method, folder, device, data, steps, warmup)
+            seconds, tokens, model = side(method, folder, device, data, steps, warmup, batch)
         peak = rss.gib
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     result = {"tokens_per_s": tokens / seconds, "peak_gib": peak, "flops_per_token": flops_per_token(base, method),
@@ -253,6 +253,7 @@ def main() -> None:
     parser.add_argument("--shape", choices=list(SHAPES), help="model shape (default: tiny on cpu, 1b on cuda)")
     parser.add_argument("--steps", type=int, help="optimizer steps per measurement (default: 12 cpu, 40 cuda)")
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=8, help="examples per optimizer step, both sides")
     parser.add_argument("--mean-length", type=float, default=216.0, help="mean tokens per example")
     parser.add_argument("--peak-tflops", type=float, help="accelerator peak for MFU (default: from the GPU name)")
     parser.add_argument("--out", help="JSON file to write (default: benchmarks/results/train_throughput-<device>.json)")
@@ -266,13 +267,13 @@ def main() -> None:
     name = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or platform.machine()
     if peak is None and args.device == "cuda":
         peak = next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
-    data = make_examples(8 * steps, args.mean_length, 0, SHAPES[shape][5])
+    data = make_examples(args.batch * steps, args.mean_length, 0, SHAPES[shape][5])
     folder = build_model(shape, args.device, Path(tempfile.mkdtemp()) / "model")
 
     rows = []
     for method in args.methods.split(","):
-        naive = measure(run_naive, method, folder, args.device, data, steps, args.warmup)
-        ours = measure(run_ftx, method, folder, args.device, data, steps, args.warmup)
+        naive = measure(run_naive, method, folder, args.device, data, steps, args.warmup, args.batch)
+        ours = measure(run_ftx, method, folder, args.device, data, steps, args.warmup, args.batch)
         row = {"method": method, "naive": naive, "ftx": ours,
                "speedup": ours["tokens_per_s"] / naive["tokens_per_s"],
                "memory_ratio": ours["peak_gib"] / naive["peak_gib"] if naive["peak_gib"] else None}
@@ -285,7 +286,7 @@ def main() -> None:
               f" | speed x{row['speedup']:.2f}, memory x{row['memory_ratio'] or 0:.2f}"
               + (f" | MFU naive {naive['mfu']:.1%} ftx {ours['mfu']:.1%}" if peak else ""), flush=True)
 
-    report = {"device": name, "shape": shape, "steps": steps, "warmup": args.warmup, "mean_length": args.mean_length,
+    report = {"device": name, "shape": shape, "steps": steps, "batch": args.batch, "warmup": args.warmup, "mean_length": args.mean_length,
               "torch": torch.__version__, "python": sys.version.split()[0], "peak_tflops": peak, "results": rows,
               "time": time.strftime("%Y-%m-%d %H:%M:%S")}
     out = Path(args.out or Path(__file__).parent / "results" / f"train_throughput-{args.device}.json")
