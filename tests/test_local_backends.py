@@ -131,3 +131,22 @@ def test_merged_export_matches_the_adapter(tmp_path, tiny_model, qa_file):
     b = adapted.generate(ids, max_new_tokens=12, do_sample=False)
     assert a.tolist() == b.tolist()
     assert torch.allclose(merged(ids).logits, adapted(ids).logits, atol=1e-4)
+
+
+def test_liger_patches_only_the_model_it_is_given(tiny_model):
+    pytest.importorskip("liger_kernel.transformers", exc_type=ImportError)  # needs Triton: GPU machines
+    from transformers import AutoModelForCausalLM
+    from transformers.models.llama import modeling_llama
+
+    from ftx.backends.local import use_liger_kernels
+
+    before = (modeling_llama.LlamaRMSNorm, modeling_llama.LlamaMLP, modeling_llama.apply_rotary_pos_emb,
+              modeling_llama.LlamaForCausalLM.forward)
+    patched = AutoModelForCausalLM.from_pretrained(tiny_model)
+    assert use_liger_kernels(patched, lambda line: None)
+    assert "Liger" in type(patched.model.norm).__name__ or hasattr(patched.model.norm, "offset")
+    after = (modeling_llama.LlamaRMSNorm, modeling_llama.LlamaMLP, modeling_llama.apply_rotary_pos_emb,
+             modeling_llama.LlamaForCausalLM.forward)
+    assert after == before
+    fresh = AutoModelForCausalLM.from_pretrained(tiny_model)
+    assert type(fresh.model.norm) is modeling_llama.LlamaRMSNorm

@@ -38,12 +38,25 @@ def use_liger_kernels(model: Any, log: Any) -> bool:
         from liger_kernel.transformers import _apply_liger_kernel_to_instance
     except ImportError:
         return False
+    import sys
+
+    # Liger also replaces classes in transformers' modeling module (LlamaRMSNorm, LlamaMLP), which
+    # would give every model built later in this process, CPU ones too, Triton kernels. Patch
+    # this instance only: put the module's names and the class's forward back afterwards.
+    module = sys.modules[type(model).__module__]
+    saved_names, saved_forward = dict(vars(module)), type(model).__dict__.get("forward")
     try:
         _apply_liger_kernel_to_instance(model=model, rope=False, swiglu=True, rms_norm=True, cross_entropy=False,
                                         fused_linear_cross_entropy=False)
     except Exception as exc:  # an architecture Liger does not know: train without it
         log(f"Liger kernels not applied: {type(exc).__name__}: {exc}")
         return False
+    finally:
+        for name, value in saved_names.items():
+            if vars(module).get(name) is not value:
+                setattr(module, name, value)
+        if saved_forward is not None and type(model).__dict__.get("forward") is not saved_forward:
+            type(model).forward = saved_forward
     log("Liger kernels applied (RMSNorm, SwiGLU)")
     return True
 
