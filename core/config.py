@@ -54,6 +54,8 @@ class RunConfig:
     max_new_tokens: int = option(64, "longest generated answer, in tokens")
     temperature: float = option(0.0, "sampling temperature for predictions; 0 is greedy")
     top_p: float = option(1.0, "nucleus sampling threshold")
+    top_k: int = option(0, "sample from the k most likely tokens only (0: no limit)")
+    repetition_penalty: float = option(1.0, "above 1 discourages repeating tokens")
 
     def validate(self) -> list[str]:
         problems = []
@@ -72,7 +74,8 @@ class RunConfig:
     @property
     def generation(self) -> GenerationParams:
         return GenerationParams(
-            max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p, seed=self.seed
+            max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
+            repetition_penalty=self.repetition_penalty, seed=self.seed,
         )
 
 

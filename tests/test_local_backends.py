@@ -150,3 +150,13 @@ def test_liger_patches_only_the_model_it_is_given(tiny_model):
     assert after == before
     fresh = AutoModelForCausalLM.from_pretrained(tiny_model)
     assert type(fresh.model.norm) is modeling_llama.LlamaRMSNorm
+
+
+def test_out_of_memory_becomes_one_sentence_with_advice():
+    from ftx.backends.local import out_of_memory_advice
+    from ftx.errors import FtxError
+
+    with pytest.raises(FtxError) as info:
+        with out_of_memory_advice("local-lora", "--set local-lora.batch_size=4"):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert str(info.value) == "local-lora ran out of memory. Try --set local-lora.batch_size=4."

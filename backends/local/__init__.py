@@ -11,8 +11,9 @@ before training: ``local-base`` does not train, ``local-full`` trains every weig
 
 from __future__ import annotations
 
+import contextlib
 import gc
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 
 from ftx.backend import Backend, BackendContext, TrainedModel
 from ftx.errors import ConfigError, FtxError
@@ -61,6 +62,17 @@ def use_liger_kernels(model: Any, log: Any) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def out_of_memory_advice(backend: str, advice: str) -> Iterator[None]:
+    """Turn an out-of-memory error into one sentence that says which options to lower."""
+    import torch
+
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        raise FtxError(f"{backend} ran out of memory.", hint=f"Try {advice}.") from None
+
+
 class LocalModel(TrainedModel):
     """A model in memory (base or fine-tuned) with what it needs to answer prompts."""
 
@@ -72,8 +84,9 @@ class LocalModel(TrainedModel):
     def generate(self, prompts: list[list[Message]], params: GenerationParams) -> list[Completion]:
         from .generate import generate
 
-        return generate(self.model, self.tokenizer, self.template, prompts, params, batch_size=self.opts.eval_batch_size,
-                        device=self.device, progress=self.progress, label=f"{self.label}: answering")
+        with out_of_memory_advice(self.label, f"--set {self.label}.eval_batch_size={max(1, self.opts.eval_batch_size // 2)} or a lower run.max_new_tokens"):
+            return generate(self.model, self.tokenizer, self.template, prompts, params, batch_size=self.opts.eval_batch_size,
+                            device=self.device, progress=self.progress, label=f"{self.label}: answering")
 
     def close(self) -> None:
         self.model = None
@@ -211,8 +224,11 @@ class LocalTrainer(LocalBackend):
             held = set(order[:count])
             validation = [e for i, e in enumerate(encoded) if i in held]
             encoded = [e for i, e in enumerate(encoded) if i not in held]
-        stats = train(model, tokenizer, encoded, opts, ctx, device=device, dtype=dtype, seed=seed,
-                      label=f"{self.name}: training", validation=validation, optim=self.optimizer(device))
+        advice = (f"--set {self.name}.batch_size={max(1, opts.batch_size // 2)} with gradient_accumulation={opts.gradient_accumulation * 2}, "
+                  f"a lower max_seq_length, gradient_checkpointing=true" + (", or local-qlora" if self.name != "local-qlora" else ""))
+        with out_of_memory_advice(self.name, advice):
+            stats = train(model, tokenizer, encoded, opts, ctx, device=device, dtype=dtype, seed=seed,
+                          label=f"{self.name}: training", validation=validation, optim=self.optimizer(device))
         self.save(model, tokenizer, ctx)
         ctx.state["artifact"] = self.artifact
         ctx.save_state()
