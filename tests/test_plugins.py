@@ -18,7 +18,9 @@ from .helpers import install_entry_point_plugin, run_ftx
 EXPECTED_PLUGINS = """\
 ftx.backends.local  [built-in 0.1.0]
     backend local-base
+    backend local-full
     backend local-lora
+    backend local-qlora
 ftx.evaluators.bleu  [built-in 0.1.0]
     evaluator bleu
 ftx.evaluators.exact_match  [built-in 0.1.0]

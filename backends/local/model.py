@@ -9,7 +9,9 @@ well under a second.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import os
 import shutil
 import sys
@@ -79,13 +81,14 @@ def materialize(source: ModelSource) -> Path:
     if (target / "config.json").exists():
         return target
     transformers = _transformers()
-    os.environ.setdefault("TQDM_DISABLE", "1")  # the GGUF reader's own progress bar
     print(f"Converting {gguf.name} to {target} (once; about 20 s)...", file=sys.stderr)
     tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=_mkdir(target.parent)))
     try:
         try:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf)
-            loaded = transformers.AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf)
+            # The GGUF reader draws its own tqdm bar, which ignores transformers' settings.
+            with contextlib.redirect_stderr(io.StringIO()):
+                tokenizer = transformers.AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf)
+                loaded = transformers.AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf)
         except ImportError as exc:
             raise MissingDependency("gguf", "local", "Loading a GGUF model") from exc
         except ValueError as exc:
