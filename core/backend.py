@@ -78,6 +78,10 @@ class Backend(ABC):
         """Rebuild the trained model from persisted state (resume after a crash or Ctrl-C)."""
         raise NotImplementedError(f"backend '{self.name}' cannot resume")
 
+    def cancel(self, state: dict[str, Any], opts: Any) -> str:
+        """Stop remote work this backend started (``ftx cancel``); say what happened."""
+        return "nothing to cancel"
+
     def export(self, folder: Path, opts: Any, out: Path, *, merge: bool) -> None:
         """Write the trained model to ``out`` in a form other tools load (``ftx export``);
         ``folder`` is the backend's folder in the run directory."""

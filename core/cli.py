@@ -128,6 +128,23 @@ def export(run_ref: str, backend_name: str, merge_out: str | None, plain_out: st
     click.echo(f"wrote {out}")
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("run_ref", metavar="RUN")
+@click.option("--runs-dir", default="runs", show_default=True, metavar="DIR")
+def cancel(run_ref: str, runs_dir: str) -> None:
+    """Cancel a run's hosted jobs (fine-tuning jobs on OpenAI, Vertex AI, ...)."""
+    from ftx.runner import plan_of
+    from ftx.store import RunStore
+
+    run = RunStore(runs_dir).open(run_ref)
+    for backend, options in plan_of(run).backends:
+        state = run.backend_state(backend.name)
+        outcome = backend.cancel(state.get("state", {}), options)
+        click.echo(f"{backend.name}: {outcome}")
+    run.meta["status"] = "cancelled" if run.meta.get("status") != "done" else "done"
+    run.save()
+
+
 # --- runs ---------------------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "ftx.formatters",
     "ftx.templates",
     "ftx.backends.local",
+    "ftx.backends.openai",
     "ftx.evaluators.rouge",
     "ftx.evaluators.bleu",
     "ftx.evaluators.jaccard",

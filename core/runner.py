@@ -26,6 +26,7 @@ from ftx.options import build, to_dict
 from ftx.plugins import Registry, call_run_event, get_registry
 from ftx.reporter import Reporter
 from ftx.results import RunResult, load_result
+from ftx.secrets import redact
 from ftx.store import Run, RunStore, atomic_write_json
 from ftx.types import Problem, Splits, TrainStats
 
@@ -131,7 +132,7 @@ class Runner:
         errors = [p for p in problems if p.severity == "error"]
         if errors:
             more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-            raise PreflightError(f"preflight failed: {errors[0]}{more}. Nothing was trained.", errors)
+            raise PreflightError(f"preflight failed: {str(errors[0]).rstrip('.')}{more}. Nothing was trained.", errors)
 
         meta = {
             "config": {"run": to_dict(config.run), "sections": config.sections},
@@ -201,7 +202,7 @@ class Runner:
 
         def log(line: str) -> None:
             with open(log_path, "a", encoding="utf-8") as f:
-                f.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+                f.write(f"{time.strftime('%H:%M:%S')} {redact(line)}\n")
 
         def emit(kind: str, data: dict[str, Any]) -> None:
             self._event(kind, run, backend.name, data)
@@ -230,7 +231,7 @@ class Runner:
             raise
         except Exception as exc:
             log(traceback.format_exc())
-            reason = str(exc) if isinstance(exc, FtxError) else f"{type(exc).__name__}: {exc}"
+            reason = redact(str(exc) if isinstance(exc, FtxError) else f"{type(exc).__name__}: {exc}")
             state["error"] = reason.splitlines()[0] if reason else type(exc).__name__
             state["log"] = str(log_path)
             self._set_state(run, backend.name, "failed")

@@ -21,6 +21,9 @@ ftx.backends.local  [built-in 0.1.0]
     backend local-full
     backend local-lora
     backend local-qlora
+ftx.backends.openai  [built-in 0.1.0]
+    backend openai-base
+    backend openai
 ftx.evaluators.bleu  [built-in 0.1.0]
     evaluator bleu
 ftx.evaluators.exact_match  [built-in 0.1.0]

@@ -1,0 +1,285 @@
+"""The OpenAI fine-tuning backend and the untuned OpenAI model as a baseline.
+
+    export OPENAI_API_KEY=...
+    ftx run --data qa.jsonl --backend local-qlora --backend openai --backend openai-base
+
+``openai`` converts the training split to chat fine-tuning JSONL, checks it against OpenAI's
+rules and estimates the cost (preflight), uploads it, creates a supervised fine-tuning job and
+follows it; the file and job ids are saved in the run directory the moment they exist, so
+``ftx resume`` re-attaches to the job and never uploads or trains twice. Any OpenAI-compatible
+service works through ``base_url`` (or OPENAI_BASE_URL). The key is read from OPENAI_API_KEY
+and never written anywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from ftx.backend import Backend, BackendContext, TrainedModel
+from ftx.errors import BackendError, FtxError
+from ftx.hookspecs import hookimpl
+from ftx.options import option
+from ftx.secrets import redact
+from ftx.types import Completion, GenerationParams, Message, Problem, Splits, TrainStats
+
+from . import wire
+from .prices import prices_for
+
+DEFAULT_MODEL = "gpt-4.1-mini-2025-04-14"
+ASSUMED_AUTO_EPOCHS = 3  # for the estimate when OpenAI picks the epoch count itself
+
+
+@dataclass
+class ChatOptions:
+    model: str = option(DEFAULT_MODEL, "base model (openai) or the model to ask (openai-base)")
+    base_url: str | None = option(None, "API base URL for OpenAI-compatible services (default: OPENAI_BASE_URL or OpenAI)")
+    concurrency: int = option(8, "chat requests in flight at once during evaluation")
+    request_timeout: float = option(60.0, "seconds before one request is abandoned (and retried)")
+    max_retries: int = option(6, "retries with exponential backoff on 429, 5xx and timeouts (Retry-After is honoured)")
+    input_price: float | None = option(None, "dollars per 1M prompt tokens (default: ftx's price table)")
+    output_price: float | None = option(None, "dollars per 1M completion tokens (default: ftx's price table)")
+
+
+@dataclass
+class FineTuneOptions(ChatOptions):
+    epochs: int | None = option(None, "training epochs (default: chosen by OpenAI)")
+    batch_size: int | None = option(None, "training batch size (default: chosen by OpenAI)")
+    learning_rate_multiplier: float | None = option(None, "learning-rate multiplier (default: chosen by OpenAI)")
+    suffix: str | None = option("ftx", "text in the fine-tuned model's name")
+    seed: int | None = option(None, "job seed (default: the run's seed)")
+    poll_interval: float = option(30.0, "longest wait between status checks, in seconds (backoff starts at 1)")
+    max_cost: float | None = option(None, "refuse to start if the estimated training cost in dollars is higher")
+    training_price: float | None = option(None, "dollars per 1M training tokens (default: ftx's price table)")
+
+
+def make_client(opts: ChatOptions) -> Any:
+    from ftx.errors import require
+
+    openai = require("openai", extra="openai", purpose="The OpenAI backends")
+    return openai.OpenAI(api_key=os.environ.get("OPENAI_API_KEY"), base_url=opts.base_url or os.environ.get("OPENAI_BASE_URL"),
+                         max_retries=opts.max_retries, timeout=opts.request_timeout)
+
+
+@contextlib.contextmanager
+def api_errors(what: str) -> Iterator[None]:
+    """OpenAI's exceptions as one clear sentence (with any key in them masked)."""
+    import openai
+
+    try:
+        yield
+    except openai.AuthenticationError:
+        raise FtxError(f"OpenAI rejected the API key while {what} (401).", hint="Check OPENAI_API_KEY.") from None
+    except openai.PermissionDeniedError as exc:
+        raise FtxError(f"OpenAI refused {what} (403): {redact(_message(exc))}",
+                       hint="Self-serve fine-tuning is closing for some accounts; check your organisation's access.") from None
+    except openai.RateLimitError as exc:
+        raise FtxError(f"OpenAI kept rate-limiting {what} after all retries: {redact(_message(exc))}",
+                       hint="Raise --set openai.max_retries or lower --set openai.concurrency.") from None
+    except openai.APIConnectionError as exc:
+        raise FtxError(f"cannot reach the OpenAI API while {what}: {exc}", hint="Check the network and base_url.") from None
+    except openai.APIStatusError as exc:
+        raise FtxError(f"OpenAI answered {exc.status_code} while {what}: {redact(_message(exc))}") from None
+
+
+def _message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("error", {}).get("message") or exc)
+    return str(exc)
+
+
+class ChatModel(TrainedModel):
+    """A hosted model answering through chat completions, many requests at once."""
+
+    def __init__(self, client: Any, model: str, opts: ChatOptions, ctx: BackendContext, label: str, stats: TrainStats):
+        self.client, self.model, self.opts, self.ctx, self.label, self.stats = client, model, opts, ctx, label, stats
+
+    def generate(self, prompts: list[list[Message]], params: GenerationParams) -> list[Completion]:
+        task = self.ctx.progress.add_task(f"{self.label}: answering", total=len(prompts), info=self.model)
+
+        def ask(messages: list[Message]) -> Completion:
+            kwargs: dict[str, Any] = {"temperature": params.temperature, "max_completion_tokens": params.max_new_tokens}
+            if params.temperature > 0:
+                kwargs.update(top_p=params.top_p, seed=params.seed)
+            with api_errors(f"asking {self.model}"):
+                response = self.client.chat.completions.create(
+                    model=self.model, messages=[{"role": m.role, "content": m.content} for m in messages], **kwargs)
+            self.ctx.progress.update(task, advance=1)
+            usage = response.usage
+            return Completion(response.choices[0].message.content or "", usage.prompt_tokens if usage else 0,
+                              usage.completion_tokens if usage else 0)
+
+        with ThreadPoolExecutor(max_workers=self.opts.concurrency) as pool:
+            completions = list(pool.map(ask, prompts))
+        prices = _prices(self.opts, self.model)
+        if prices:
+            cost = sum(c.prompt_tokens for c in completions) * prices[1] / 1e6 + sum(c.completion_tokens for c in completions) * prices[2] / 1e6
+            self.ctx.state["eval_cost_usd"] = round(cost, 6)
+            self.ctx.save_state()
+        return completions
+
+
+def _prices(opts: ChatOptions, model: str) -> tuple[float, float, float] | None:
+    table = prices_for(model)
+    training = getattr(opts, "training_price", None)
+    if table is None and None in (opts.input_price, opts.output_price):
+        return None
+    table = table or (0.0, 0.0, 0.0)
+    return (training if training is not None else table[0], opts.input_price if opts.input_price is not None else table[1],
+            opts.output_price if opts.output_price is not None else table[2])
+
+
+class _OpenAIBackend(Backend):
+    def _credentials(self, opts: ChatOptions) -> list[Problem]:
+        try:
+            import openai  # noqa: F401
+        except ImportError:
+            return [Problem("needs the 'openai' package", self.name, hint="pip install 'ftx[openai]'")]
+        if not os.environ.get("OPENAI_API_KEY"):
+            return [Problem("OPENAI_API_KEY is not set", self.name,
+                            hint="export OPENAI_API_KEY=...; ftx reads keys from the environment and never writes them down")]
+        try:  # read-only: the key works and the model exists
+            with api_errors(f"checking the model {opts.model}"):
+                make_client(opts).models.retrieve(opts.model)
+        except FtxError as exc:
+            return [Problem(str(exc), self.name)]
+        return []
+
+
+class OpenAIBase(_OpenAIBackend):
+    name = "openai-base"
+    description = "an OpenAI (or compatible) chat model, untuned, as a baseline"
+    Options = ChatOptions
+    is_baseline = True
+
+    def check(self, splits: Splits, opts: ChatOptions) -> list[Problem]:
+        return self._credentials(opts)
+
+    def train(self, splits: Splits, opts: ChatOptions, ctx: BackendContext) -> TrainedModel:
+        return ChatModel(make_client(opts), opts.model, opts, ctx, self.name, TrainStats())
+
+    def attach(self, state: dict[str, Any], opts: ChatOptions, ctx: BackendContext) -> TrainedModel:
+        return self.train(Splits([], []), opts, ctx)
+
+
+class OpenAIFineTune(_OpenAIBackend):
+    name = "openai"
+    description = "supervised fine-tuning through the OpenAI API (or an OpenAI-compatible service)"
+    Options = FineTuneOptions
+
+    # --- preflight -------------------------------------------------------------------------
+
+    def check(self, splits: Splits, opts: FineTuneOptions) -> list[Problem]:
+        count, exact = wire.token_counter(opts.model)
+        problems = wire.validate(splits.train, count, self.name)
+        tokens = sum(count(m.content) + 4 for e in splits.train for m in e.messages)
+        epochs = opts.epochs or ASSUMED_AUTO_EPOCHS
+        prices = _prices(opts, opts.model)
+        how = "" if exact else " (approximate token count: tiktoken's encoding is not available offline)"
+        if prices is None:
+            problems.append(Problem(f"no price known for {opts.model}; cannot estimate the cost", self.name,
+                                    hint=f"--set {self.name}.training_price=DOLLARS_PER_1M_TOKENS", severity="warning"))
+        else:
+            cost = tokens * epochs * prices[0] / 1e6
+            estimate = f"estimated training cost ${cost:.2f}: {tokens:,} tokens x {epochs} epochs at ${prices[0]:.2f}/1M{how}"
+            if opts.max_cost is not None and cost > opts.max_cost:
+                problems.append(Problem(f"{estimate}, above max_cost ${opts.max_cost:.2f}", self.name,
+                                        hint=f"raise --set {self.name}.max_cost, or train on less data"))
+            else:
+                problems.append(Problem(estimate, self.name, severity="warning"))
+        return problems + self._credentials(opts)
+
+    # --- training ----------------------------------------------------------------------------
+
+    def train(self, splits: Splits, opts: FineTuneOptions, ctx: BackendContext) -> TrainedModel:
+        client = make_client(opts)
+        state = ctx.state
+        if "job_id" not in state:  # after a crash the job exists already: never a second one
+            if "training_file" not in state:
+                path = ctx.dir / "train.jsonl"
+                path.write_text(wire.to_jsonl(splits.train), encoding="utf-8")
+                with api_errors("uploading the training file"), open(path, "rb") as f:
+                    state["training_file"] = client.files.create(file=f, purpose="fine-tune").id
+                ctx.save_state()
+                ctx.log(f"uploaded {path.name} as {state['training_file']}")
+            hyper = {k: v for k, v in (("n_epochs", opts.epochs), ("batch_size", opts.batch_size),
+                                       ("learning_rate_multiplier", opts.learning_rate_multiplier)) if v is not None}
+            with api_errors("creating the fine-tuning job"):
+                job = client.fine_tuning.jobs.create(
+                    model=opts.model, training_file=state["training_file"], suffix=opts.suffix,
+                    seed=opts.seed if opts.seed is not None else ctx.seed,
+                    method={"type": "supervised", "supervised": {"hyperparameters": hyper}})
+            state["job_id"] = job.id
+            ctx.save_state()
+            ctx.log(f"created fine-tuning job {job.id}")
+        return self._follow(client, opts, ctx)
+
+    def attach(self, state: dict[str, Any], opts: FineTuneOptions, ctx: BackendContext) -> TrainedModel:
+        if not state.get("fine_tuned_model"):
+            return self._follow(make_client(opts), opts, ctx)
+        return ChatModel(make_client(opts), state["fine_tuned_model"], opts, ctx, self.name, TrainStats())
+
+    def _follow(self, client: Any, opts: FineTuneOptions, ctx: BackendContext) -> TrainedModel:
+        """Poll the job with backoff until it ends; log its metrics events for the loss curve."""
+        job_id = ctx.state["job_id"]
+        task = ctx.progress.add_task(f"{self.name}: {job_id}", total=None, info="")
+        seen: set[str] = set(ctx.state.get("events_seen", []))
+        wait, log_path, last_loss, steps = 1.0, ctx.dir / "train_log.jsonl", None, 0
+        while True:
+            with api_errors(f"checking job {job_id}"):
+                job = client.fine_tuning.jobs.retrieve(job_id)
+                events = client.fine_tuning.jobs.list_events(job_id, limit=100).data
+            for event in reversed(events):  # oldest first
+                if event.id in seen:
+                    continue
+                seen.add(event.id)
+                data = event.data if isinstance(event.data, dict) else {}
+                if event.type == "metrics" and "step" in data:
+                    entry = {"step": data["step"], "loss": data.get("train_loss"), "total_steps": data.get("total_steps")}
+                    last_loss, steps = entry["loss"], data["step"]
+                    with open(log_path, "a", encoding="utf-8") as f:
+                        f.write(json.dumps(entry) + "\n")
+                    ctx.emit("train_log", entry)
+                else:
+                    ctx.log(f"openai: {redact(event.message)}")
+            ctx.state["events_seen"] = sorted(seen)
+            ctx.state["job_status"] = job.status
+            ctx.save_state()
+            ctx.progress.update(task, info=f"{job.status}" + (f" · step {steps} loss {last_loss:.3f}" if last_loss is not None else ""))
+            if job.status == "succeeded":
+                break
+            if job.status in ("failed", "cancelled"):
+                reason = job.error.message if job.status == "failed" and job.error else job.status
+                raise BackendError(f"OpenAI job {job_id} {job.status}: {redact(reason)}",
+                                   hint="See the job's events in log.txt.")
+            if ctx.cancelled.is_set():
+                raise KeyboardInterrupt
+            time.sleep(wait)  # validating_files, queued, running, or a state we do not know yet
+            wait = min(wait * 1.5, opts.poll_interval)
+        ctx.state["fine_tuned_model"] = job.fine_tuned_model
+        ctx.save_state()
+        prices = _prices(opts, opts.model)
+        tokens = job.trained_tokens or 0
+        stats = TrainStats(seconds=float((job.finished_at or time.time()) - job.created_at), train_tokens=tokens, steps=steps,
+                           final_loss=last_loss, cost_usd=round(tokens * prices[0] / 1e6, 6) if prices else None)
+        ctx.progress.update(task, total=1, completed=1, info=f"succeeded: {job.fine_tuned_model}")
+        return ChatModel(client, job.fine_tuned_model, opts, ctx, self.name, stats)
+
+    def cancel(self, state: dict[str, Any], opts: FineTuneOptions) -> str:
+        if not state.get("job_id"):
+            return "no job was created"
+        with api_errors(f"cancelling job {state['job_id']}"):
+            job = make_client(opts).fine_tuning.jobs.cancel(state["job_id"])
+        return f"job {job.id}: {job.status}"
+
+
+@hookimpl
+def ftx_register_backends(register):
+    register(OpenAIBase)
+    register(OpenAIFineTune)

@@ -1,0 +1,159 @@
+"""The OpenAI backends with the real `openai` SDK against a fake API on 127.0.0.1."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from ftx import hookimpl
+from ftx.cli import cli
+from ftx.testing import registered, sample_rows, write_jsonl
+
+from .fakes.openai_server import KEY, FakeOpenAI
+
+pytest.importorskip("openai")
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    with FakeOpenAI() as server:
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        yield server
+
+
+@pytest.fixture
+def data(tmp_path):
+    return write_jsonl(tmp_path / "qa.jsonl", sample_rows(40))
+
+
+FAST = ["--set", "openai.poll_interval=0.01", "--set", "openai.max_retries=3"]
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, ["run", *args])
+    result.text = result.output + str(result.exception or "")  # errors as main() would print them
+    return result
+
+
+def meta(tmp_path, name="r"):
+    return json.loads((tmp_path / "runs" / name / "run.json").read_text())
+
+
+def test_fine_tune_beats_base_and_key_never_written(tmp_path, fake, data):
+    result = run("--data", str(data), "--backend", "openai-base", "--backend", "openai", "--eval-size", "8", "--name", "r", *FAST)
+    assert result.exit_code == 0, result.output
+    assert fake.state.counts["uploads"] == 1 and fake.state.counts["jobs"] == 1
+    m = meta(tmp_path)
+    state = m["backends"]["openai"]["state"]
+    assert state["job_id"] == "ftjob-1" and state["training_file"] == "file-1" and state["fine_tuned_model"].startswith("ft:gpt-4.1-mini")
+    assert m["backends"]["openai"]["train"]["train_tokens"] > 0 and m["backends"]["openai"]["train"]["cost_usd"] > 0
+    report = json.loads((tmp_path / "runs" / "r" / "report.json").read_text())
+    scores = {b["name"]: b["scores"]["rougeL"] for b in report["backends"]}
+    assert scores["openai"] > scores["openai-base"]
+    log = [json.loads(l) for l in (tmp_path / "runs" / "r" / "openai" / "train_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [1, 2, 3] and log[-1]["loss"] < log[0]["loss"]
+    assert "estimated training cost $" in result.output
+    for path in (tmp_path / "runs").rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+
+
+def test_local_and_openai_in_one_table(tmp_path, fake, tiny_model, data):
+    result = run("--data", str(data), "--model", str(tiny_model), "--backend", "local-lora", "--backend", "openai", "--eval-size", "6",
+                 "--name", "r", "--set", "local-lora.max_steps=2", "--set", "run.max_new_tokens=4", *FAST)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "runs" / "r" / "report.json").read_text())
+    assert [b["name"] for b in report["backends"]] == ["local-lora", "openai"]
+    assert all(b["status"] == "done" for b in report["backends"])
+
+
+class KillAfterJobCreated:
+    """Ctrl-C at the first training metric: the file is uploaded and the job exists."""
+
+    @hookimpl
+    def ftx_run_event(self, event):
+        if event.kind == "train_log" and event.backend == "openai":
+            raise KeyboardInterrupt
+
+
+def test_resume_reattaches_without_second_upload_or_job(tmp_path, fake, data):
+    with registered(KillAfterJobCreated()):
+        result = run("--data", str(data), "--backend", "openai", "--eval-size", "8", "--name", "r", *FAST)
+    assert result.exit_code != 0
+    assert meta(tmp_path)["backends"]["openai"]["status"] == "interrupted"
+    assert meta(tmp_path)["backends"]["openai"]["state"]["job_id"] == "ftjob-1"
+    resumed = CliRunner().invoke(cli, ["resume", "r"])
+    assert resumed.exit_code == 0, resumed.output
+    assert fake.state.counts["uploads"] == 1 and fake.state.counts["jobs"] == 1
+    assert meta(tmp_path)["backends"]["openai"]["status"] == "done"
+    chats = fake.state.counts["chat"]
+    again = CliRunner().invoke(cli, ["resume", "r"])  # nothing left to do: nothing is asked again
+    assert again.exit_code == 0 and fake.state.counts["chat"] == chats
+
+
+def test_failed_job_marks_only_that_backend_failed(tmp_path, fake, data):
+    fake.behaviour.fail_job = "Training file contains examples with invalid roles"
+    result = run("--data", str(data), "--backend", "openai-base", "--backend", "openai", "--eval-size", "8", "--name", "r", *FAST)
+    assert result.exit_code == 3, result.output
+    m = meta(tmp_path)
+    assert m["backends"]["openai-base"]["status"] == "done"
+    assert m["backends"]["openai"]["status"] == "failed"
+    assert m["backends"]["openai"]["error"] == "OpenAI job ftjob-1 failed: Training file contains examples with invalid roles See the job's events in log.txt."
+
+
+def test_slow_job_and_rate_limits_and_server_errors_are_survived(tmp_path, fake, data):
+    fake.behaviour.polls_per_state = 4  # many polls in validating_files, queued and running
+    fake.behaviour.chat_429 = 3
+    fake.behaviour.chat_500 = 2
+    result = run("--data", str(data), "--backend", "openai", "--eval-size", "8", "--name", "r", *FAST)
+    assert result.exit_code == 0, result.output
+    assert fake.state.counts["chat_errors"] == 5
+    assert fake.state.counts["chat"] == 8 + 5  # every failed request was retried once it was allowed
+    assert fake.state.polls["ftjob-1"] >= 12
+
+
+def test_rate_limit_beyond_retries_fails_clearly(tmp_path, fake, data):
+    fake.behaviour.chat_429 = 1000
+    result = run("--data", str(data), "--backend", "openai-base", "--eval-size", "4", "--name", "r", "--set", "openai-base.max_retries=1")
+    assert result.exit_code == 1
+    assert "OpenAI kept rate-limiting asking gpt-4.1-mini-2025-04-14 after all retries" in meta(tmp_path)["backends"]["openai-base"]["error"]
+
+
+def test_wrong_key_is_a_preflight_error_before_anything_runs(tmp_path, fake, data, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-123456789")
+    result = run("--data", str(data), "--backend", "openai", "--eval-size", "8", *FAST)
+    assert result.exit_code != 0
+    assert "OpenAI rejected the API key while checking the model gpt-4.1-mini-2025-04-14 (401)" in result.text
+    assert fake.state.counts["uploads"] == 0 and not (tmp_path / "runs").exists()
+
+
+def test_missing_key_fails_before_local_training(tmp_path, fake, tiny_model, data, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY")
+    result = run("--data", str(data), "--model", str(tiny_model), "--backend", "local-lora", "--backend", "openai", *FAST)
+    assert result.exit_code != 0
+    assert "openai: OPENAI_API_KEY is not set" in result.text
+    assert not (tmp_path / "runs").exists()  # nothing trained, nothing paid for
+
+
+def test_cost_above_max_cost_is_refused(tmp_path, fake, data):
+    result = run("--data", str(data), "--backend", "openai", "--set", "openai.max_cost=0.00001", *FAST)
+    assert result.exit_code != 0
+    assert "above max_cost $0.00" in result.text and fake.state.counts["uploads"] == 0
+
+
+def test_too_few_examples_and_unknown_model(tmp_path, fake):
+    small = write_jsonl(tmp_path / "small.jsonl", sample_rows(8))
+    result = run("--data", str(small), "--backend", "openai", "--eval-size", "2", "--set", "openai.model=davinci-classic", *FAST)
+    assert result.exit_code != 0
+    problems = "\n".join(str(p) for p in result.exception.problems)
+    assert "OpenAI fine-tuning needs at least 10 training examples; there are 6" in problems
+    assert "OpenAI answered 404 while checking the model davinci-classic" in problems
+
+
+def test_cancel(tmp_path, fake, data):
+    with registered(KillAfterJobCreated()):
+        run("--data", str(data), "--backend", "openai", "--eval-size", "8", "--name", "r", *FAST)
+    result = CliRunner().invoke(cli, ["cancel", "r"])
+    assert result.exit_code == 0, result.output
+    assert "openai: job ftjob-1: " in result.output and fake.state.counts["cancels"] == 1
