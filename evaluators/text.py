@@ -10,12 +10,12 @@ import re
 import unicodedata
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_PUNCT = dict.fromkeys(i for i in range(0x110000) if unicodedata.category(chr(i)).startswith("P"))
 
 
 def normalize(text: str) -> str:
-    """Case-folded, NFKC, punctuation removed, whitespace collapsed."""
-    text = unicodedata.normalize("NFKC", text).casefold().translate(_PUNCT)
+    """Case-folded, NFKC, punctuation (any Unicode P* category) removed, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = "".join(ch for ch in text if not unicodedata.category(ch).startswith("P"))
     return " ".join(text.split())
 
 
