@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 
 from ftx.errors import DataError
 from ftx.formatters import Formatter
-from ftx.types import Example, Message, Problem, Splits
+from ftx.types import Example, Problem, Splits
 
 SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
 BUNDLED = "pride_and_prejudice.jsonl"
@@ -444,6 +444,3 @@ def read_jsonl_examples(path: Path) -> list[Example]:
             out.append(Example.from_dict(json.loads(line), f"{path.name}:{number}"))
     return out
 
-
-def messages_text(messages: list[Message]) -> str:
-    return "\n".join(m.content for m in messages)

@@ -13,7 +13,6 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ftx import data as datamod
@@ -310,6 +309,3 @@ def _versions() -> dict[str, str]:
             continue
     return versions
 
-
-def default_runs_dir() -> Path:
-    return Path("runs")
