@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ftx.stats import Comparison, bootstrap_ci, paired_test
 from ftx.store import Run, read_json
 
 
@@ -28,6 +29,8 @@ class BackendResult:
     per_example: dict[str, list[float]] = field(default_factory=dict)
     corpus: dict[str, float] = field(default_factory=dict)
     predictions: list[str] = field(default_factory=list)
+    ci: dict[str, tuple[float, float]] = field(default_factory=dict)  # 95% bootstrap interval of the mean
+    vs_baseline: dict[str, Comparison] = field(default_factory=dict)  # paired test against the baseline
 
     def value(self, metric: str) -> float | None:
         """The headline value: the corpus value where the metric has one, else the mean."""
@@ -81,6 +84,7 @@ def load_result(run: Run) -> RunResult:
                 predictions=[r["prediction"] for r in run.read_predictions(name)],
             )
         )
+    add_statistics(backends, metrics, run.meta.get("baseline"), run.meta.get("seed", 0))
     eval_rows = []
     eval_path = run.path / "data" / "eval.jsonl"
     if eval_path.exists():
@@ -101,3 +105,17 @@ def load_result(run: Run) -> RunResult:
         data=config.get("data") or "(bundled Pride and Prejudice Q&A)",
         model=config.get("model") or "(bundled SmolLM2-135M-Instruct)",
     )
+
+
+def add_statistics(backends: list[BackendResult], metrics: list[MetricInfo], baseline: str | None, seed: int) -> None:
+    """Bootstrap intervals for every backend and metric, and paired tests against the baseline
+    over the same examples; seeded with the run's seed, so a report is reproducible."""
+    base = next((b for b in backends if b.name == baseline and b.status == "done"), None)
+    for b in backends:
+        for m in metrics:
+            values = b.per_example.get(m.name)
+            if not values:
+                continue
+            b.ci[m.name] = bootstrap_ci(values, seed=seed)
+            if base is not None and b is not base and len(base.per_example.get(m.name, [])) == len(values):
+                b.vs_baseline[m.name] = paired_test(values, base.per_example[m.name], higher_is_better=m.higher_is_better, seed=seed)

@@ -26,6 +26,23 @@ def fmt_count(n: int | None) -> str:
     return f"{n / 1000:.1f}k" if n >= 10_000 else str(n)
 
 
+MARKS = {"better": "▲", "worse": "▼"}
+LEGEND = "± half-width of the 95% bootstrap interval · ▲/▼ better/worse than the baseline (paired bootstrap, p < 0.05)"
+
+
+def fmt_ci(backend: BackendResult, metric: str) -> str:
+    """'±0.063' for a mean; nothing for corpus-level values, whose interval is not computed."""
+    if metric in backend.corpus or metric not in backend.ci:
+        return ""
+    low, high = backend.ci[metric]
+    return "±" + fmt_metric(metric, (high - low) / 2).lstrip("0") if high == high else ""
+
+
+def mark(backend: BackendResult, metric: str) -> str:
+    comparison = backend.vs_baseline.get(metric)
+    return MARKS.get(comparison.verdict, "") if comparison else ""
+
+
 def rows(result: RunResult) -> list[dict[str, Any]]:
     """One row per backend with display strings; ``best`` holds the metric names it wins."""
     best = {m.name: result.best(m) for m in result.metrics}
@@ -35,6 +52,8 @@ def rows(result: RunResult) -> list[dict[str, Any]]:
             "backend": b,
             "label": b.name + (" (baseline)" if b.baseline else ""),
             "values": {m.name: fmt_metric(m.name, b.value(m.name)) for m in result.metrics},
+            "ci": {m.name: fmt_ci(b, m.name) for m in result.metrics},
+            "marks": {m.name: mark(b, m.name) for m in result.metrics},
             "best": {m.name for m in result.metrics if best[m.name] == b.name and len(result.backends) > 1},
             "time": fmt_seconds(b.train.get("seconds")) if b.train.get("steps") else "–",
             "tokens": fmt_count(b.train.get("train_tokens")),
@@ -42,4 +61,4 @@ def rows(result: RunResult) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["BackendResult", "MetricInfo", "RunResult", "fmt_metric", "fmt_seconds", "fmt_count", "rows"]
+__all__ = ["BackendResult", "MetricInfo", "RunResult", "LEGEND", "fmt_metric", "fmt_seconds", "fmt_count", "fmt_ci", "mark", "rows"]

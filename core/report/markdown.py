@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ftx.hookspecs import hookimpl
-from ftx.report import rows
+from ftx.report import LEGEND, rows
 from ftx.reporter import Reporter
 from ftx.results import RunResult
 from ftx.store import atomic_write_text
@@ -27,9 +27,12 @@ def render(result: RunResult) -> str:
         if b.status != "done":
             cells = [f"{b.status}: {b.error}"] + [""] * (len(result.metrics) - 1)
         else:
-            cells = [f"**{row['values'][m.name]}**" if m.name in row["best"] else row["values"][m.name] for m in result.metrics]
+            cells = []
+            for m in result.metrics:
+                value = row["values"][m.name] + (f" {row['ci'][m.name]}" if row["ci"][m.name] else "") + (f" {row['marks'][m.name]}" if row["marks"][m.name] else "")
+                cells.append(f"**{value}**" if m.name in row["best"] else value)
         lines.append("| " + " | ".join([row["label"], *cells, row["time"], row["tokens"]]) + " |")
-    lines += ["", "Bold marks the best value in each column."]
+    lines += ["", "Bold marks the best value in each column; " + LEGEND + "."]
     return "\n".join(lines) + "\n"
 
 

@@ -6,30 +6,36 @@ from pathlib import Path
 from typing import Any
 
 from ftx.hookspecs import hookimpl
-from ftx.report import rows
+from ftx.report import LEGEND, rows
 from ftx.reporter import Reporter
 from ftx.results import RunResult
 
 
 def comparison_table(result: RunResult) -> Any:
+    from rich import box
     from rich.table import Table
 
-    caption = f"★ best in column · baseline: {result.baseline}" if result.baseline else "★ best in column"
+    caption = f"★ best in column · baseline: {result.baseline}\n{LEGEND}" if result.baseline else "★ best in column"
     table = Table(title=f"ftx run {result.run_id} · {len(result.example_ids)} held-out examples", title_justify="left",
-                  caption=caption, caption_justify="left")
+                  caption=caption, caption_justify="left", box=box.SIMPLE_HEAVY)
     table.add_column("backend", style="bold", no_wrap=True)
     for m in result.metrics:
-        table.add_column(m.name + ("" if m.higher_is_better else " ↓"), justify="right")
-    table.add_column("time", justify="right")
-    table.add_column("tokens", justify="right")
+        header = m.name.replace("_", "\n") + ("" if m.higher_is_better else " ↓")  # exact_match: two short lines
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("train\ntokens", justify="right", no_wrap=True)
     for row in rows(result):
         b = row["backend"]
+        train = row["time"] + (f"\n[dim]{row['tokens']}[/]" if row["tokens"] != "–" else "")
         if b.status != "done":
             cells = [f"[red]{b.status}[/]"] + [""] * (len(result.metrics) - 1) if result.metrics else []
-            table.add_row(b.name, *cells, row["time"], row["tokens"])
+            table.add_row(b.name, *cells, train)
             continue
-        cells = [f"[bold green]{row['values'][m.name]}★[/]" if m.name in row["best"] else row["values"][m.name] for m in result.metrics]
-        table.add_row(b.name, *cells, row["time"], row["tokens"])
+        cells = []
+        for m in result.metrics:
+            value = row["values"][m.name] + row["marks"][m.name]
+            value = f"[bold green]{value}★[/]" if m.name in row["best"] else value
+            cells.append(value + (f"\n[dim]{row['ci'][m.name]}[/]" if row["ci"][m.name] else ""))
+        table.add_row(b.name, *cells, train)
     return table
 
 
