@@ -64,6 +64,9 @@ class Backend(ABC):
     model_option: ClassVar[str | None] = None
     #: True for backends that do not train (the untuned baseline)
     is_baseline: ClassVar[bool] = False
+    #: True for backends whose work happens elsewhere (hosted APIs): they run in a thread of
+    #: their own, concurrently with local training, instead of waiting their turn
+    remote: ClassVar[bool] = False
 
     def check(self, splits: Splits, opts: Any) -> list[Problem]:
         """Preflight without side effects: credentials, limits, token counts, cost.

@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import platform
 import sys
+import threading
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -173,9 +175,26 @@ class Runner:
             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(compact=True), TextColumn("{task.fields[info]}"),
             console=self.err, transient=False,
         )
-        with progress:
-            for backend, options in plan.backends:
-                self._run_backend(run, run_config, backend, options, splits, progress)
+        cancelled = threading.Event()
+        with progress, ThreadPoolExecutor(max_workers=max(1, sum(b.remote for b, _ in plan.backends))) as pool:
+            # Hosted jobs start first, each in a thread, and run while local backends train one
+            # after another on this machine's accelerator.
+            remote = [pool.submit(self._run_backend, run, run_config, b, o, splits, progress, cancelled)
+                      for b, o in plan.backends if b.remote]
+            try:
+                for backend, options in plan.backends:
+                    if not backend.remote:
+                        self._run_backend(run, run_config, backend, options, splits, progress, cancelled)
+                for future in remote:
+                    future.result()
+            except KeyboardInterrupt:
+                cancelled.set()  # hosted backends stop polling at once and save their state
+                for future in remote:
+                    try:
+                        future.result()
+                    except KeyboardInterrupt:
+                        pass
+                raise
         self._evaluate(run, plan, splits)
         failed = [n for n, s in run.meta["backends"].items() if s.get("status") != "done"]
         run.meta["status"] = "done" if not failed else ("failed" if len(failed) == len(plan.backends) else "partial")
@@ -192,7 +211,8 @@ class Runner:
             return result, EXIT_OK
         return result, EXIT_PARTIAL if run.meta["status"] == "partial" else 1
 
-    def _run_backend(self, run: Run, run_config: RunConfig, backend: Backend, options: Any, splits: Splits, progress: Any) -> None:
+    def _run_backend(self, run: Run, run_config: RunConfig, backend: Backend, options: Any, splits: Splits, progress: Any,
+                     cancelled: threading.Event | None = None) -> None:
         state = run.backend_state(backend.name)
         if state.get("status") == "done":
             return
@@ -207,7 +227,8 @@ class Runner:
             self._event(kind, run, backend.name, data)
 
         persisted = state.setdefault("state", {})
-        ctx = BackendContext(run.id, folder, persisted, run.save, log, emit, progress, seed=run_config.seed)
+        ctx = BackendContext(run.id, folder, persisted, run.save, log, emit, progress, seed=run_config.seed,
+                             cancelled=cancelled or threading.Event())
         model: TrainedModel | None = None
         try:
             if state.get("trained"):

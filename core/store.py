@@ -14,8 +14,9 @@ import os
 import secrets
 import sqlite3
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,7 @@ class Run:
 
     path: Path
     meta: dict[str, Any]
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def id(self) -> str:
@@ -79,9 +81,18 @@ class Run:
         return self.meta["backends"].setdefault(backend, {"status": "pending"})
 
     def save(self) -> None:
-        self.meta["updated"] = time.time()
-        atomic_write_json(self.path / "run.json", self.meta)
-        RunStore(self.path.parent).index(self)
+        """Write run.json; backends in threads save too, so one at a time."""
+        with self.lock:
+            self.meta["updated"] = time.time()
+            for attempt in range(5):
+                try:
+                    text = json.dumps(self.meta, indent=2, ensure_ascii=False, default=str) + "\n"
+                    break
+                except RuntimeError:  # another thread changed a dict mid-copy: take it again
+                    if attempt == 4:
+                        raise
+            atomic_write_text(self.path / "run.json", text)
+            RunStore(self.path.parent).index(self)
 
     def write_predictions(self, backend: str, rows: list[dict[str, Any]]) -> None:
         atomic_write_text(

@@ -157,3 +157,23 @@ def test_cancel(tmp_path, fake, data):
     result = CliRunner().invoke(cli, ["cancel", "r"])
     assert result.exit_code == 0, result.output
     assert "openai: job ftjob-1: " in result.output and fake.state.counts["cancels"] == 1
+
+
+def test_hosted_job_runs_while_local_training_runs(tmp_path, fake, tiny_model, data):
+    events = []
+
+    class Recorder:
+        @hookimpl
+        def ftx_run_event(self, event):
+            if event.kind == "backend_state":
+                events.append((event.backend, event.data["status"]))
+
+    fake.behaviour.polls_per_state = 3
+    with registered(Recorder()):
+        result = run("--data", str(data), "--model", str(tiny_model), "--backend", "local-lora", "--backend", "openai",
+                     "--eval-size", "6", "--name", "r", "--set", "local-lora.max_steps=20", "--set", "run.max_new_tokens=4", *FAST)
+    assert result.exit_code == 0, result.output
+    # The hosted job was started before local training began, not after it finished.
+    assert events.index(("openai", "training")) < events.index(("local-lora", "training"))
+    assert events.index(("openai", "training")) < events.index(("local-lora", "done"))
+    assert json.loads((tmp_path / "runs" / "r" / "report.json").read_text())["status"] == "done"

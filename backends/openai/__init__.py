@@ -136,6 +136,7 @@ def _prices(opts: ChatOptions, model: str) -> tuple[float, float, float] | None:
 
 
 class _OpenAIBackend(Backend):
+    remote = True
     def _credentials(self, opts: ChatOptions) -> list[Problem]:
         try:
             import openai  # noqa: F401
@@ -258,9 +259,10 @@ class OpenAIFineTune(_OpenAIBackend):
                 reason = job.error.message if job.status == "failed" and job.error else job.status
                 raise BackendError(f"OpenAI job {job_id} {job.status}: {redact(reason)}",
                                    hint="See the job's events in log.txt.")
-            if ctx.cancelled.is_set():
+            # validating_files, queued, running, or a state we do not know yet: wait, but wake at
+            # once when the run is interrupted
+            if ctx.cancelled.wait(wait):
                 raise KeyboardInterrupt
-            time.sleep(wait)  # validating_files, queued, running, or a state we do not know yet
             wait = min(wait * 1.5, opts.poll_interval)
         ctx.state["fine_tuned_model"] = job.fine_tuned_model
         ctx.save_state()
