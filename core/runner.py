@@ -206,7 +206,7 @@ class Runner:
                 reporter.report(result, run.path, self.console)
             except Exception as exc:  # a reporter never loses a finished run
                 self.err.print(f"[yellow]warning:[/] reporter '{reporter.name}' failed: {type(exc).__name__}: {exc}")
-        self._event("run_finished", run, None, {"status": run.meta["status"]})
+        self._event("run_finished", run, None, {"status": run.meta["status"], "run_dir": str(run.path)})
         if run.meta["status"] == "done":
             return result, EXIT_OK
         return result, EXIT_PARTIAL if run.meta["status"] == "partial" else 1
@@ -295,7 +295,8 @@ class Runner:
                 scored["per_example"].update(scores.per_example)
                 scored["corpus"].update(scores.corpus)
             out["backends"][backend.name] = scored
-            self._event("eval_done", run, backend.name, {"corpus": scored["corpus"]})
+            means = {m: sum(v) / len(v) for m, v in scored["per_example"].items() if v}
+            self._event("eval_done", run, backend.name, {"mean": means, "corpus": scored["corpus"]})
         atomic_write_json(run.path / "scores.json", out)
 
     # --- helpers ---------------------------------------------------------------------------
