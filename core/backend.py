@@ -73,6 +73,11 @@ class Backend(ABC):
         Return every problem found; an empty list means ready."""
         return []
 
+    def estimate_cost(self, splits: Splits, opts: Any) -> float | None:
+        """Dollars this backend will charge to train (None: free or unknown). The runner adds
+        the estimates up and refuses to start above ``--max-cost`` unless confirmed."""
+        return None
+
     @abstractmethod
     def train(self, splits: Splits, opts: Any, ctx: BackendContext) -> TrainedModel:
         """Train on ``splits.train`` (``splits.eval`` may be used for validation loss)."""

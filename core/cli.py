@@ -54,7 +54,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--config", "config_file", metavar="FILE", help="Config file (default: ./ftx.toml if present).")
 @click.option("--runs-dir", metavar="DIR", help="Where run directories go (default: runs).")
 @click.option("--name", metavar="ID", help="Run id (default: a timestamp).")
-def run(data, eval_data, eval_size, backends, evaluators, model, format_, seed, sets, config_file, runs_dir, name) -> None:
+@click.option("--max-cost", type=float, metavar="DOLLARS", help="Refuse to start if hosted training is estimated to cost more.")
+@click.option("--yes", "-y", is_flag=True, default=None, help="Accept an estimated cost above --max-cost without asking.")
+def run(data, eval_data, eval_size, backends, evaluators, model, format_, seed, sets, config_file, runs_dir, name, max_cost, yes) -> None:
     """Train every chosen backend on the same data and compare them on held-out examples.
 
     \b
@@ -72,7 +74,7 @@ def run(data, eval_data, eval_size, backends, evaluators, model, format_, seed, 
 
     cli_values = {
         "data": data, "eval_data": eval_data, "eval_size": eval_size, "model": model, "format": format_,
-        "seed": seed, "runs_dir": runs_dir,
+        "seed": seed, "runs_dir": runs_dir, "max_cost": max_cost, "yes": yes,
         "backends": list(backends) or None, "evaluators": list(evaluators) or None,
     }
     config = configmod.load(config_file, cli=cli_values, sets=sets)

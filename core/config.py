@@ -51,6 +51,8 @@ class RunConfig:
     model: str | None = option(None, "local model directory or .gguf file for the local backends (default: bundled SmolLM2-135M-Instruct)")
     baseline: str | None = option(None, "backend the others are compared against (default: the first untuned one)")
     runs_dir: str = option("runs", "where run directories are created")
+    max_cost: float | None = option(None, "refuse to start if the estimated cost of all backends is higher (dollars), unless confirmed")
+    yes: bool = option(False, "accept an estimated cost above max_cost without asking")
     max_new_tokens: int = option(64, "longest generated answer, in tokens")
     temperature: float = option(0.0, "sampling temperature for predictions; 0 is greedy")
     top_p: float = option(1.0, "nucleus sampling threshold")

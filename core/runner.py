@@ -134,6 +134,7 @@ class Runner:
         if errors:
             more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
             raise PreflightError(f"preflight failed: {str(errors[0]).rstrip('.')}{more}. Nothing was trained.", errors)
+        self._confirm_cost(plan, splits, config.run)
 
         meta = {
             "config": {"run": to_dict(config.run), "sections": config.sections},
@@ -150,6 +151,23 @@ class Runner:
         run.save()
         self.err.print(f"run [bold]{run.id}[/] in {run.path} · {len(splits.train)} train / {len(splits.eval)} eval examples")
         return self._execute(run, config.run, plan, splits)
+
+    def _confirm_cost(self, plan: Plan, splits: Splits, run_config: RunConfig) -> None:
+        """Refuse to start above --max-cost unless --yes, or the user says yes at a terminal."""
+        costs = {b.name: b.estimate_cost(splits, o) for b, o in plan.backends}
+        total = sum(c for c in costs.values() if c)
+        if run_config.max_cost is None or total <= run_config.max_cost or run_config.yes:
+            return
+        detail = ", ".join(f"{n} ${c:.2f}" for n, c in costs.items() if c)
+        question = f"The estimated cost is ${total:.2f} ({detail}), above --max-cost ${run_config.max_cost:.2f}."
+        if sys.stdin.isatty():
+            import click
+
+            if click.confirm(question + " Start anyway?", default=False, err=True):
+                return
+            raise PreflightError("not started: the estimated cost was declined. Nothing was trained or paid for.", [])
+        raise PreflightError(f"not started: {question} Nothing was trained or paid for.", [],
+                             hint="Pass --yes to accept it, or raise --max-cost.")
 
     def resume(self, run: Run) -> tuple[RunResult, int]:
         config = config_of(run)

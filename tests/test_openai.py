@@ -1,6 +1,7 @@
 """The OpenAI backends with the real `openai` SDK against a fake API on 127.0.0.1."""
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -60,12 +61,15 @@ def test_fine_tune_beats_base_and_key_never_written(tmp_path, fake, data):
 
 
 def test_local_and_openai_in_one_table(tmp_path, fake, tiny_model, data):
-    result = run("--data", str(data), "--model", str(tiny_model), "--backend", "local-lora", "--backend", "openai", "--eval-size", "6",
+    result = run("--data", str(data), "--model", str(tiny_model), "--backend", "local-base", "--backend", "local-lora",
+                 "--backend", "openai-base", "--backend", "openai", "--eval-size", "6",
                  "--name", "r", "--set", "local-lora.max_steps=2", "--set", "run.max_new_tokens=4", *FAST)
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "runs" / "r" / "report.json").read_text())
-    assert [b["name"] for b in report["backends"]] == ["local-lora", "openai"]
-    assert all(b["status"] == "done" for b in report["backends"])
+    assert [b["name"] for b in report["backends"]] == ["local-base", "local-lora", "openai-base", "openai"]
+    assert all(b["status"] == "done" for b in report["backends"]) and report["baseline"] == "local-base"
+    for name in ("local-base", "local-lora", "openai-base", "openai"):
+        assert name in result.output  # one table with all four
 
 
 class KillAfterJobCreated:
@@ -136,10 +140,16 @@ def test_missing_key_fails_before_local_training(tmp_path, fake, tiny_model, dat
     assert not (tmp_path / "runs").exists()  # nothing trained, nothing paid for
 
 
-def test_cost_above_max_cost_is_refused(tmp_path, fake, data):
-    result = run("--data", str(data), "--backend", "openai", "--set", "openai.max_cost=0.00001", *FAST)
+def test_cost_above_max_cost_is_refused_unless_yes(tmp_path, fake, data):
+    result = run("--data", str(data), "--backend", "openai", "--max-cost", "0.00001", *FAST)
     assert result.exit_code != 0
-    assert "above max_cost $0.00" in result.text and fake.state.counts["uploads"] == 0
+    assert re.search(r"not started: The estimated cost is \$0\.\d\d \(openai \$0\.\d\d\), above --max-cost \$0\.00\. "
+                     r"Nothing was trained or paid for\.", result.text), result.text
+    assert "Pass --yes to accept it" in result.text
+    assert fake.state.counts["uploads"] == 0 and not (tmp_path / "runs").exists()
+    accepted = run("--data", str(data), "--backend", "openai", "--max-cost", "0.00001", "--yes", "--eval-size", "4", *FAST)
+    assert accepted.exit_code == 0, accepted.text
+    assert fake.state.counts["uploads"] == 1
 
 
 def test_too_few_examples_and_unknown_model(tmp_path, fake):
@@ -177,3 +187,32 @@ def test_hosted_job_runs_while_local_training_runs(tmp_path, fake, tiny_model, d
     assert events.index(("openai", "training")) < events.index(("local-lora", "training"))
     assert events.index(("openai", "training")) < events.index(("local-lora", "done"))
     assert json.loads((tmp_path / "runs" / "r" / "report.json").read_text())["status"] == "done"
+
+
+def test_sigkill_after_job_created_then_resume(tmp_path, fake, data):
+    """A real process, killed with SIGKILL once the job exists; resume finishes it without a
+    second upload or job."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    fake.behaviour.polls_per_state = 10**6  # the job stays in validation until we let it go
+    env = {**os.environ, "FTX_LOAD_PLUGINS": ""}
+    proc = subprocess.Popen([sys.executable, "-m", "ftx.cli", "run", "--data", str(data), "--backend", "openai", "--eval-size", "8",
+                             "--name", "k", *FAST], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run_json = tmp_path / "runs" / "k" / "run.json"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if run_json.exists() and "job_id" in run_json.read_text():
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert fake.state.counts["uploads"] == 1 and fake.state.counts["jobs"] == 1
+    fake.behaviour.polls_per_state = 1
+    resumed = subprocess.run([sys.executable, "-m", "ftx.cli", "resume", "k"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert fake.state.counts["uploads"] == 1 and fake.state.counts["jobs"] == 1  # nothing uploaded or created twice
+    assert json.loads(run_json.read_text())["backends"]["openai"]["status"] == "done"

@@ -54,7 +54,6 @@ class FineTuneOptions(ChatOptions):
     suffix: str | None = option("ftx", "text in the fine-tuned model's name")
     seed: int | None = option(None, "job seed (default: the run's seed)")
     poll_interval: float = option(30.0, "longest wait between status checks, in seconds (backoff starts at 1)")
-    max_cost: float | None = option(None, "refuse to start if the estimated training cost in dollars is higher")
     training_price: float | None = option(None, "dollars per 1M training tokens (default: ftx's price table)")
 
 
@@ -179,22 +178,25 @@ class OpenAIFineTune(_OpenAIBackend):
     def check(self, splits: Splits, opts: FineTuneOptions) -> list[Problem]:
         count, exact = wire.token_counter(opts.model)
         problems = wire.validate(splits.train, count, self.name)
-        tokens = sum(count(m.content) + 4 for e in splits.train for m in e.messages)
-        epochs = opts.epochs or ASSUMED_AUTO_EPOCHS
-        prices = _prices(opts, opts.model)
+        tokens, epochs, prices = self._billable(splits, opts)
         how = "" if exact else " (approximate token count: tiktoken's encoding is not available offline)"
         if prices is None:
             problems.append(Problem(f"no price known for {opts.model}; cannot estimate the cost", self.name,
                                     hint=f"--set {self.name}.training_price=DOLLARS_PER_1M_TOKENS", severity="warning"))
         else:
             cost = tokens * epochs * prices[0] / 1e6
-            estimate = f"estimated training cost ${cost:.2f}: {tokens:,} tokens x {epochs} epochs at ${prices[0]:.2f}/1M{how}"
-            if opts.max_cost is not None and cost > opts.max_cost:
-                problems.append(Problem(f"{estimate}, above max_cost ${opts.max_cost:.2f}", self.name,
-                                        hint=f"raise --set {self.name}.max_cost, or train on less data"))
-            else:
-                problems.append(Problem(estimate, self.name, severity="warning"))
+            problems.append(Problem(f"estimated training cost ${cost:.2f}: {tokens:,} tokens x {epochs} epochs at ${prices[0]:.2f}/1M{how}",
+                                    self.name, severity="warning"))
         return problems + self._credentials(opts)
+
+    def _billable(self, splits: Splits, opts: FineTuneOptions) -> tuple[int, int, tuple[float, float, float] | None]:
+        count, _ = wire.token_counter(opts.model)
+        tokens = sum(count(m.content) + 4 for e in splits.train for m in e.messages)
+        return tokens, opts.epochs or ASSUMED_AUTO_EPOCHS, _prices(opts, opts.model)
+
+    def estimate_cost(self, splits: Splits, opts: FineTuneOptions) -> float | None:
+        tokens, epochs, prices = self._billable(splits, opts)
+        return tokens * epochs * prices[0] / 1e6 if prices else None
 
     # --- training ----------------------------------------------------------------------------
 
