@@ -216,3 +216,17 @@ def test_sigkill_after_job_created_then_resume(tmp_path, fake, data):
     assert resumed.returncode == 0, resumed.stderr
     assert fake.state.counts["uploads"] == 1 and fake.state.counts["jobs"] == 1  # nothing uploaded or created twice
     assert json.loads(run_json.read_text())["backends"]["openai"]["status"] == "done"
+
+
+def test_validation_file_comes_from_the_training_split(tmp_path, fake, data):
+    result = run("--data", str(data), "--backend", "openai", "--eval-size", "8", "--name", "r", "--set", "openai.validation_size=0.25", *FAST)
+    assert result.exit_code == 0, result.output
+    state = meta(tmp_path)["backends"]["openai"]["state"]
+    assert (state["training_file"], state["validation_file"]) == ("file-1", "file-2")
+    assert fake.state.jobs["ftjob-1"]["validation_file"] == "file-2"
+    uploaded = lambda f: {json.loads(l)["messages"][-2]["content"] for l in fake.state.files[f].decode().splitlines()}
+    held_out = {json.loads(l)["messages"][-2]["content"] for l in (tmp_path / "runs" / "r" / "data" / "eval.jsonl").read_text().splitlines()}
+    assert len(uploaded("file-1")) == 24 and len(uploaded("file-2")) == 8
+    assert not (uploaded("file-1") | uploaded("file-2")) & held_out  # the eval split never reaches OpenAI
+    log = [json.loads(l) for l in (tmp_path / "runs" / "r" / "openai" / "train_log.jsonl").read_text().splitlines()]
+    assert all("eval_loss" in e for e in log)

@@ -51,6 +51,7 @@ class FineTuneOptions(ChatOptions):
     epochs: int | None = option(None, "training epochs (default: chosen by OpenAI)")
     batch_size: int | None = option(None, "training batch size (default: chosen by OpenAI)")
     learning_rate_multiplier: float | None = option(None, "learning-rate multiplier (default: chosen by OpenAI)")
+    validation_size: float = option(0.0, "share of the training split uploaded as the validation file (OpenAI reports its loss; never the eval split)")
     suffix: str | None = option("ftx", "text in the fine-tuned model's name")
     seed: int | None = option(None, "job seed (default: the run's seed)")
     poll_interval: float = option(30.0, "longest wait between status checks, in seconds (backoff starts at 1)")
@@ -204,18 +205,22 @@ class OpenAIFineTune(_OpenAIBackend):
         client = make_client(opts)
         state = ctx.state
         if "job_id" not in state:  # after a crash the job exists already: never a second one
-            if "training_file" not in state:
-                path = ctx.dir / "train.jsonl"
-                path.write_text(wire.to_jsonl(splits.train), encoding="utf-8")
-                with api_errors("uploading the training file"), open(path, "rb") as f:
-                    state["training_file"] = client.files.create(file=f, purpose="fine-tune").id
-                ctx.save_state()
-                ctx.log(f"uploaded {path.name} as {state['training_file']}")
+            train, validation = wire.split_validation(splits.train, opts.validation_size, ctx.seed)
+            for key, examples in (("training_file", train), ("validation_file", validation)):
+                if key in state or not examples:
+                    continue
+                path = ctx.dir / ("train.jsonl" if key == "training_file" else "validation.jsonl")
+                path.write_text(wire.to_jsonl(examples), encoding="utf-8")
+                with api_errors(f"uploading {path.name}"), open(path, "rb") as f:
+                    state[key] = client.files.create(file=f, purpose="fine-tune").id
+                ctx.save_state()  # an uploaded file is never uploaded again
+                ctx.log(f"uploaded {path.name} as {state[key]}")
             hyper = {k: v for k, v in (("n_epochs", opts.epochs), ("batch_size", opts.batch_size),
                                        ("learning_rate_multiplier", opts.learning_rate_multiplier)) if v is not None}
             with api_errors("creating the fine-tuning job"):
                 job = client.fine_tuning.jobs.create(
-                    model=opts.model, training_file=state["training_file"], suffix=opts.suffix,
+                    model=opts.model, training_file=state["training_file"], validation_file=state.get("validation_file"),
+                    suffix=opts.suffix,
                     seed=opts.seed if opts.seed is not None else ctx.seed,
                     method={"type": "supervised", "supervised": {"hyperparameters": hyper}})
             state["job_id"] = job.id
@@ -245,6 +250,8 @@ class OpenAIFineTune(_OpenAIBackend):
                 data = event.data if isinstance(event.data, dict) else {}
                 if event.type == "metrics" and "step" in data:
                     entry = {"step": data["step"], "loss": data.get("train_loss"), "total_steps": data.get("total_steps")}
+                    if data.get("valid_loss") is not None:
+                        entry["eval_loss"] = data["valid_loss"]
                     last_loss, steps = entry["loss"], data["step"]
                     with open(log_path, "a", encoding="utf-8") as f:
                         f.write(json.dumps(entry) + "\n")

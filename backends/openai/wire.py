@@ -11,6 +11,18 @@ MIN_EXAMPLES = 10
 MAX_EXAMPLE_TOKENS = 65_536  # per example, for gpt-4.1-family fine-tuning
 
 
+def split_validation(examples: list[Example], share: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """Training and validation examples, the validation ones a seeded share of the training split."""
+    if share <= 0:
+        return examples, []
+    import random
+
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    held = set(order[:max(1, round(len(examples) * share))])
+    return [e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held]
+
+
 def to_jsonl(examples: list[Example]) -> str:
     return "".join(json.dumps({"messages": [{"role": m.role, "content": m.content} for m in e.messages]}, ensure_ascii=False) + "\n"
                    for e in examples)

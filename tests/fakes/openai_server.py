@@ -129,8 +129,9 @@ class FakeOpenAI:
 
     def _create_job(self, req, body: bytes):
         params = json.loads(body)
-        if params["training_file"] not in self.state.files:
-            return 400, {"error": {"message": f"invalid training_file: {params['training_file']}"}}, None
+        for key in ("training_file", "validation_file"):
+            if params.get(key) is not None and params[key] not in self.state.files:
+                return 400, {"error": {"message": f"invalid {key}: {params[key]}"}}, None
         with self.state.lock:
             self.state.counts["jobs"] += 1
             job_id = f"ftjob-{self.state.counts['jobs']}"
@@ -179,7 +180,8 @@ class FakeOpenAI:
             for step in (1, 2, 3):
                 events.append({"id": f"ev-{job_id}-s{step}", "object": "fine_tuning.job.event", "created_at": job["created_at"] + step,
                                "level": "info", "message": f"Step {step}/3: training loss={2.0 / step:.2f}", "type": "metrics",
-                               "data": {"step": step, "train_loss": 2.0 / step, "total_steps": 3}})
+                               "data": {"step": step, "train_loss": 2.0 / step, "total_steps": 3,
+                                        **({"valid_loss": 2.5 / step} if job["validation_file"] else {})}})
         if job["status"] == "failed":
             events.append({"id": f"ev-{job_id}-f", "object": "fine_tuning.job.event", "created_at": job["created_at"] + 9,
                            "level": "error", "message": job["error"]["message"], "type": "message", "data": {}})
