@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from ftx.errors import DataError
 from ftx.formatters import Formatter
@@ -361,6 +361,18 @@ def _example_id(data: dict[str, Any], default: str, problems: list[Problem]) -> 
 # --- Splitting ----------------------------------------------------------------------------
 
 
+T = TypeVar("T")
+
+
+def holdout(items: list[T], count: int, seed: int) -> tuple[list[T], list[T]]:
+    """A seeded random ``count`` of ``items`` held out: (the rest, the held-out), each in the
+    original order. One shuffle for every split ftx makes (eval, validation)."""
+    order = list(range(len(items)))
+    random.Random(seed).shuffle(order)
+    held = set(order[:count])
+    return [x for i, x in enumerate(items) if i not in held], [x for i, x in enumerate(items) if i in held]
+
+
 def split(
     examples: list[Example],
     *,
@@ -384,11 +396,7 @@ def split(
                 f"cannot hold out {count} of {n} examples for evaluation and still train.",
                 hint="Add examples, lower --eval-size, or give --eval FILE.",
             )
-        order = list(range(n))
-        random.Random(seed).shuffle(order)
-        held = set(order[:count])
-        train = [e for i, e in enumerate(examples) if i not in held]
-        held_out = [e for i, e in enumerate(examples) if i in held]
+        train, held_out = holdout(examples, count, seed)
     train_prompts = {_prompt_key(e) for e in train}
     leaked = [e.id for e in held_out if _prompt_key(e) in train_prompts]
     return Splits(train, held_out, leaked)

@@ -199,7 +199,7 @@ class LocalTrainer(LocalBackend):
         raise NotImplementedError
 
     def train(self, splits: Splits, opts: TrainOptions, ctx: BackendContext) -> TrainedModel:
-        import random
+        from ftx.data import holdout
 
         from .tokenize import encode
         from .train import train
@@ -218,12 +218,7 @@ class LocalTrainer(LocalBackend):
         if opts.validation_size:
             # Validation comes out of the training split: the eval split must stay unseen, or
             # choosing the best checkpoint on it would flatter the final comparison.
-            order = list(range(len(encoded)))
-            random.Random(seed).shuffle(order)
-            count = max(1, round(len(encoded) * opts.validation_size))
-            held = set(order[:count])
-            validation = [e for i, e in enumerate(encoded) if i in held]
-            encoded = [e for i, e in enumerate(encoded) if i not in held]
+            encoded, validation = holdout(encoded, max(1, round(len(encoded) * opts.validation_size)), seed)
         advice = (f"--set {self.name}.batch_size={max(1, opts.batch_size // 2)} with gradient_accumulation={opts.gradient_accumulation * 2}, "
                   f"a lower max_seq_length, gradient_checkpointing=true" + (", or local-qlora" if self.name != "local-qlora" else ""))
         with out_of_memory_advice(self.name, advice):

@@ -15,12 +15,9 @@ def split_validation(examples: list[Example], share: float, seed: int) -> tuple[
     """Training and validation examples, the validation ones a seeded share of the training split."""
     if share <= 0:
         return examples, []
-    import random
+    from ftx.data import holdout
 
-    order = list(range(len(examples)))
-    random.Random(seed).shuffle(order)
-    held = set(order[:max(1, round(len(examples) * share))])
-    return [e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held]
+    return holdout(examples, max(1, round(len(examples) * share)), seed)
 
 
 def to_jsonl(examples: list[Example]) -> str:
