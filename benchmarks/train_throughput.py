@@ -99,18 +99,18 @@ def flops_per_token(model: Any, method: str) -> float:
     return (6 if method == "full" else 4) * n
 
 
-def load(method: str, folder: Path, device: str) -> Any:
-    """The model prepared as ftx's backend for ``method`` prepares it (adapters, 4-bit, ...)."""
+def load(method: str, folder: Path, device: str) -> tuple[Any, Any, Any]:
+    """The model loaded as ftx's backend for ``method`` loads it (4-bit for QLoRA), with that
+    backend and its default options; ``prepared`` then adds adapters."""
+    import torch
+
     from ftx.backends.local import LocalFull, LocalLoRA, LocalQLoRA
+    from ftx.backends.local import model as models
     from ftx.backends.local.options import LoraOptions, QLoraOptions, TrainOptions
 
     backend, opts = {"full": (LocalFull(), TrainOptions()), "lora": (LocalLoRA(), LoraOptions()),
                      "qlora": (LocalQLoRA(), QLoraOptions())}[method]
     opts.model, opts.device = str(folder), device
-    import torch
-
-    from ftx.backends.local import model as models
-
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     model = models.load_model(folder, device=device, dtype=dtype, **backend.load_kwargs(opts, device))
     return model, backend, opts

@@ -127,14 +127,14 @@ def invalidate_registry() -> None:
     _registry = None
 
 
-_warnings: list[str] = []
+_load_failures: dict[str, str] = {}  # entry-point name -> why it failed to load
 _sources: dict[str, tuple[str, str]] = {}
 
 
 def _load() -> pluggy.PluginManager:
     pm = pluggy.PluginManager("ftx")
     pm.add_hookspecs(hookspecs)
-    _warnings.clear()
+    _load_failures.clear()
     _sources.clear()
     version = _ftx_version()
     for module_name in DEFAULT_PLUGINS:
@@ -169,7 +169,7 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
             pm.register(plugin, name=ep.name)
         except Exception as exc:  # a broken plugin must not take ftx down
             message = f"plugin '{ep.name}' failed to load: {type(exc).__name__}: {exc}"
-            _warnings.append(message)
+            _load_failures[ep.name] = message
             _sources[ep.name] = (source, version)
             print(f"warning: {message} (it is skipped; FTX_LOAD_PLUGINS='' disables all plugins)", file=sys.stderr)
             continue
@@ -198,8 +198,7 @@ def _collect(pm: pluggy.PluginManager) -> Registry:
     errors: list[str] = []
     for plugin_name, (source, version) in _sources.items():
         infos[plugin_name] = PluginInfo(plugin_name, source, version)
-    for message in _warnings:
-        name = message.split("'")[1]
+    for name, message in _load_failures.items():
         infos[name].error = message
 
     for kind, (hook_name, base_path) in KINDS.items():
@@ -228,7 +227,7 @@ def _collect(pm: pluggy.PluginManager) -> Registry:
                 raise
             except Exception as exc:
                 errors.append(f"plugin '{plugin_name}' failed in {hook_name}: {type(exc).__name__}: {exc}.")
-    return Registry(items, infos, errors, list(_warnings))
+    return Registry(items, infos, errors, list(_load_failures.values()))
 
 
 def _call_impl(impl: Any, **kwargs: Any) -> Any:

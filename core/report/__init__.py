@@ -35,7 +35,7 @@ def fmt_ci(backend: BackendResult, metric: str) -> str:
     if metric in backend.corpus or metric not in backend.ci:
         return ""
     low, high = backend.ci[metric]
-    return "±" + fmt_metric(metric, (high - low) / 2).lstrip("0") if high == high else ""
+    return "±" + fmt_metric(metric, (high - low) / 2).lstrip("0")
 
 
 def mark(backend: BackendResult, metric: str) -> str:
