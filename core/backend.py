@@ -67,6 +67,9 @@ class Backend(ABC):
     #: True for backends whose work happens elsewhere (hosted APIs): they run in a thread of
     #: their own, concurrently with local training, instead of waiting their turn
     remote: ClassVar[bool] = False
+    #: True for backends whose ``train`` runs in every process of a ``torchrun`` or
+    #: ``accelerate launch`` (data parallel); the others run in the main process only
+    distributed: ClassVar[bool] = False
 
     def check(self, splits: Splits, opts: Any) -> list[Problem]:
         """Preflight without side effects: credentials, limits, token counts, cost.

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftx import data as datamod
+from ftx import distributed
 from ftx.backend import Backend, BackendContext, TrainedModel
 from ftx.config import Config, RunConfig
 from ftx.errors import ConfigError, FtxError, PreflightError
@@ -119,10 +120,23 @@ class Runner:
     def __init__(self, console: Any, err_console: Any):
         self.console = console  # stdout: the report
         self.err = err_console  # stderr: progress, warnings
+        if not distributed.is_main():  # one process of a launcher speaks for all
+            console.quiet = err_console.quiet = True
 
     # --- entry points ----------------------------------------------------------------------
 
-    def start(self, config: Config, run_name: str | None = None) -> tuple[RunResult, int]:
+    def start(self, config: Config, run_name: str | None = None) -> tuple[RunResult | None, int]:
+        if not distributed.is_main():
+            return self._follow(distributed.share(None), config.run.runs_dir)
+        try:
+            run, plan, splits = self._create(config, run_name)
+        except BaseException:
+            distributed.share(None)  # tell the other processes there is nothing to train
+            raise
+        distributed.share(run.id)
+        return self._execute(run, config.run, plan, splits)
+
+    def _create(self, config: Config, run_name: str | None) -> tuple[Run, Plan, Splits]:
         registry = get_registry()
         plan = make_plan(config, registry)
         splits = load_data(config.run, registry, self.err)
@@ -143,6 +157,8 @@ class Runner:
             "seed": config.run.seed,
             "splits": {"train": len(splits.train), "eval": len(splits.eval), "leaked": splits.leaked},
         }
+        if distributed.enabled():
+            meta["world_size"] = distributed.world_size()
         run = RunStore(config.run.runs_dir).create(meta, run_name)
         for backend, _ in plan.backends:
             run.backend_state(backend.name)
@@ -150,7 +166,7 @@ class Runner:
         datamod.write_jsonl(run.path / "data" / "eval.jsonl", splits.eval)
         run.save()
         self.err.print(f"run [bold]{run.id}[/] in {run.path} · {len(splits.train)} train / {len(splits.eval)} eval examples")
-        return self._execute(run, config.run, plan, splits)
+        return run, plan, splits
 
     def _confirm_cost(self, plan: Plan, splits: Splits, run_config: RunConfig) -> None:
         """Refuse to start above --max-cost unless --yes, or the user says yes at a terminal."""
@@ -169,16 +185,37 @@ class Runner:
         raise PreflightError(f"not started: {question} Nothing was trained or paid for.", [],
                              hint="Pass --yes to accept it, or raise --max-cost.")
 
-    def resume(self, run: Run) -> tuple[RunResult, int]:
+    def resume(self, run: Run) -> tuple[RunResult | None, int]:
+        if not distributed.is_main():
+            return self._follow(distributed.share(None), run.path.parent)
+        distributed.share(run.id)
         config = config_of(run)
         plan = make_plan(config)
-        splits = Splits(
-            datamod.read_jsonl_examples(run.path / "data" / "train.jsonl"),
-            datamod.read_jsonl_examples(run.path / "data" / "eval.jsonl"),
-            run.meta.get("splits", {}).get("leaked", []),
-        )
         self.err.print(f"resuming run [bold]{run.id}[/]")
-        return self._execute(run, config.run, plan, splits)
+        return self._execute(run, config.run, plan, splits_of(run))
+
+    def _follow(self, run_id: str | None, runs_dir: Any) -> tuple[None, int]:
+        """A worker process of a launcher: train the distributed backends alongside the main
+        process, which alone writes the run directory, answers prompts and reports."""
+        if run_id is None:
+            return None, 1  # the main process failed before the run existed and said why
+        run = RunStore(runs_dir).open(run_id)
+        config = config_of(run)
+        plan = make_plan(config)
+        splits = splits_of(run)
+        for backend, options in plan.backends:
+            if not backend.distributed:
+                continue
+            state = run.backend_state(backend.name)
+            if not state.get("trained"):
+                ctx = BackendContext(run.id, run.backend_dir(backend.name), dict(state.get("state", {})), lambda: None,
+                                     lambda line: None, lambda kind, data: None, _silent_progress(), seed=config.run.seed)
+                try:
+                    backend.train(splits, options, ctx).close()
+                except Exception:
+                    pass  # the main process fails the same way and records why
+            distributed.barrier()  # while the main process answers the eval prompts
+        return None, 0
 
     # --- the lifecycle ----------------------------------------------------------------------
 
@@ -203,6 +240,8 @@ class Runner:
                 for backend, options in plan.backends:
                     if not backend.remote:
                         self._run_backend(run, run_config, backend, options, splits, progress, cancelled)
+                        if backend.distributed:
+                            distributed.barrier()  # the other processes wait here while this one generates
                 for future in remote:
                     future.result()
             except KeyboardInterrupt:
@@ -332,6 +371,22 @@ def config_of(run: Run) -> Config:
     """The configuration a run was started with, from its run.json."""
     saved = run.meta["config"]
     return Config(run=build(RunConfig, saved["run"], "run"), sections=saved.get("sections", {}))
+
+
+def splits_of(run: Run) -> Splits:
+    """The train and eval examples a run was started with, from its data folder."""
+    return Splits(
+        datamod.read_jsonl_examples(run.path / "data" / "train.jsonl"),
+        datamod.read_jsonl_examples(run.path / "data" / "eval.jsonl"),
+        run.meta.get("splits", {}).get("leaked", []),
+    )
+
+
+def _silent_progress() -> Any:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    return Progress(console=Console(quiet=True), disable=True)
 
 
 def plan_of(run: Run) -> Plan:

@@ -160,3 +160,31 @@ def test_out_of_memory_becomes_one_sentence_with_advice():
         with out_of_memory_advice("local-lora", "--set local-lora.batch_size=4"):
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
     assert str(info.value) == "local-lora ran out of memory. Try --set local-lora.batch_size=4."
+
+
+def test_two_processes_train_one_run_with_ddp(tmp_path, tiny_model, qa_file):
+    """torchrun starts two CPU processes (gloo): they train together, one of them writes."""
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "ftx.cli", "run", "--data", str(qa_file), "--model", str(tiny_model), "--backend", "local-base",
+               "--backend", "local-lora", "--eval-size", "6", "--name", "ddp",
+               *sets("local-lora.epochs=2", "local-lora.batch_size=3", "run.max_new_tokens=4")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [p.name for p in (tmp_path / "runs").iterdir() if p.is_dir()] == ["ddp"]  # one run, not one per process
+    meta = json.loads((tmp_path / "runs" / "ddp" / "run.json").read_text())
+    assert meta["world_size"] == 2 and meta["status"] == "done"
+    train = meta["backends"]["local-lora"]["train"]
+    # 18 examples, 3 per process per step, 2 processes: 3 steps an epoch (one process needs 6)
+    assert train["steps"] == 6
+    folder = tmp_path / "runs" / "ddp" / "local-lora"
+    steps = [e["step"] for e in map(json.loads, (folder / "train_log.jsonl").read_text().splitlines())]
+    assert steps == [1, 2, 3, 4, 5, 6]  # one log, written by the main process only
+    assert (folder / "adapter" / "adapter_model.safetensors").exists()
+    assert len((folder / "predictions.jsonl").read_text().splitlines()) == 6
+    assert done.stdout.count("ftx run ddp") == 1  # one table, printed once
+    assert "Traceback" not in done.stderr

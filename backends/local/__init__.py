@@ -16,6 +16,7 @@ import gc
 from typing import Any, ClassVar, Iterator
 
 from ftx.backend import Backend, BackendContext, TrainedModel
+from ftx.distributed import is_main
 from ftx.errors import ConfigError, FtxError
 from ftx.hookspecs import hookimpl
 from ftx.types import Completion, GenerationParams, Message, Problem, Splits, TrainStats
@@ -183,6 +184,7 @@ class LocalTrainer(LocalBackend):
     """A local backend that trains: subclasses say how the model is prepared."""
 
     Options: ClassVar[type] = TrainOptions
+    distributed = True  # under torchrun / accelerate launch every process trains (DDP)
 
     artifact: ClassVar[str] = MODEL_DIR
 
@@ -224,7 +226,8 @@ class LocalTrainer(LocalBackend):
         with out_of_memory_advice(self.name, advice):
             stats = train(model, tokenizer, encoded, opts, ctx, device=device, dtype=dtype, seed=seed,
                           label=f"{self.name}: training", validation=validation, optim=self.optimizer(device))
-        self.save(model, tokenizer, ctx)
+        if is_main():  # under a launcher, one process writes the weights all of them trained
+            self.save(model, tokenizer, ctx)
         ctx.state["artifact"] = self.artifact
         ctx.save_state()
         return self.wrap(model, tokenizer, opts, device, ctx, stats)

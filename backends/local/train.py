@@ -12,6 +12,7 @@ import json
 import time
 from typing import Any
 
+from ftx import distributed
 from ftx.backend import BackendContext
 from ftx.types import TrainStats
 
@@ -102,6 +103,9 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
         data_seed=seed,
         remove_unused_columns=False,
         dataloader_num_workers=0,
+        # Under DDP every trainable weight (LoRA's included) takes part in each step; the
+        # search for unused ones costs an extra pass over the autograd graph.
+        ddp_find_unused_parameters=False,
         **({"optim": optim} if optim else {}),
     )
 
@@ -124,6 +128,8 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
                 control.should_training_stop = True
 
         def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero:
+                return  # under a launcher, the main process keeps the one training log
             if logs and "eval_loss" in logs:
                 entry = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), "eval_loss": logs["eval_loss"]}
                 with open(log_path, "a", encoding="utf-8") as f:
@@ -162,7 +168,7 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
         ctx.log(f"best checkpoint: {trainer.state.best_model_checkpoint} (eval_loss {trainer.state.best_metric:.4f})")
     return TrainStats(
         seconds=output.metrics.get("train_runtime", time.time() - started),
-        train_tokens=collator.real_tokens,
+        train_tokens=distributed.total(collator.real_tokens),  # every process's share
         steps=trainer.state.global_step,
         final_loss=last.get("loss"),
     )

@@ -1,0 +1,87 @@
+"""Several processes, one run: ``torchrun`` and ``accelerate launch``.
+
+A launcher starts the same ``ftx run`` in N processes and tells each its place through the
+environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``). All of them train the local backends
+together (transformers' Trainer wraps the model in DistributedDataParallel); only the main
+process (rank 0) creates the run directory, talks to hosted APIs, answers the eval prompts and
+writes reports. The others follow it: they learn the run id from it and wait for it between
+backends. Without a launcher, every function here is a no-op and torch is not imported.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+# Workers wait at a barrier while the main process answers the eval prompts, which can take
+# far longer than torch's default 30-minute collective timeout.
+TIMEOUT_HOURS = float(os.environ.get("FTX_DISTRIBUTED_TIMEOUT_HOURS", "24"))
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def enabled() -> bool:
+    """True in a process started by torchrun or accelerate launch with more than one process."""
+    return world_size() > 1
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def init() -> None:
+    """Join the process group once: NCCL when there are GPUs, gloo on CPU."""
+    import datetime
+
+    import torch
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))  # "cuda" now means this process's GPU
+        backend = "nccl"
+    else:
+        backend = "gloo"
+    dist.init_process_group(backend, timeout=datetime.timedelta(hours=TIMEOUT_HOURS))
+
+
+def share(value: Any) -> Any:
+    """``value`` as the main process has it, in every process (a pickled broadcast)."""
+    if not enabled():
+        return value
+    import torch.distributed as dist
+
+    init()
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def barrier() -> None:
+    """Wait until every process gets here."""
+    if not enabled():
+        return
+    import torch.distributed as dist
+
+    init()
+    dist.barrier()
+
+
+def total(count: int) -> int:
+    """The sum of ``count`` over all processes (tokens trained, for example)."""
+    if not enabled():
+        return count
+    import torch
+    import torch.distributed as dist
+
+    init()
+    tensor = torch.tensor([count], dtype=torch.long, device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(tensor)
+    return int(tensor.item())
