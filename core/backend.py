@@ -23,8 +23,15 @@ class TrainedModel(ABC):
     stats: TrainStats
 
     @abstractmethod
-    def generate(self, prompts: list[list[Message]], params: GenerationParams) -> list[Completion]:
-        """Answer every prompt (batched where the backend can), in order."""
+    def generate(self, prompts: list[list[Message]], params: GenerationParams,
+                 on_answer: Callable[[int, Completion], None] | None = None) -> list[Completion]:
+        """Answer every prompt (batched where the backend can), in order.
+
+        Call ``on_answer(i, completion)`` as soon as the answer to ``prompts[i]`` exists: ftx
+        writes it to disk at once, so a run killed mid-evaluation keeps (and never pays for
+        again) the answers it already has. Models that do not take ``on_answer`` still work;
+        their answers are kept only when ``generate`` returns.
+        """
 
     def close(self) -> None:
         """Free memory or connections; called once the run no longer needs the model."""

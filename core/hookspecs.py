@@ -131,7 +131,8 @@ def ftx_run_event(event: Any) -> None:
 
     Called for every :class:`ftx.events.RunEvent`: ``run_started``, ``backend_state``
     (a backend moved to preflight/training/generating/done/failed), ``train_log`` (a training
-    step's ``step``, ``loss``, ``learning_rate``), ``eval_done`` (``mean`` and ``corpus``: metric
+    step's ``step``, ``loss``, ``learning_rate``), ``answer`` (an eval answer was saved: ``id``,
+    ``done`` and ``total``), ``eval_done`` (``mean`` and ``corpus``: metric
     name to value) and ``run_finished`` (``status``).
     ``event.kind`` says which, ``event.run_id`` names the run, ``event.backend`` the backend
     (or ``None``) and ``event.data`` holds the details. All implementations are called; the

@@ -7,21 +7,24 @@ again, and predictions already on disk are kept.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import inspect
 import platform
+import signal
 import sys
 import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from ftx import data as datamod
 from ftx import distributed
 from ftx.backend import Backend, BackendContext, TrainedModel
 from ftx.config import Config, RunConfig
-from ftx.errors import ConfigError, FtxError, PreflightError
+from ftx.errors import ConfigError, FtxError, PreflightError, StoreError
 from ftx.evaluator import Evaluator
 from ftx.events import RunEvent
 from ftx.options import build, to_dict
@@ -30,7 +33,7 @@ from ftx.reporter import Reporter
 from ftx.results import RunResult, load_result
 from ftx.secrets import redact
 from ftx.store import Run, RunStore, atomic_write_json
-from ftx.types import Problem, Splits, TrainStats
+from ftx.types import Completion, Problem, Splits, TrainStats
 
 EXIT_OK = 0
 EXIT_PARTIAL = 3  # some backends failed; the report covers the others
@@ -231,7 +234,7 @@ class Runner:
             console=self.err, transient=False,
         )
         cancelled = threading.Event()
-        with progress, ThreadPoolExecutor(max_workers=max(1, sum(b.remote for b, _ in plan.backends))) as pool:
+        with progress, _graceful_interrupt(cancelled, self.err), ThreadPoolExecutor(max_workers=max(1, sum(b.remote for b, _ in plan.backends))) as pool:
             # Hosted jobs start first, each in a thread, and run while local backends train one
             # after another on this machine's accelerator.
             remote = [pool.submit(self._run_backend, run, run_config, b, o, splits, progress, cancelled)
@@ -301,11 +304,13 @@ class Runner:
                 state["train"] = dataclasses.asdict(stats)
                 state["trained"] = True
                 run.save()
-            self._predict(run, run_config, backend.name, model, splits, progress)
+            self._predict(run, run_config, backend.name, model, splits, ctx.cancelled)
             self._set_state(run, backend.name, "done")
         except KeyboardInterrupt:
             self._set_state(run, backend.name, "interrupted")
             raise
+        except StoreError:
+            raise  # the run directory cannot be written (a full disk): stop the run, keep what is saved
         except Exception as exc:
             log(traceback.format_exc())
             reason = redact(str(exc) if isinstance(exc, FtxError) else f"{type(exc).__name__}: {exc}")
@@ -317,19 +322,36 @@ class Runner:
             if model is not None:
                 model.close()
 
-    def _predict(self, run: Run, run_config: RunConfig, name: str, model: TrainedModel, splits: Splits, progress: Any) -> None:
-        """Generate answers for the eval prompts not yet answered, and store them."""
+    def _predict(self, run: Run, run_config: RunConfig, name: str, model: TrainedModel, splits: Splits,
+                 cancelled: threading.Event) -> None:
+        """Answer the eval prompts not yet answered, keeping each answer the moment it exists."""
         self._set_state(run, name, "generating")
         done = {r["id"]: r for r in run.read_predictions(name)}
         todo = [e for e in splits.eval if e.id not in done]
+
+        def on_answer(index: int, completion: Completion) -> None:
+            example = todo[index]
+            row = {"id": example.id, "prediction": completion.text,
+                   "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens}
+            run.append_prediction(name, row)
+            with run.lock:
+                done[example.id] = row
+                count = len(done)
+            self._event("answer", run, name, {"id": example.id, "done": count, "total": len(splits.eval)})
+            if cancelled.is_set():
+                raise KeyboardInterrupt  # Ctrl-C: this answer is kept, the rest wait for 'ftx resume'
+
         if todo:
-            completions = model.generate([e.prompt for e in todo], run_config.generation)
-            for example, completion in zip(todo, completions):
-                done[example.id] = {
-                    "id": example.id, "prediction": completion.text,
-                    "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
-                }
-        run.write_predictions(name, [done[e.id] for e in splits.eval if e.id in done])
+            prompts = [e.prompt for e in todo]
+            if "on_answer" in inspect.signature(model.generate).parameters:
+                model.generate(prompts, run_config.generation, on_answer=on_answer)
+            else:  # a plugin written before on_answer: its answers are kept when it returns
+                for index, completion in enumerate(model.generate(prompts, run_config.generation)):
+                    on_answer(index, completion)
+        missing = [e.id for e in splits.eval if e.id not in done]
+        if missing:
+            raise FtxError(f"{name} returned no answer for {len(missing)} eval example(s), e.g. {missing[0]}.")
+        run.write_predictions(name, [done[e.id] for e in splits.eval])
 
     def _evaluate(self, run: Run, plan: Plan, splits: Splits) -> None:
         references = [e.reference for e in splits.eval]
@@ -365,6 +387,28 @@ class Runner:
 
     def _event(self, kind: str, run: Run, backend: str | None, data: dict[str, Any]) -> None:
         call_run_event(RunEvent(kind, run.id, backend, data))
+
+
+@contextlib.contextmanager
+def _graceful_interrupt(cancelled: threading.Event, err: Any) -> Iterator[None]:
+    """Ctrl-C once: backends stop at their next safe point (a training step is checkpointed, the
+    answer in hand is kept, hosted jobs stop being polled) and the run can be resumed. Twice:
+    stop at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        if cancelled.is_set():
+            raise KeyboardInterrupt
+        cancelled.set()
+        err.print("\n[yellow]stopping:[/] saving a checkpoint and what is done; press Ctrl-C again to stop at once")
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def config_of(run: Run) -> Config:

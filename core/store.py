@@ -9,6 +9,7 @@ always be rebuilt from the run directories.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -24,22 +25,36 @@ from ftx.errors import StoreError
 
 SCHEMA_VERSION = 1
 INDEX = "index.sqlite"
+PREDICTIONS = "predictions.jsonl"
+PARTIAL = "predictions.partial.jsonl"  # answers kept one by one until the backend's last one
+
+
+def write_error(path: Path, exc: OSError) -> StoreError:
+    """A failed write as one sentence; a full disk says that finished work is safe."""
+    if exc.errno == errno.ENOSPC:
+        return StoreError(f"cannot write {path}: no space left on device.",
+                          hint="Free some space, then continue with 'ftx resume latest' (or the run's id); finished work is kept.")
+    return StoreError(f"cannot write {path}: {exc.strerror or exc}.", hint="Check the folder's permissions and free space.")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    except BaseException as exc:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(exc, OSError):
+            raise write_error(path, exc) from None
         raise
 
 
@@ -95,21 +110,42 @@ class Run:
             RunStore(self.path.parent).index(self)
 
     def write_predictions(self, backend: str, rows: list[dict[str, Any]]) -> None:
+        """All of a backend's answers, in eval order; replaces the answers kept one by one."""
         atomic_write_text(
-            self.backend_dir(backend) / "predictions.jsonl",
+            self.backend_dir(backend) / PREDICTIONS,
             "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
         )
+        (self.path / backend / PARTIAL).unlink(missing_ok=True)
+
+    def append_prediction(self, backend: str, row: dict[str, Any]) -> None:
+        """Keep one answer the moment it exists (flushed to disk), so a killed run keeps it."""
+        path = self.backend_dir(backend) / PARTIAL
+        with self.lock:
+            try:
+                with open(path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as exc:
+                raise write_error(path, exc) from None
 
     def read_predictions(self, backend: str) -> list[dict[str, Any]]:
-        path = self.path / backend / "predictions.jsonl"
-        if not path.exists():
-            return []
+        """The answers kept so far: the finished file, then any kept one by one."""
         rows = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise StoreError(f"{path}:{number} is corrupt.", hint="Delete the file to generate the predictions again.") from None
+        path = self.path / backend / PREDICTIONS
+        if path.exists():
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    raise StoreError(f"{path}:{number} is corrupt.", hint="Delete the file to generate the predictions again.") from None
+        partial = self.path / backend / PARTIAL
+        if partial.exists():
+            for line in partial.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue  # the line being written when the process died: that answer is asked again
         return rows
 
 

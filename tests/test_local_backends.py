@@ -87,6 +87,44 @@ def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, tiny_model, 
     assert "resuming training from" in (folder / "log.txt").read_text()
 
 
+class PressCtrlC:
+    """Presses Ctrl-C (a real SIGINT) ``times`` times when training logs step 3."""
+
+    def __init__(self, times):
+        self.times = times
+
+    @hookimpl
+    def ftx_run_event(self, event):
+        if event.kind == "train_log" and event.data.get("step") == 3:
+            import os
+            import signal
+
+            for _ in range(self.times):
+                os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_once_checkpoints_the_step_twice_stops_at_once(tmp_path, tiny_model, qa_file, presses):
+    args = ["--data", str(qa_file), "--model", str(tiny_model), "--backend", "local-lora", "--eval-size", "4", "--name", "r",
+            *sets("local-lora.max_steps=6", "local-lora.save_steps=100", "local-lora.batch_size=2", "run.max_new_tokens=4")]
+    with registered(PressCtrlC(presses)):
+        result = CliRunner().invoke(cli, ["run", *args])
+    assert result.exit_code != 0
+    folder = tmp_path / "runs" / "r" / "local-lora"
+    meta = json.loads((tmp_path / "runs" / "r" / "run.json").read_text())
+    assert meta["backends"]["local-lora"]["status"] == "interrupted"
+    steps = [e["step"] for e in map(json.loads, (folder / "train_log.jsonl").read_text().splitlines())]
+    if presses == 1:  # the step in progress ends, is checkpointed, and training stops there
+        assert steps == [1, 2, 3]
+        assert [c.name for c in (folder / "checkpoints").iterdir()] == ["checkpoint-3"]
+        resumed = CliRunner().invoke(cli, ["resume", "r"])
+        assert resumed.exit_code == 0, resumed.output
+        steps = [e["step"] for e in map(json.loads, (folder / "train_log.jsonl").read_text().splitlines())]
+        assert steps == [1, 2, 3, 4, 5, 6]  # nothing trained twice
+    else:  # the second press stops at once: no checkpoint is written
+        assert not (folder / "checkpoints").exists() or not any((folder / "checkpoints").iterdir())
+
+
 def test_validation_loss_and_early_stopping(tmp_path, tiny_model):
     data = write_jsonl(tmp_path / "qa.jsonl", sample_rows(24))
     result = run("--data", str(data), "--model", str(tiny_model), "--backend", "local-full", "--eval-size", "4", "--name", "r",

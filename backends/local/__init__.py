@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from typing import Any, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 from ftx.backend import Backend, BackendContext, TrainedModel
 from ftx.distributed import is_main
@@ -82,12 +82,13 @@ class LocalModel(TrainedModel):
         self.opts, self.device, self.progress, self.label = opts, device, progress, label
         self.stats = stats
 
-    def generate(self, prompts: list[list[Message]], params: GenerationParams) -> list[Completion]:
+    def generate(self, prompts: list[list[Message]], params: GenerationParams,
+                 on_answer: Callable[[int, Completion], None] | None = None) -> list[Completion]:
         from .generate import generate
 
         with out_of_memory_advice(self.label, f"--set {self.label}.eval_batch_size={max(1, self.opts.eval_batch_size // 2)} or a lower run.max_new_tokens"):
             return generate(self.model, self.tokenizer, self.template, prompts, params, batch_size=self.opts.eval_batch_size,
-                            device=self.device, progress=self.progress, label=f"{self.label}: answering")
+                            device=self.device, progress=self.progress, label=f"{self.label}: answering", on_answer=on_answer)
 
     def close(self) -> None:
         self.model = None

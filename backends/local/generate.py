@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from ftx.templates import Template
 from ftx.types import Completion, GenerationParams, Message
@@ -29,7 +29,8 @@ def cut_at_stop(text: str, stops: list[str]) -> str:
 
 
 def generate(model: Any, tokenizer: Any, template: Template, prompts: list[list[Message]], params: GenerationParams,
-             *, batch_size: int, device: str, progress: Any = None, label: str = "generating") -> list[Completion]:
+             *, batch_size: int, device: str, progress: Any = None, label: str = "generating",
+             on_answer: Callable[[int, Completion], None] | None = None) -> list[Completion]:
     import torch
 
     encoded = [encode_prompt(p, template, tokenizer) for p in prompts]
@@ -64,6 +65,8 @@ def generate(model: Any, tokenizer: Any, template: Template, prompts: list[list[
                 new.pop()
             text = cut_at_stop(tokenizer.decode(new, skip_special_tokens=True), stops)
             results[i] = Completion(text, prompt_tokens=len(encoded[i]), completion_tokens=len(new))
+            if on_answer is not None:
+                on_answer(i, results[i])
         if task is not None:
             progress.update(task, advance=len(batch))
     return [r for r in results if r is not None]

@@ -124,8 +124,12 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
             elapsed = max(time.time() - started, 1e-9)
             info = f"loss {last['loss']:.3f} · lr {last['learning_rate']:.1e} · " if last else ""
             ctx.progress.update(self.task, completed=state.global_step, info=f"{info}{collator.real_tokens / elapsed:.0f} tok/s")
-            if ctx.cancelled.is_set():
+            self.stop_if_cancelled(control)
+
+        def stop_if_cancelled(self, control):
+            if ctx.cancelled.is_set():  # Ctrl-C: end this step with a checkpoint 'ftx resume' continues from
                 control.should_training_stop = True
+                control.should_save = opts.save_checkpoints
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if not state.is_world_process_zero:
@@ -147,6 +151,7 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
             with open(log_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(entry) + "\n")
             ctx.emit("train_log", entry)
+            self.stop_if_cancelled(control)  # the step's checkpoint is written after its log
 
     # --- train ---
     class CompletionTrainer(Trainer):
@@ -164,6 +169,9 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
     if resume:
         ctx.log(f"resuming training from {resume}")
     output = trainer.train(resume_from_checkpoint=resume)
+    if ctx.cancelled.is_set():
+        ctx.log(f"interrupted at step {trainer.state.global_step}; checkpoint saved")
+        raise KeyboardInterrupt
     if trainer.state.best_model_checkpoint:
         ctx.log(f"best checkpoint: {trainer.state.best_model_checkpoint} (eval_loss {trainer.state.best_metric:.4f})")
     return TrainStats(

@@ -19,7 +19,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ftx.backend import Backend, BackendContext, TrainedModel
 from ftx.errors import BackendError, FtxError
@@ -100,10 +100,11 @@ class ChatModel(TrainedModel):
     def __init__(self, client: Any, model: str, opts: ChatOptions, ctx: BackendContext, label: str, stats: TrainStats):
         self.client, self.model, self.opts, self.ctx, self.label, self.stats = client, model, opts, ctx, label, stats
 
-    def generate(self, prompts: list[list[Message]], params: GenerationParams) -> list[Completion]:
+    def generate(self, prompts: list[list[Message]], params: GenerationParams,
+                 on_answer: Callable[[int, Completion], None] | None = None) -> list[Completion]:
         task = self.ctx.progress.add_task(f"{self.label}: answering", total=len(prompts), info=self.model)
 
-        def ask(messages: list[Message]) -> Completion:
+        def ask(index: int, messages: list[Message]) -> Completion:
             kwargs: dict[str, Any] = {"temperature": params.temperature, "max_completion_tokens": params.max_new_tokens}
             if params.temperature > 0:
                 kwargs.update(top_p=params.top_p, seed=params.seed)
@@ -112,15 +113,19 @@ class ChatModel(TrainedModel):
                     model=self.model, messages=[{"role": m.role, "content": m.content} for m in messages], **kwargs)
             self.ctx.progress.update(task, advance=1)
             usage = response.usage
-            return Completion(response.choices[0].message.content or "", usage.prompt_tokens if usage else 0,
-                              usage.completion_tokens if usage else 0)
+            completion = Completion(response.choices[0].message.content or "", usage.prompt_tokens if usage else 0,
+                                    usage.completion_tokens if usage else 0)
+            if on_answer is not None:
+                on_answer(index, completion)  # kept at once: a killed run does not pay for it again
+            return completion
 
         with ThreadPoolExecutor(max_workers=self.opts.concurrency) as pool:
-            completions = list(pool.map(ask, prompts))
+            completions = list(pool.map(ask, range(len(prompts)), prompts))
         prices = _prices(self.opts, self.model)
         if prices:
             cost = sum(c.prompt_tokens for c in completions) * prices[1] / 1e6 + sum(c.completion_tokens for c in completions) * prices[2] / 1e6
-            self.ctx.state["eval_cost_usd"] = round(cost, 6)
+            # A resumed evaluation asks only the remaining prompts: add to what was spent before.
+            self.ctx.state["eval_cost_usd"] = round(self.ctx.state.get("eval_cost_usd", 0.0) + cost, 6)
             self.ctx.save_state()
         return completions
 
