@@ -230,3 +230,26 @@ def test_validation_file_comes_from_the_training_split(tmp_path, fake, data):
     assert not (uploaded("file-1") | uploaded("file-2")) & held_out  # the eval split never reaches OpenAI
     log = [json.loads(l) for l in (tmp_path / "runs" / "r" / "openai" / "train_log.jsonl").read_text().splitlines()]
     assert all("eval_loss" in e for e in log)
+
+
+def test_sigkill_mid_evaluation_keeps_paid_answers(tmp_path, fake, data):
+    """Killed after the third answer: resume asks only the prompts not yet answered."""
+    import os
+    import subprocess
+    import sys
+
+    from .helpers import install_entry_point_plugin
+
+    site = install_entry_point_plugin(tmp_path / "site", "ftx_killer", "ftx-killer")
+    env = {**os.environ, "PYTHONPATH": str(site), "FTX_LOAD_PLUGINS": "ftx-killer"}
+    command = [sys.executable, "-m", "ftx.cli", "run", "--data", str(data), "--backend", "openai", "--eval-size", "8",
+               "--name", "k", "--set", "openai.concurrency=1", *FAST]
+    killed = subprocess.run(command, cwd=tmp_path, env={**env, "FTX_KILL_AT": "answer:openai:done=3"}, capture_output=True, text=True)
+    assert killed.returncode == -9
+    assert fake.state.counts["chat"] == 3
+    resumed = subprocess.run([sys.executable, "-m", "ftx.cli", "resume", "k"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert fake.state.counts["chat"] == 8  # each eval prompt paid for once
+    assert fake.state.counts["uploads"] == 1 and fake.state.counts["jobs"] == 1
+    rows = [json.loads(line) for line in (tmp_path / "runs" / "k" / "openai" / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 and len({r["id"] for r in rows}) == 8
