@@ -6,6 +6,7 @@ collected before anything fails, so a user fixes a file in one pass.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -82,6 +83,9 @@ def read_records(path: Path) -> Iterator[RawRecord]:
     if kind == "parquet":
         yield from _read_parquet(path)
         return
+    if _is_utf16(raw[:8192]):
+        raise DataError(f"{path}: the file is UTF-16 encoded; ftx reads UTF-8.",
+                        hint="Save it as UTF-8 (e.g. iconv -f UTF-16 -t UTF-8 in.jsonl > out.jsonl).")
     if b"\x00" in raw[:8192]:
         raise DataError(
             f"{path}: this looks like a binary file, not text data.",
@@ -114,10 +118,28 @@ def _decode(raw: bytes, where: str) -> tuple[str | None, Problem | None]:
         )
 
 
+def _is_utf16(head: bytes) -> bool:
+    """A byte-order mark, or ASCII text with a zero byte beside every character."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return True
+    halves = (head[0::2], head[1::2])
+    return len(head) >= 8 and any(h.count(0) > 0.9 * len(h) for h in halves)
+
+
+# ~1M tokens: more than any model's context. A longer line is almost always records run together
+# (a lost newline), and tokenizing it would take minutes before the length check could say so.
+MAX_LINE_BYTES = 4 * 2**20
+
+
 def _read_jsonl(raw: bytes, name: str) -> Iterator[RawRecord]:
     for number, line in enumerate(raw.split(b"\n"), start=1):
         where = f"{name}:{number}"
         if not line.strip():
+            continue
+        if len(line) > MAX_LINE_BYTES:
+            yield RawRecord(where, None, Problem(
+                f"the line is {len(line) / 2**20:.1f} MiB, over the {MAX_LINE_BYTES // 2**20} MiB limit for one example", where,
+                hint="a line holds one example; check for a missing newline, or split the text"))
             continue
         text, problem = _decode(line.rstrip(b"\r"), where)
         if problem:
