@@ -253,3 +253,22 @@ def test_sigkill_mid_evaluation_keeps_paid_answers(tmp_path, fake, data):
     assert fake.state.counts["uploads"] == 1 and fake.state.counts["jobs"] == 1
     rows = [json.loads(line) for line in (tmp_path / "runs" / "k" / "openai" / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 8 and len({r["id"] for r in rows}) == 8
+
+
+def test_key_from_a_secrets_file_is_used_and_never_written(tmp_path, fake, data, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY")
+    secrets_file = tmp_path / "home" / "secrets.toml"
+    secrets_file.parent.mkdir()
+    secrets_file.write_text(f'OPENAI_API_KEY = "{KEY}"\n')
+    secrets_file.chmod(0o644)
+    monkeypatch.setenv("FTX_SECRETS_FILE", str(secrets_file))
+    refused = run("--data", str(data), "--backend", "openai", "--name", "r", *FAST)
+    assert refused.exit_code != 0 and "can be read by other users" in refused.text and KEY not in refused.text
+
+    secrets_file.chmod(0o600)
+    result = run("--data", str(data), "--backend", "openai", "--eval-size", "8", "--name", "r", *FAST)
+    assert result.exit_code == 0, result.text
+    assert fake.state.counts["jobs"] == 1
+    for path in (tmp_path / "runs").rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path

@@ -25,6 +25,7 @@ from ftx.backend import Backend, BackendContext, TrainedModel
 from ftx.errors import BackendError, FtxError
 from ftx.hookspecs import hookimpl
 from ftx.options import option
+from ftx import secrets
 from ftx.secrets import redact
 from ftx.types import Completion, GenerationParams, Message, Problem, Splits, TrainStats
 
@@ -62,7 +63,7 @@ def make_client(opts: ChatOptions) -> Any:
     from ftx.errors import require
 
     openai = require("openai", extra="openai", purpose="The OpenAI backends")
-    return openai.OpenAI(api_key=os.environ.get("OPENAI_API_KEY"), base_url=opts.base_url or os.environ.get("OPENAI_BASE_URL"),
+    return openai.OpenAI(api_key=secrets.get("OPENAI_API_KEY"), base_url=opts.base_url or os.environ.get("OPENAI_BASE_URL"),
                          max_retries=opts.max_retries, timeout=opts.request_timeout)
 
 
@@ -147,9 +148,9 @@ class _OpenAIBackend(Backend):
             import openai  # noqa: F401
         except ImportError:
             return [Problem("needs the 'openai' package", self.name, hint="pip install 'ftx[openai]'")]
-        if not os.environ.get("OPENAI_API_KEY"):
+        if not secrets.get("OPENAI_API_KEY"):
             return [Problem("OPENAI_API_KEY is not set", self.name,
-                            hint="export OPENAI_API_KEY=...; ftx reads keys from the environment and never writes them down")]
+                            hint=secrets.where("OPENAI_API_KEY") + "; ftx never writes keys down")]
         try:  # read-only: the key works and the model exists
             with api_errors(f"checking the model {opts.model}"):
                 make_client(opts).models.retrieve(opts.model)
