@@ -64,6 +64,7 @@ def test_lora_loss_falls_on_repeated_data(tmp_path, tiny_model):
 def test_one_failing_backend_does_not_stop_the_others(tmp_path, tiny_model, qa_file):
     result = CliRunner().invoke(cli, [
         "run", "--data", str(qa_file), "--model", str(tiny_model), "--eval-size", "4", "--name", "r",
+        "--backend", "local-base", "--backend", "local-lora", "--backend", "local-full", "--set", "local-full.max_steps=2",
         "--set", "local-lora.max_steps=2", "--set", "local-lora.target_modules=no_such_module", "--set", "run.max_new_tokens=4",
     ])
     assert result.exit_code == 3, result.output  # partial failure
@@ -71,10 +72,13 @@ def test_one_failing_backend_does_not_stop_the_others(tmp_path, tiny_model, qa_f
     assert meta["status"] == "partial"
     assert meta["backends"]["local-base"]["status"] == "done"
     assert meta["backends"]["local-lora"]["status"] == "failed"
+    assert meta["backends"]["local-full"]["status"] == "done"  # the backend after the failed one still ran
     assert "cannot add LoRA adapters" in meta["backends"]["local-lora"]["error"]
     assert "Traceback" in (tmp_path / "runs" / "r" / "local-lora" / "log.txt").read_text()
     report = json.loads((tmp_path / "runs" / "r" / "report.json").read_text())
-    assert report["backends"][0]["scores"]["rougeL"] is not None
+    scored = {b["name"]: b["scores"]["rougeL"] for b in report["backends"] if b["status"] == "done"}
+    assert set(scored) == {"local-base", "local-full"} and None not in scored.values()
+    assert "local-lora failed" in result.output and "local-full" in result.output
 
 
 def test_resume_reattaches_trained_backend(tmp_path, tiny_model, qa_file):
