@@ -18,13 +18,21 @@ class Evaluator(ABC):
     """Subclass this and register it with ``ftx_register_evaluators``.
 
     ``metrics`` names every metric ``score`` returns; all are "higher is better" unless listed
-    in ``lower_is_better``.
+    in ``lower_is_better``, or given a target value in ``targets`` (closest is best).
+
+    An evaluator that needs more than text lists it in ``needs``; its ``score`` then takes a
+    ``rows`` keyword: the prediction rows of one backend, in eval order, which hold what was
+    asked for. ``"reference_logprob"`` asks backends that can (the local ones) for the summed
+    log-probability of each reference answer (``reference_logprob``) and its token count
+    (``reference_tokens``); backends that cannot leave the metric empty.
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
     metrics: ClassVar[tuple[str, ...]]
     lower_is_better: ClassVar[tuple[str, ...]] = ()
+    targets: ClassVar[dict[str, float]] = {}
+    needs: ClassVar[tuple[str, ...]] = ()
     Options: ClassVar[type] = NoOptions
 
     def __init__(self, options: Any = None):

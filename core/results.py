@@ -16,6 +16,13 @@ class MetricInfo:
     name: str
     evaluator: str
     higher_is_better: bool = True
+    target: float | None = None  # for metrics whose best value is a target (length_ratio: 1.0)
+
+    def closeness(self, value: float) -> float:
+        """Higher is better, whatever the metric's direction."""
+        if self.target is not None:
+            return -abs(value - self.target)
+        return value if self.higher_is_better else -value
 
 
 @dataclass
@@ -59,15 +66,17 @@ class RunResult:
         scored = [(b.value(metric.name), b.name) for b in self.backends if b.value(metric.name) is not None]
         if not scored:
             return None
-        pick = max if metric.higher_is_better else min
-        return pick(scored)[1]
+        if len({round(metric.closeness(v), 12) for v, _ in scored}) == 1:
+            return None  # a tie between all: nobody is best
+        return max(scored, key=lambda pair: metric.closeness(pair[0]))[1]
 
 
 def load_result(run: Run) -> RunResult:
     """Rebuild the result of ``run`` from ``scores.json`` and the predictions on disk."""
     scores_path = run.path / "scores.json"
     scores = read_json(scores_path) if scores_path.exists() else {"metrics": {}, "backends": {}}
-    metrics = [MetricInfo(name, m["evaluator"], m.get("higher_is_better", True)) for name, m in scores["metrics"].items()]
+    metrics = [MetricInfo(name, m["evaluator"], m.get("higher_is_better", True), m.get("target"))
+               for name, m in scores["metrics"].items()]
     backends = []
     for name, state in run.meta["backends"].items():
         scored = scores["backends"].get(name, {})
@@ -118,4 +127,5 @@ def add_statistics(backends: list[BackendResult], metrics: list[MetricInfo], bas
                 continue
             b.ci[m.name] = bootstrap_ci(values, seed=seed)
             if base is not None and b is not base and len(base.per_example.get(m.name, [])) == len(values):
-                b.vs_baseline[m.name] = paired_test(values, base.per_example[m.name], higher_is_better=m.higher_is_better, seed=seed)
+                b.vs_baseline[m.name] = paired_test([m.closeness(v) for v in values], [m.closeness(v) for v in base.per_example[m.name]],
+                                                    seed=seed)

@@ -123,6 +123,7 @@ class Runner:
     def __init__(self, console: Any, err_console: Any):
         self.console = console  # stdout: the report
         self.err = err_console  # stderr: progress, warnings
+        self.needs: set[str] = set()  # what the run's evaluators need beyond text (Evaluator.needs)
         if not distributed.is_main():  # one process of a launcher speaks for all
             console.quiet = err_console.quiet = True
 
@@ -225,6 +226,7 @@ class Runner:
     def _execute(self, run: Run, run_config: RunConfig, plan: Plan, splits: Splits) -> tuple[RunResult, int]:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+        self.needs = {need for evaluator in plan.evaluators for need in evaluator.needs}
         run.meta["status"] = "running"
         run.save()
         self._event("run_started", run, None, {"backends": [b.name for b, _ in plan.backends]})
@@ -351,6 +353,10 @@ class Runner:
         missing = [e.id for e in splits.eval if e.id not in done]
         if missing:
             raise FtxError(f"{name} returned no answer for {len(missing)} eval example(s), e.g. {missing[0]}.")
+        if "reference_logprob" in self.needs and hasattr(model, "reference_logprobs"):
+            unscored = [e for e in splits.eval if "reference_logprob" not in done[e.id]]
+            for example, (logprob, tokens) in zip(unscored, model.reference_logprobs(unscored) if unscored else []):
+                done[example.id].update(reference_logprob=logprob, reference_tokens=tokens)
         run.write_predictions(name, [done[e.id] for e in splits.eval])
 
     def _evaluate(self, run: Run, plan: Plan, splits: Splits) -> None:
@@ -359,15 +365,20 @@ class Runner:
         out: dict[str, Any] = {"metrics": {}, "backends": {}, "example_ids": [e.id for e in splits.eval]}
         for evaluator in plan.evaluators:
             for metric in evaluator.metrics:
-                out["metrics"][metric] = {"evaluator": evaluator.name, "higher_is_better": metric not in evaluator.lower_is_better}
+                out["metrics"][metric] = {"evaluator": evaluator.name, "higher_is_better": metric not in evaluator.lower_is_better,
+                                          "target": evaluator.targets.get(metric)}
         for backend, _ in plan.backends:
             if run.backend_state(backend.name).get("status") != "done":
                 continue
-            predictions = [r["prediction"] for r in run.read_predictions(backend.name)]
+            rows = run.read_predictions(backend.name)
+            predictions = [r["prediction"] for r in rows]
             scored: dict[str, Any] = {"per_example": {}, "corpus": {}}
             for evaluator in plan.evaluators:
                 try:
-                    scores = evaluator.score(predictions, references, prompts)
+                    if evaluator.needs:
+                        scores = evaluator.score(predictions, references, prompts, rows=rows)
+                    else:
+                        scores = evaluator.score(predictions, references, prompts)
                 except Exception as exc:
                     self.err.print(f"[yellow]warning:[/] evaluator '{evaluator.name}' failed on {backend.name}: {type(exc).__name__}: {exc}")
                     continue

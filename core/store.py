@@ -149,6 +149,14 @@ class Run:
         return rows
 
 
+def _created(path: Path) -> float:
+    """When a run was created (its run.json says; a damaged one counts as oldest)."""
+    try:
+        return float(json.loads((path / "run.json").read_text(encoding="utf-8")).get("created", 0))
+    except (OSError, ValueError, AttributeError):
+        return 0.0
+
+
 class RunStore:
     """The folder that holds run directories (``runs/`` by default)."""
 
@@ -177,7 +185,7 @@ class RunStore:
             runs = self._dirs()
             if not runs:
                 raise StoreError(f"there are no runs in {self.root}.", hint="Start one with 'ftx run'.")
-            path = max(runs, key=lambda p: p.name)
+            path = max(runs, key=_created)
         else:
             matches = [p for p in self._dirs() if p.name.startswith(ref)]
             if not matches:

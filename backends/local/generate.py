@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ftx.templates import Template
-from ftx.types import Completion, GenerationParams, Message
+from ftx.types import Completion, Example, GenerationParams, Message
 
 from .tokenize import encode_prompt
 
@@ -70,3 +70,32 @@ def generate(model: Any, tokenizer: Any, template: Template, prompts: list[list[
         if task is not None:
             progress.update(task, advance=len(batch))
     return [r for r in results if r is not None]
+
+
+def reference_logprobs(model: Any, tokenizer: Any, template: Template, examples: list[Example], *, batch_size: int,
+                       device: str) -> list[tuple[float, int]]:
+    """The summed log-probability of each reference answer after its prompt, and its token count
+    (the tokens that carry loss in training, so the two measure the same thing)."""
+    import torch
+
+    from .tokenize import IGNORE, encode
+
+    encoded = [encode(e, template, tokenizer) for e in examples]
+    results: list[tuple[float, int]] = []
+    model.eval()
+    for start in range(0, len(encoded), batch_size):
+        batch = encoded[start:start + batch_size]
+        longest = max(len(e.input_ids) for e in batch)
+        pad = tokenizer.pad_token_id
+        ids = torch.tensor([e.input_ids + [pad] * (longest - len(e.input_ids)) for e in batch], device=device)
+        mask = torch.tensor([[1] * len(e.input_ids) + [0] * (longest - len(e.input_ids)) for e in batch], device=device)
+        labels = torch.tensor([e.labels + [IGNORE] * (longest - len(e.labels)) for e in batch], device=device)
+        with torch.inference_mode():
+            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits.float()
+        targets = labels[:, 1:]
+        logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
+        picked = logprobs.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        keep = targets != IGNORE
+        for row in range(len(batch)):
+            results.append((float(picked[row][keep[row]].sum()), int(keep[row].sum())))
+    return results

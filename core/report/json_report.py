@@ -21,7 +21,7 @@ def as_dict(result: RunResult) -> dict[str, Any]:
         "data": result.data,
         "baseline": result.baseline,
         "examples": len(result.example_ids),
-        "metrics": [{"name": m.name, "evaluator": m.evaluator, "higher_is_better": m.higher_is_better} for m in result.metrics],
+        "metrics": [{"name": m.name, "evaluator": m.evaluator, "higher_is_better": m.higher_is_better, "target": m.target} for m in result.metrics],
         "best": {m.name: result.best(m) for m in result.metrics},
         "backends": [
             {

@@ -11,17 +11,25 @@ from ftx.reporter import Reporter
 from ftx.results import RunResult
 
 
-def comparison_table(result: RunResult) -> Any:
+def header(m: Any) -> str:
+    """The metric's name and direction: ↓ lower is better, →1 closest to 1 is better."""
+    return m.name + (f" →{m.target:g}" if m.target is not None else "" if m.higher_is_better else " ↓")
+
+
+def comparison_table(result: RunResult, width: int = 80) -> Any:
+    """Backends as rows, metrics as columns; metrics as rows when that would not fit ``width``."""
     from rich import box
     from rich.table import Table
 
+    wide = max((len(b.name) for b in result.backends), default=7) + 9 * (len(result.metrics) + 1) + 4
+    if wide > width:
+        return metric_rows_table(result)
     caption = f"★ best in column · baseline: {result.baseline}\n{LEGEND}" if result.baseline else "★ best in column"
     table = Table(title=f"ftx run {result.run_id} · {len(result.example_ids)} held-out examples", title_justify="left",
                   caption=caption, caption_justify="left", box=box.SIMPLE_HEAVY)
     table.add_column("backend", style="bold", no_wrap=True)
     for m in result.metrics:
-        header = m.name.replace("_", "\n") + ("" if m.higher_is_better else " ↓")  # exact_match: two short lines
-        table.add_column(header, justify="right", no_wrap=True)
+        table.add_column(header(m).replace("_", "\n"), justify="right", no_wrap=True)  # exact_match: two short lines
     table.add_column("train\ntokens", justify="right", no_wrap=True)
     for row in rows(result):
         b = row["backend"]
@@ -39,12 +47,39 @@ def comparison_table(result: RunResult) -> Any:
     return table
 
 
+def metric_rows_table(result: RunResult) -> Any:
+    """The same comparison turned sideways, for runs with many metrics: one column per backend."""
+    from rich import box
+    from rich.table import Table
+
+    caption = f"★ best in row · baseline: {result.baseline}\n{LEGEND}" if result.baseline else "★ best in row"
+    table = Table(title=f"ftx run {result.run_id} · {len(result.example_ids)} held-out examples", title_justify="left",
+                  caption=caption, caption_justify="left", box=box.SIMPLE_HEAVY)
+    table.add_column("metric", style="bold", no_wrap=True)
+    shown = rows(result)
+    for row in shown:
+        table.add_column(row["backend"].name, justify="right", no_wrap=True)
+    for m in result.metrics:
+        cells = []
+        for row in shown:
+            if row["backend"].status != "done":
+                cells.append(f"[red]{row['backend'].status}[/]")
+                continue
+            value = row["values"][m.name] + row["marks"][m.name]
+            value = f"[bold green]{value}★[/]" if m.name in row["best"] else value
+            cells.append(value + (f" [dim]{row['ci'][m.name]}[/]" if row["ci"][m.name] else ""))
+        table.add_row(header(m), *cells)
+    table.add_row("train time", *[row["time"] for row in shown], style="dim")
+    table.add_row("train tokens", *[row["tokens"] for row in shown], style="dim")
+    return table
+
+
 class TerminalReporter(Reporter):
     name = "terminal"
     description = "comparison table in the terminal; ★ marks the best value of each column"
 
     def report(self, result: RunResult, run_dir: Path, console: Any) -> None:
-        console.print(comparison_table(result))
+        console.print(comparison_table(result, console.width))
         for b in result.backends:
             if b.status != "done":
                 console.print(f"[red]✗ {b.name}[/] {b.status}: {b.error or 'did not finish'}" + (f" (log: {b.log})" if b.log else ""))

@@ -216,12 +216,22 @@ class FakeOpenAI:
                 self.state.counts["chat_errors"] += 1
                 return 500, {"error": {"message": "The server had an error", "type": "server_error"}}, None
         question = params["messages"][-1]["content"]
-        answer = self._answer(params["model"], question)
+        if params["messages"][0]["content"].startswith("You grade answers"):
+            answer = self._grade(question)
+        else:
+            answer = self._answer(params["model"], question)
         usage = {"prompt_tokens": len(question.split()), "completion_tokens": len(answer.split()),
                  "total_tokens": len(question.split()) + len(answer.split())}
         return 200, {"id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()), "model": params["model"],
                      "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": answer}}],
                      "usage": usage}, None
+
+    def _grade(self, text: str) -> str:
+        """A judge: the grade follows word overlap between the answer and the reference."""
+        fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+        reference, answer = _words(fields.get("Reference answer", "")), _words(fields.get("Answer to grade", ""))
+        overlap = len(reference & answer) / max(len(reference | answer), 1)
+        return json.dumps({"grade": 1 + round(4 * overlap), "reason": f"{overlap:.0%} of the words agree"})
 
     def _answer(self, model: str, question: str) -> str:
         job = next((j for j in self.state.jobs.values() if j["fine_tuned_model"] == model), None)
