@@ -188,6 +188,54 @@ def show(run_ref: str, runs_dir: str) -> None:
     TerminalReporter().report(result, run.path, out)
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("run_ref", metavar="RUN", default="latest")
+@click.option("--examples", "-n", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Also show the N examples the backends disagree on most, answers side by side.")
+@click.option("--reporter", "reporters", multiple=True, metavar="NAME", help="Reporters to run (default: the run's own).")
+@click.option("--runs-dir", default="runs", show_default=True, metavar="DIR")
+def report(run_ref: str, examples: int, reporters: tuple[str, ...], runs_dir: str) -> None:
+    """Write a run's reports again (report.json, .md, .html, plugins') and show its table.
+
+    \b
+    Examples:
+      ftx report latest --examples 5
+      ftx report 20261123-1012 --reporter html
+    """
+    from ftx.plugins import get_registry
+    from ftx.report.terminal import print_examples
+    from ftx.results import load_result
+    from ftx.runner import config_of
+    from ftx.store import RunStore
+
+    out, err = _consoles()
+    run = RunStore(runs_dir).open(run_ref)
+    result = load_result(run)
+    registry = get_registry()
+    names = list(reporters) or config_of(run).run.reporters
+    chosen = [registry.get("reporter", name)() for name in names]
+    for reporter in sorted(chosen, key=lambda r: r.writes is None):  # files first, as in a run
+        reporter.report(result, run.path, out)
+    if examples:
+        print_examples(result, examples, out)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run_a", metavar="RUN_A")
+@click.argument("run_b", metavar="RUN_B")
+@click.option("--runs-dir", default="runs", show_default=True, metavar="DIR")
+def compare(run_a: str, run_b: str, runs_dir: str) -> None:
+    """Compare two runs: each backend's metrics in both, the change, and whether it is
+    significant (paired over the same eval examples)."""
+    from ftx.report.compare import changes_table
+    from ftx.results import load_result
+    from ftx.store import RunStore
+
+    out, _ = _consoles()
+    store = RunStore(runs_dir)
+    out.print(changes_table(load_result(store.open(run_a)), load_result(store.open(run_b))))
+
+
 # --- plugins ------------------------------------------------------------------------------
 
 

@@ -47,7 +47,7 @@ class RunConfig:
     format: str = option("auto", "input schema: auto, or a formatter name (ftx formatters)")
     backends: list[str] = option(["local-base", "local-lora"], "backends to train and compare")
     evaluators: list[str] = option(["rouge", "bleu", "jaccard", "exact_match"], "evaluators to score with")
-    reporters: list[str] = option(["terminal", "json", "markdown"], "reporters for the finished run")
+    reporters: list[str] = option(["terminal", "json", "markdown", "html"], "reporters for the finished run")
     model: str | None = option(None, "local model directory or .gguf file for the local backends (default: bundled SmolLM2-135M-Instruct)")
     baseline: str | None = option(None, "backend the others are compared against (default: the first untuned one)")
     runs_dir: str = option("runs", "where run directories are created")

@@ -38,6 +38,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "ftx.report.terminal",
     "ftx.report.json_report",
     "ftx.report.markdown",
+    "ftx.report.html",
 )
 
 ENTRY_POINT_GROUP = "ftx"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ class BackendResult:
     predictions: list[str] = field(default_factory=list)
     ci: dict[str, tuple[float, float]] = field(default_factory=dict)  # 95% bootstrap interval of the mean
     vs_baseline: dict[str, Comparison] = field(default_factory=dict)  # paired test against the baseline
+    train_log: list[dict[str, Any]] = field(default_factory=list)  # the loss curve: {"step", "loss"} or {"step", "eval_loss"}
 
     def value(self, metric: str) -> float | None:
         """The headline value: the corpus value where the metric has one, else the mean."""
@@ -71,6 +73,21 @@ class RunResult:
         return max(scored, key=lambda pair: metric.closeness(pair[0]))[1]
 
 
+def read_train_log(path: Path) -> list[dict[str, Any]]:
+    """A backend's training log; lines that do not parse (a killed write) are skipped."""
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and "step" in entry:
+            entries.append(entry)
+    return entries
+
+
 def load_result(run: Run) -> RunResult:
     """Rebuild the result of ``run`` from ``scores.json`` and the predictions on disk."""
     scores_path = run.path / "scores.json"
@@ -91,6 +108,7 @@ def load_result(run: Run) -> RunResult:
                 per_example=scored.get("per_example", {}),
                 corpus=scored.get("corpus", {}),
                 predictions=[r["prediction"] for r in run.read_predictions(name)],
+                train_log=read_train_log(run.path / name / "train_log.jsonl"),
             )
         )
     add_statistics(backends, metrics, run.meta.get("baseline"), run.meta.get("seed", 0))
@@ -114,6 +132,26 @@ def load_result(run: Run) -> RunResult:
         data=config.get("data") or "(bundled Pride and Prejudice Q&A)",
         model=config.get("model") or "(bundled SmolLM2-135M-Instruct)",
     )
+
+
+def primary_metric(result: RunResult) -> MetricInfo | None:
+    """The metric examples are ranked by: rougeL when the run has it, else the first."""
+    return next((m for m in result.metrics if m.name == "rougeL"), result.metrics[0] if result.metrics else None)
+
+
+def divergent_examples(result: RunResult, n: int) -> list[int]:
+    """Indexes of the ``n`` eval examples on which the backends disagree most (the spread of the
+    primary metric), the ones most worth reading; ties keep eval order."""
+    metric = primary_metric(result)
+    done = [b for b in result.backends if b.status == "done"]
+    if metric is None or not done:
+        return list(range(min(n, len(result.example_ids))))
+
+    def spread(i: int) -> float:
+        values = [b.per_example[metric.name][i] for b in done if len(b.per_example.get(metric.name, [])) > i]
+        return max(values) - min(values) if values else 0.0
+
+    return sorted(range(len(result.example_ids)), key=lambda i: -spread(i))[:n]
 
 
 def add_statistics(backends: list[BackendResult], metrics: list[MetricInfo], baseline: str | None, seed: int) -> None:

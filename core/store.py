@@ -37,11 +37,22 @@ def write_error(path: Path, exc: OSError) -> StoreError:
     return StoreError(f"cannot write {path}: {exc.strerror or exc}.", hint="Check the folder's permissions and free space.")
 
 
+def _file_mode() -> int:
+    """What a plain open() would give a new file (mkstemp's temporary files are 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _file_mode()
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.chmod(tmp, FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()

@@ -201,13 +201,14 @@ def test_sigkill_after_job_created_then_resume(tmp_path, fake, data):
     fake.behaviour.polls_per_state = 10**6  # the job stays in validation until we let it go
     env = {**os.environ, "FTX_LOAD_PLUGINS": ""}
     proc = subprocess.Popen([sys.executable, "-m", "ftx.cli", "run", "--data", str(data), "--backend", "openai", "--eval-size", "8",
-                             "--name", "k", *FAST], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--name", "k", *FAST], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     run_json = tmp_path / "runs" / "k" / "run.json"
-    deadline = time.time() + 60
-    while time.time() < deadline:
+    deadline = time.time() + 300  # generous: a loaded CI machine starts Python slowly
+    while time.time() < deadline and proc.poll() is None:
         if run_json.exists() and "job_id" in run_json.read_text():
             break
         time.sleep(0.1)
+    assert proc.poll() is None, proc.stderr.read().decode()  # still running, with its job created
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert fake.state.counts["uploads"] == 1 and fake.state.counts["jobs"] == 1

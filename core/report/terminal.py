@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ftx.hookspecs import hookimpl
-from ftx.report import LEGEND, rows
+from ftx.report import LEGEND, fmt_metric, rows
 from ftx.reporter import Reporter
 from ftx.results import RunResult
 
@@ -74,16 +74,72 @@ def metric_rows_table(result: RunResult) -> Any:
     return table
 
 
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float], width: int = 32) -> str:
+    """``values`` as one line of block characters, resampled to at most ``width``."""
+    if not values:
+        return ""
+    if len(values) > width:  # average each of ``width`` equal slices
+        edges = [round(i * len(values) / width) for i in range(width + 1)]
+        values = [sum(values[a:b]) / (b - a) for a, b in zip(edges, edges[1:]) if b > a]
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    return "".join(SPARKS[min(len(SPARKS) - 1, int((v - low) / span * len(SPARKS)))] for v in values)
+
+
+def loss_curves(result: RunResult) -> list[str]:
+    """One line per trained backend: first loss, the curve, last loss, steps (and eval loss)."""
+    lines = []
+    width = max((len(b.name) for b in result.backends), default=0)
+    for b in result.backends:
+        train = [e["loss"] for e in b.train_log if isinstance(e.get("loss"), (int, float))]
+        if len(train) < 2:
+            continue
+        evals = [e["eval_loss"] for e in b.train_log if isinstance(e.get("eval_loss"), (int, float))]
+        line = f"{b.name:<{width}}  loss {train[0]:.3f} [cyan]{sparkline(train)}[/] {train[-1]:.3f} · {len(train)} steps"
+        if len(evals) >= 2:
+            line += f" · eval loss {evals[0]:.3f} → {evals[-1]:.3f}"
+        lines.append(line)
+    return lines
+
+
+def print_examples(result: RunResult, n: int, console: Any) -> None:
+    """The ``n`` examples the backends disagree on most, each answer beside its scores."""
+    from rich import box
+    from rich.table import Table
+
+    from ftx.results import divergent_examples
+
+    done = [b for b in result.backends if b.status == "done"]
+    for rank, i in enumerate(divergent_examples(result, n), start=1):
+        table = Table(box=box.SIMPLE, show_header=True, title_justify="left", expand=False,
+                      title=f"[bold]{rank}. {result.example_ids[i]}[/] · {result.prompts[i]}")
+        table.add_column("", style="bold", no_wrap=True)
+        table.add_column("answer", overflow="fold", ratio=1)
+        table.add_column("scores", no_wrap=True, style="dim")
+        table.add_row("reference", f"[green]{result.references[i]}[/]", "")
+        for b in done:
+            answer = b.predictions[i] if i < len(b.predictions) else ""
+            scores = " ".join(f"{m.name} {fmt_metric(m.name, b.per_example[m.name][i])}" for m in result.metrics[:3]
+                              if len(b.per_example.get(m.name, [])) > i)
+            table.add_row(b.name, answer or "[dim](empty)[/]", scores)
+        console.print(table)
+
+
 class TerminalReporter(Reporter):
     name = "terminal"
     description = "comparison table in the terminal; ★ marks the best value of each column"
 
     def report(self, result: RunResult, run_dir: Path, console: Any) -> None:
         console.print(comparison_table(result, console.width))
+        for line in loss_curves(result):
+            console.print(line)
         for b in result.backends:
             if b.status != "done":
                 console.print(f"[red]✗ {b.name}[/] {b.status}: {b.error or 'did not finish'}" + (f" (log: {b.log})" if b.log else ""))
-        files = [p.name for p in (run_dir / "report.json", run_dir / "report.md") if p.exists()]
+        files = [p.name for p in (run_dir / "report.json", run_dir / "report.md", run_dir / "report.html") if p.exists()]
         console.print(f"[dim]run directory: {run_dir}" + (f" ({', '.join(files)})" if files else "") + "[/]")
 
 

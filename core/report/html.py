@@ -1,0 +1,183 @@
+"""report.html: one self-contained page (inline CSS and SVG, no scripts, no network) with the
+comparison table, a chart per metric with its confidence intervals, the loss curves and the
+examples the backends disagree on most. It opens offline and can be mailed as one file.
+
+Charts are hand-made SVG rather than a plotting library: a bar with a whisker and a polyline
+are a few lines each, and the core stays free of matplotlib and of JavaScript.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from ftx.hookspecs import hookimpl
+from ftx.report import LEGEND, fmt_metric, rows
+from ftx.reporter import Reporter
+from ftx.results import RunResult, divergent_examples
+from ftx.store import atomic_write_text
+
+COLOURS = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f"]
+
+CSS = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; margin: 2rem auto; max-width: 72rem; padding: 0 1rem; }
+h1 { font-size: 1.5rem; margin-bottom: .2rem; } h2 { font-size: 1.15rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
+.meta { color: #666; } table { border-collapse: collapse; margin: .5rem 0; }
+th, td { padding: .3rem .7rem; border-bottom: 1px solid #eee; text-align: right; vertical-align: top; }
+th:first-child, td:first-child { text-align: left; } th { background: #f6f6f6; }
+td.best { font-weight: 700; color: #1a7f37; } .ci { color: #888; font-size: .85em; } .failed { color: #c62828; }
+.better { color: #1a7f37; } .worse { color: #c62828; } .charts { display: flex; flex-wrap: wrap; gap: 1rem; }
+figure { margin: 0; } figcaption { font-weight: 600; margin-bottom: .2rem; } .legend span { margin-right: 1rem; }
+.example { margin: 1rem 0; } .example td { text-align: left; } .example td.answer { max-width: 40rem; white-space: pre-wrap; }
+.note { color: #666; font-size: .9em; }
+"""
+
+
+def colour(i: int) -> str:
+    return COLOURS[i % len(COLOURS)]
+
+
+def table_html(result: RunResult) -> str:
+    head = "".join(f"<th>{escape(m.name)}{' ↓' if not m.higher_is_better and m.target is None else ''}"
+                   f"{f' →{m.target:g}' if m.target is not None else ''}</th>" for m in result.metrics)
+    out = [f"<table><tr><th>backend</th>{head}<th>train time</th><th>train tokens</th><th>cost</th></tr>"]
+    for row in rows(result):
+        b = row["backend"]
+        cost = b.train.get("cost_usd")
+        tail = f"<td>{row['time']}</td><td>{row['tokens']}</td><td>{f'${cost:.2f}' if cost else '–'}</td>"
+        if b.status != "done":
+            out.append(f"<tr><td>{escape(row['label'])}</td><td class=failed colspan={len(result.metrics)}>"
+                       f"{escape(b.status)}: {escape(b.error or 'did not finish')}</td>{tail}</tr>")
+            continue
+        cells = []
+        for m in result.metrics:
+            verdict = b.vs_baseline.get(m.name)
+            mark = {"better": " <span class=better>▲</span>", "worse": " <span class=worse>▼</span>"}.get(verdict.verdict if verdict else "", "")
+            ci = f" <span class=ci>{escape(row['ci'][m.name])}</span>" if row["ci"][m.name] else ""
+            css = " class=best" if m.name in row["best"] else ""
+            cells.append(f"<td{css}>{escape(row['values'][m.name])}{ci}{mark}</td>")
+        out.append(f"<tr><td>{escape(row['label'])}</td>{''.join(cells)}{tail}</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def metric_chart(result: RunResult, metric: Any) -> str:
+    """Horizontal bars, one per backend, with the 95% interval as a whisker."""
+    done = [(i, b) for i, b in enumerate(result.backends) if b.status == "done" and b.value(metric.name) is not None]
+    if not done:
+        return ""
+    label_w, bar_w, row_h = 120, 240, 26
+    highs = [max(b.value(metric.name), b.ci.get(metric.name, (0, 0))[1]) for _, b in done]
+    top = max(max(highs), 1e-9) * 1.1
+    height = row_h * len(done) + 24
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 70}" height="{height}" role="img" '
+             f'aria-label="{escape(metric.name)} by backend">']
+    for row, (i, b) in enumerate(done):
+        y = row * row_h + 4
+        value = b.value(metric.name)
+        width = max(0.0, value) / top * bar_w
+        parts.append(f'<text x="0" y="{y + 15}" font-size="12">{escape(b.name[:18])}</text>')
+        parts.append(f'<rect x="{label_w}" y="{y}" width="{width:.1f}" height="18" fill="{colour(i)}"/>')
+        if metric.name in b.ci and metric.name not in b.corpus:
+            low, high = b.ci[metric.name]
+            x1, x2 = label_w + max(0.0, low) / top * bar_w, label_w + max(0.0, high) / top * bar_w
+            parts.append(f'<path d="M{x1:.1f} {y + 9}H{x2:.1f}M{x1:.1f} {y + 4}V{y + 14}M{x2:.1f} {y + 4}V{y + 14}" stroke="#333" fill="none"/>')
+        parts.append(f'<text x="{label_w + bar_w + 6}" y="{y + 15}" font-size="12">{escape(fmt_metric(metric.name, value))}</text>')
+    axis_y = row_h * len(done) + 8
+    parts.append(f'<path d="M{label_w} 0V{axis_y}" stroke="#999"/>')
+    parts.append(f'<text x="{label_w}" y="{axis_y + 14}" font-size="10" fill="#666">0</text>')
+    parts.append(f'<text x="{label_w + bar_w}" y="{axis_y + 14}" font-size="10" fill="#666" text-anchor="end">'
+                 f'{escape(fmt_metric(metric.name, top))}</text></svg>')
+    arrow = " (lower is better)" if not metric.higher_is_better and metric.target is None else (
+        f" (closest to {metric.target:g} is best)" if metric.target is not None else "")
+    return f"<figure><figcaption>{escape(metric.name)}{arrow}</figcaption>{''.join(parts)}</figure>"
+
+
+def loss_chart(result: RunResult) -> str:
+    """Training loss against step, one line per backend; validation loss dashed."""
+    series = []
+    for i, b in enumerate(result.backends):
+        train = [(e["step"], e["loss"]) for e in b.train_log if isinstance(e.get("loss"), (int, float))]
+        evals = [(e["step"], e["eval_loss"]) for e in b.train_log if isinstance(e.get("eval_loss"), (int, float))]
+        if len(train) >= 2 or len(evals) >= 2:
+            series.append((i, b.name, train, evals))
+    if not series:
+        return ""
+    points = [p for _, _, t, e in series for p in t + e]
+    max_step = max(s for s, _ in points) or 1
+    low, high = min(v for _, v in points), max(v for _, v in points)
+    span = (high - low) or 1.0
+    w, h, left, bottom = 560, 240, 48, 24
+
+    def xy(step: float, value: float) -> str:
+        return f"{left + step / max_step * (w - left - 10):.1f},{(h - bottom) - (value - low) / span * (h - bottom - 10):.1f}"
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="loss curves">',
+             f'<path d="M{left} 5V{h - bottom}H{w - 5}" stroke="#999" fill="none"/>']
+    for frac in (0, 0.5, 1):
+        value = low + frac * span
+        y = (h - bottom) - frac * (h - bottom - 10)
+        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" fill="#666" text-anchor="end">{value:.2f}</text>')
+    parts.append(f'<text x="{w - 5}" y="{h - 6}" font-size="10" fill="#666" text-anchor="end">step {max_step}</text>')
+    legend = []
+    for i, name, train, evals in series:
+        if len(train) >= 2:
+            parts.append(f'<polyline fill="none" stroke="{colour(i)}" stroke-width="2" points="{" ".join(xy(s, v) for s, v in train)}"/>')
+        if len(evals) >= 2:
+            parts.append(f'<polyline fill="none" stroke="{colour(i)}" stroke-width="2" stroke-dasharray="5 4" '
+                         f'points="{" ".join(xy(s, v) for s, v in evals)}"/>')
+        legend.append(f'<span style="color:{colour(i)}">■</span> {escape(name)}')
+    parts.append("</svg>")
+    return (f"<figure><figcaption>loss (solid: training, dashed: validation)</figcaption>{''.join(parts)}"
+            f"<div class=legend>{' '.join(f'<span>{item}</span>' for item in legend)}</div></figure>")
+
+
+def examples_html(result: RunResult, n: int = 10) -> str:
+    done = [b for b in result.backends if b.status == "done"]
+    out = []
+    for i in divergent_examples(result, n):
+        answers = "".join(
+            f"<tr><td>{escape(b.name)}</td><td class=answer>{escape(b.predictions[i]) if i < len(b.predictions) else ''}</td>"
+            f"<td>{' · '.join(escape(f'{m.name} {fmt_metric(m.name, b.per_example[m.name][i])}') for m in result.metrics[:3] if len(b.per_example.get(m.name, [])) > i)}</td></tr>"
+            for b in done)
+        out.append(f"<div class=example><b>{escape(result.example_ids[i])}</b> · {escape(result.prompts[i])}<table>"
+                   f"<tr><td>reference</td><td class=answer>{escape(result.references[i])}</td><td></td></tr>{answers}</table></div>")
+    return "\n".join(out)
+
+
+def render(result: RunResult) -> str:
+    charts = "".join(metric_chart(result, m) for m in result.metrics)
+    loss = loss_chart(result)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>ftx run {escape(result.run_id)}</title><style>{CSS}</style></head>
+<body>
+<h1>ftx run {escape(result.run_id)}</h1>
+<div class=meta>data: {escape(result.data)} · model: {escape(result.model)} · {len(result.example_ids)} held-out examples ·
+status: {escape(result.status)}{f" · baseline: {escape(result.baseline)}" if result.baseline else ""}</div>
+<h2>Comparison</h2>
+{table_html(result)}
+<p class=note>Green bold marks the best value of each column; {escape(LEGEND)}.</p>
+<h2>Metrics</h2>
+<p class=note>Bars are means over the held-out examples (corpus values for BLEU and chrF); whiskers are 95% bootstrap intervals.</p>
+<div class=charts>{charts}</div>
+{f"<h2>Training</h2>{loss}" if loss else ""}
+<h2>Examples the backends disagree on most</h2>
+{examples_html(result)}
+</body></html>
+"""
+
+
+class HtmlReporter(Reporter):
+    name = "html"
+    description = "report.html: one self-contained page with the table, metric charts, loss curves and examples"
+    writes = "report.html"
+
+    def report(self, result: RunResult, run_dir: Path, console: Any) -> None:
+        atomic_write_text(run_dir / self.writes, render(result))
+
+
+@hookimpl
+def ftx_register_reporters(register):
+    register(HtmlReporter)
