@@ -26,12 +26,22 @@ ftx.backends.openai  [built-in 0.1.0]
     backend openai
 ftx.evaluators.bleu  [built-in 0.1.0]
     evaluator bleu
+ftx.evaluators.chrf  [built-in 0.1.0]
+    evaluator chrf
 ftx.evaluators.exact_match  [built-in 0.1.0]
     evaluator exact_match
 ftx.evaluators.jaccard  [built-in 0.1.0]
     evaluator jaccard
+ftx.evaluators.length_ratio  [built-in 0.1.0]
+    evaluator length_ratio
+ftx.evaluators.llm_judge  [built-in 0.1.0]
+    evaluator llm_judge
+ftx.evaluators.perplexity  [built-in 0.1.0]
+    evaluator perplexity
 ftx.evaluators.rouge  [built-in 0.1.0]
     evaluator rouge
+ftx.evaluators.semantic  [built-in 0.1.0]
+    evaluator semantic
 ftx.formatters  [built-in 0.1.0]
     formatter messages
     formatter sharegpt
@@ -39,6 +49,8 @@ ftx.formatters  [built-in 0.1.0]
     formatter prompt_completion
     formatter prompt_response
     formatter question_answer
+ftx.report.html  [built-in 0.1.0]
+    reporter html
 ftx.report.json_report  [built-in 0.1.0]
     reporter json
 ftx.report.markdown  [built-in 0.1.0]
