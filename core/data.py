@@ -395,6 +395,13 @@ def holdout(items: list[T], count: int, seed: int) -> tuple[list[T], list[T]]:
     return [x for i, x in enumerate(items) if i not in held], [x for i, x in enumerate(items) if i in held]
 
 
+def holdout_share(items: list[T], share: float, seed: int) -> tuple[list[T], list[T]]:
+    """``holdout`` by a share (0 holds out nothing; anything above holds out at least one)."""
+    if share <= 0:
+        return list(items), []
+    return holdout(items, max(1, round(len(items) * share)), seed)
+
+
 def split(
     examples: list[Example],
     *,

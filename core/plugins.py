@@ -26,6 +26,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "ftx.templates",
     "ftx.backends.local",
     "ftx.backends.openai",
+    "ftx.backends.gemini",
     "ftx.evaluators.rouge",
     "ftx.evaluators.bleu",
     "ftx.evaluators.jaccard",

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from ftx.backend import Backend, BackendContext, TrainedModel
+from ftx.data import holdout_share
 from ftx.errors import BackendError, FtxError
 from ftx.hookspecs import hookimpl
 from ftx.options import option
@@ -211,7 +212,7 @@ class OpenAIFineTune(_OpenAIBackend):
         client = make_client(opts)
         state = ctx.state
         if "job_id" not in state:  # after a crash the job exists already: never a second one
-            train, validation = wire.split_validation(splits.train, opts.validation_size, ctx.seed)
+            train, validation = holdout_share(splits.train, opts.validation_size, ctx.seed)
             for key, examples in (("training_file", train), ("validation_file", validation)):
                 if key in state or not examples:
                     continue

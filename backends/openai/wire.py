@@ -11,15 +11,6 @@ MIN_EXAMPLES = 10
 MAX_EXAMPLE_TOKENS = 65_536  # per example, for gpt-4.1-family fine-tuning
 
 
-def split_validation(examples: list[Example], share: float, seed: int) -> tuple[list[Example], list[Example]]:
-    """Training and validation examples, the validation ones a seeded share of the training split."""
-    if share <= 0:
-        return examples, []
-    from ftx.data import holdout
-
-    return holdout(examples, max(1, round(len(examples) * share)), seed)
-
-
 def to_jsonl(examples: list[Example]) -> str:
     return "".join(json.dumps({"messages": [{"role": m.role, "content": m.content} for m in e.messages]}, ensure_ascii=False) + "\n"
                    for e in examples)

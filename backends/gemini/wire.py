@@ -1,0 +1,82 @@
+"""Examples in Vertex AI's supervised-tuning JSONL, checked against Vertex's limits, and the
+price table for the estimate.
+
+One line per example::
+
+    {"systemInstruction": {"role": "system", "parts": [{"text": "..."}]},
+     "contents": [{"role": "user", "parts": [{"text": "..."}]}, {"role": "model", "parts": [{"text": "..."}]}]}
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ftx.tokens import approximate
+from ftx.types import Example, Message, Problem
+
+# Bases Vertex AI can tune (supervised). Google removed tuning from the Gemini Developer API.
+TUNABLE = ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.0-flash-001", "gemini-2.0-flash-lite-001")
+MAX_EXAMPLE_TOKENS = 131_072  # input + output tokens per training example (Gemini 2.5)
+MAX_FILE_BYTES = 1 << 30  # 1 GB per JSONL dataset file
+MAX_VALIDATION_EXAMPLES = 5000
+RECOMMENDED_EXAMPLES = 100
+
+# Dollars per 1M tokens: training, input, output (Vertex AI list prices, Nov 2026; options override).
+PRICES = {
+    "gemini-2.5-pro": (25.0, 1.25, 10.0),
+    "gemini-2.5-flash": (5.0, 0.30, 2.50),
+    "gemini-2.5-flash-lite": (1.5, 0.10, 0.40),
+    "gemini-2.0-flash-001": (3.0, 0.15, 0.60),
+    "gemini-2.0-flash-lite-001": (1.0, 0.075, 0.30),
+}
+
+ADAPTER_SIZES = {1: "ADAPTER_SIZE_ONE", 2: "ADAPTER_SIZE_TWO", 4: "ADAPTER_SIZE_FOUR", 8: "ADAPTER_SIZE_EIGHT",
+                 16: "ADAPTER_SIZE_SIXTEEN", 32: "ADAPTER_SIZE_THIRTY_TWO"}
+
+
+def contents(messages: list[Message]) -> tuple[str | None, list[dict[str, Any]]]:
+    """A conversation as Gemini sees it: the system text apart, assistant turns as 'model'."""
+    system = "\n\n".join(m.content for m in messages if m.role == "system") or None
+    turns = [{"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
+             for m in messages if m.role != "system"]
+    return system, turns
+
+
+def to_jsonl(examples: list[Example]) -> str:
+    lines = []
+    for e in examples:
+        system, turns = contents(e.messages)
+        record: dict[str, Any] = {"contents": turns}
+        if system:
+            record = {"systemInstruction": {"role": "system", "parts": [{"text": system}]}, **record}
+        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+    return "".join(lines)
+
+
+def tokens(example: Example) -> int:
+    """An approximate count (Vertex's tokenizer is not available offline)."""
+    return sum(approximate(m.content) + 4 for m in example.messages)
+
+
+def validate(train: list[Example], validation: list[Example], backend: str) -> list[Problem]:
+    """Every Vertex limit an upload would break, before anything is uploaded."""
+    problems = []
+    if len(train) < RECOMMENDED_EXAMPLES:
+        problems.append(Problem(f"{len(train)} training examples; Google recommends at least {RECOMMENDED_EXAMPLES} for Gemini tuning",
+                                backend, severity="warning"))
+    if len(validation) > MAX_VALIDATION_EXAMPLES:
+        problems.append(Problem(f"{len(validation)} validation examples, over Vertex's {MAX_VALIDATION_EXAMPLES}", backend,
+                                hint=f"lower --set {backend}.validation_size"))
+    for e in train + validation:
+        count = tokens(e)
+        if count > MAX_EXAMPLE_TOKENS:
+            problems.append(Problem(f"example {e.id} is about {count:,} tokens, over Vertex's {MAX_EXAMPLE_TOKENS:,} per example",
+                                    e.source or backend, hint="shorten or drop it"))
+        if e.messages[-1].role != "assistant":
+            problems.append(Problem(f"example {e.id} does not end with an assistant message", e.source or backend))
+    size = len(to_jsonl(train).encode())
+    if size > MAX_FILE_BYTES:
+        problems.append(Problem(f"the training file would be {size / 2**30:.1f} GB, over Vertex's 1 GB", backend,
+                                hint="use fewer or shorter examples"))
+    return problems
