@@ -142,8 +142,9 @@ def retrying(call: Callable[[], Any], what: str, opts: GeminiOptions, cancelled:
         except errors.APIError as exc:
             code = exc.code or 0
             if code in RETRIED and attempt < opts.max_retries:
-                wait = _retry_after(exc) or delay
-                delay = min(delay * 2, 60.0)
+                wait = _retry_after(exc)
+                if wait is None:  # no Retry-After: back off exponentially
+                    wait, delay = delay, min(delay * 2, 60.0)
                 if cancelled is not None and cancelled.wait(wait):
                     raise KeyboardInterrupt from None
                 if cancelled is None:

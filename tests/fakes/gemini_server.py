@@ -107,10 +107,12 @@ class FakeGoogle:
             return self._send(req, 200, {"access_token": TOKEN, "expires_in": 3600, "token_type": "Bearer"})
         if path.startswith(("/upload/storage/", "/storage/")):
             return self._storage(req, method, path, query, body)
-        if path.startswith("/v1beta/models/"):  # the Developer API, with a key
+        if path.startswith(("/v1beta/models/", "/v1/models/")):  # the Developer API, with a key
             if req.headers.get("x-goog-api-key") != API_KEY and query.get("key", [""])[0] != API_KEY:
                 return self._error(req, 400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT")
-            model = path.removeprefix("/v1beta/models/").split(":")[0]
+            model = path.split("/models/", 1)[1].split(":")[0]
+            if method == "GET":
+                return self._model(req, {}, model)
             return self._generate(req, json.loads(body or b"{}"), model, None)
         if self.behaviour.auth == 401 or req.headers.get("Authorization") != f"Bearer {TOKEN}":
             return self._error(req, 401, "Request had invalid authentication credentials.", "UNAUTHENTICATED")
