@@ -30,3 +30,21 @@ def install_entry_point_plugin(site: Path, module: str, name: str | None = None,
 def run_ftx(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "ftx.cli", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def start_and_kill_when(args: list[str], cwd: Path, run_json: Path, marker: str, timeout: float = 300) -> None:
+    """Start ``ftx`` in a real process and SIGKILL it the moment ``run_json`` mentions ``marker``
+    (a job id saved, say), as a power cut would. Fails with its stderr if it ends before that."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "ftx.cli", *args], cwd=cwd, env=dict(os.environ),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + timeout  # generous: a loaded CI machine starts Python slowly
+    while time.time() < deadline and proc.poll() is None:
+        if run_json.exists() and marker in run_json.read_text():
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.stderr.read().decode()  # still running, with the marker saved
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()

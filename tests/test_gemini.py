@@ -10,6 +10,7 @@ from ftx.cli import cli
 from ftx.testing import sample_rows, write_jsonl
 
 from .fakes.gemini_server import API_KEY, PROJECT, TOKEN, FakeGoogle
+from .helpers import run_ftx, start_and_kill_when
 
 pytest.importorskip("google.genai")
 pytest.importorskip("google.cloud.storage")
@@ -18,7 +19,8 @@ pytest.importorskip("google.cloud.storage")
 @pytest.fixture
 def google(tmp_path, monkeypatch):
     with FakeGoogle() as server:
-        key_file = server.service_account_file(tmp_path / "secrets" if (tmp_path / "secrets").mkdir() is None else tmp_path)
+        (tmp_path / "secrets").mkdir()
+        key_file = server.service_account_file(tmp_path / "secrets")
         monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.url)
         monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
@@ -88,45 +90,23 @@ def test_local_openai_and_gemini_in_one_table(tmp_path, google, tiny_model, data
     assert all(name in table for name in ("local-lora", "gemini", "openai"))  # one table with all three
 
 
-def test_sigkill_after_job_created_then_cancel_and_resume(tmp_path, google, data):
+def test_sigkill_after_job_created_then_cancel_and_resume(tmp_path, google, data, monkeypatch):
     """A real process killed once the job exists: resume re-attaches (no second upload or job),
     and `ftx cancel` stops the job on Vertex."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     google.behaviour.polls_per_state = 10**6  # the job stays pending until we let it go
-    env = {**os.environ, "FTX_LOAD_PLUGINS": ""}
+    monkeypatch.setenv("FTX_LOAD_PLUGINS", "")
     args = ["--data", str(data), "--backend", "gemini", "--eval-size", "8", *gemini_args(google)]
-    proc = subprocess.Popen([sys.executable, "-m", "ftx.cli", "run", *args, "--name", "k"], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    run_json = tmp_path / "runs" / "k" / "run.json"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if run_json.exists() and "job_name" in run_json.read_text():
-            break
-        time.sleep(0.1)
-    assert proc.poll() is None, proc.stderr.read().decode()
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    start_and_kill_when(["run", *args, "--name", "k"], tmp_path, tmp_path / "runs" / "k" / "run.json", "job_name")
     assert google.state.counts["uploads"] == 1 and google.state.counts["jobs"] == 1
     google.behaviour.polls_per_state = 1
-    resumed = subprocess.run([sys.executable, "-m", "ftx.cli", "resume", "k"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    resumed = run_ftx("resume", "k", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert google.state.counts["uploads"] == 1 and google.state.counts["jobs"] == 1  # nothing uploaded or created twice
     assert meta(tmp_path, "k")["backends"]["gemini"]["status"] == "done"
 
     google.behaviour.polls_per_state = 10**6
-    proc = subprocess.Popen([sys.executable, "-m", "ftx.cli", "run", *args, "--name", "c"], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while proc.poll() is None and not ((tmp_path / "runs" / "c" / "run.json").exists()
-                                       and "job_name" in (tmp_path / "runs" / "c" / "run.json").read_text()):
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    cancelled = subprocess.run([sys.executable, "-m", "ftx.cli", "cancel", "c"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    start_and_kill_when(["run", *args, "--name", "c"], tmp_path, tmp_path / "runs" / "c" / "run.json", "job_name")
+    cancelled = run_ftx("cancel", "c", cwd=tmp_path)
     assert cancelled.returncode == 0, cancelled.stderr
     assert "gemini: job projects/ftx-test/locations/us-central1/tuningJobs/1002: JOB_STATE_CANCELLED" in cancelled.stdout
     assert google.state.counts["cancels"] == 1

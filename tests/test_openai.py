@@ -11,6 +11,7 @@ from ftx.cli import cli
 from ftx.testing import registered, sample_rows, write_jsonl
 
 from .fakes.openai_server import KEY, FakeOpenAI
+from .helpers import run_ftx, start_and_kill_when
 
 pytest.importorskip("openai")
 
@@ -189,31 +190,17 @@ def test_hosted_job_runs_while_local_training_runs(tmp_path, fake, tiny_model, d
     assert json.loads((tmp_path / "runs" / "r" / "report.json").read_text())["status"] == "done"
 
 
-def test_sigkill_after_job_created_then_resume(tmp_path, fake, data):
+def test_sigkill_after_job_created_then_resume(tmp_path, fake, data, monkeypatch):
     """A real process, killed with SIGKILL once the job exists; resume finishes it without a
     second upload or job."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     fake.behaviour.polls_per_state = 10**6  # the job stays in validation until we let it go
-    env = {**os.environ, "FTX_LOAD_PLUGINS": ""}
-    proc = subprocess.Popen([sys.executable, "-m", "ftx.cli", "run", "--data", str(data), "--backend", "openai", "--eval-size", "8",
-                             "--name", "k", *FAST], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    monkeypatch.setenv("FTX_LOAD_PLUGINS", "")
     run_json = tmp_path / "runs" / "k" / "run.json"
-    deadline = time.time() + 300  # generous: a loaded CI machine starts Python slowly
-    while time.time() < deadline and proc.poll() is None:
-        if run_json.exists() and "job_id" in run_json.read_text():
-            break
-        time.sleep(0.1)
-    assert proc.poll() is None, proc.stderr.read().decode()  # still running, with its job created
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    start_and_kill_when(["run", "--data", str(data), "--backend", "openai", "--eval-size", "8", "--name", "k", *FAST],
+                        tmp_path, run_json, "job_id")
     assert fake.state.counts["uploads"] == 1 and fake.state.counts["jobs"] == 1
     fake.behaviour.polls_per_state = 1
-    resumed = subprocess.run([sys.executable, "-m", "ftx.cli", "resume", "k"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    resumed = run_ftx("resume", "k", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert fake.state.counts["uploads"] == 1 and fake.state.counts["jobs"] == 1  # nothing uploaded or created twice
     assert json.loads(run_json.read_text())["backends"]["openai"]["status"] == "done"

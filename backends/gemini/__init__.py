@@ -36,6 +36,7 @@ from ftx.data import holdout_share
 from ftx.errors import BackendError, ConfigError, FtxError, require
 from ftx.hookspecs import hookimpl
 from ftx.options import option
+from ftx.pricing import Prices, add_eval_cost, resolve
 from ftx.secrets import redact
 from ftx.types import Completion, GenerationParams, Message, Problem, Splits, TrainStats
 
@@ -184,14 +185,8 @@ def _api_error(exc: Any, what: str) -> FtxError:
     return FtxError(f"Google answered {code} while {what}: {message}")
 
 
-def _prices(opts: GeminiOptions, model: str) -> tuple[float, float, float] | None:
-    table = wire.PRICES.get(model)
-    training = getattr(opts, "training_price", None)
-    if table is None and None in (opts.input_price, opts.output_price):
-        return None
-    table = table or (0.0, 0.0, 0.0)
-    return (training if training is not None else table[0], opts.input_price if opts.input_price is not None else table[1],
-            opts.output_price if opts.output_price is not None else table[2])
+def _prices(opts: GeminiOptions, model: str) -> Prices | None:
+    return resolve(wire.PRICES.get(model), opts)
 
 
 # --- answering --------------------------------------------------------------------------------
@@ -228,11 +223,8 @@ class GeminiModel(TrainedModel):
 
         with ThreadPoolExecutor(max_workers=max(1, self.opts.concurrency)) as pool:
             completions = list(pool.map(ask, range(len(prompts)), prompts))
-        prices = _prices(self.opts, self.price_model)
-        if prices:
-            cost = (sum(c.prompt_tokens for c in completions) * prices[1] + sum(c.completion_tokens for c in completions) * prices[2]) / 1e6
-            self.ctx.state["eval_cost_usd"] = round(self.ctx.state.get("eval_cost_usd", 0.0) + cost, 6)
-            self.ctx.save_state()
+        add_eval_cost(self.ctx.state, completions, _prices(self.opts, self.price_model))
+        self.ctx.save_state()
         return completions
 
 

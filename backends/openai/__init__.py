@@ -26,6 +26,7 @@ from ftx.data import holdout_share
 from ftx.errors import BackendError, FtxError
 from ftx.hookspecs import hookimpl
 from ftx.options import option
+from ftx.pricing import Prices, add_eval_cost, resolve
 from ftx import secrets
 from ftx.secrets import redact
 from ftx.types import Completion, GenerationParams, Message, Problem, Splits, TrainStats
@@ -123,23 +124,13 @@ class ChatModel(TrainedModel):
 
         with ThreadPoolExecutor(max_workers=self.opts.concurrency) as pool:
             completions = list(pool.map(ask, range(len(prompts)), prompts))
-        prices = _prices(self.opts, self.model)
-        if prices:
-            cost = sum(c.prompt_tokens for c in completions) * prices[1] / 1e6 + sum(c.completion_tokens for c in completions) * prices[2] / 1e6
-            # A resumed evaluation asks only the remaining prompts: add to what was spent before.
-            self.ctx.state["eval_cost_usd"] = round(self.ctx.state.get("eval_cost_usd", 0.0) + cost, 6)
-            self.ctx.save_state()
+        add_eval_cost(self.ctx.state, completions, _prices(self.opts, self.model))
+        self.ctx.save_state()
         return completions
 
 
-def _prices(opts: ChatOptions, model: str) -> tuple[float, float, float] | None:
-    table = prices_for(model)
-    training = getattr(opts, "training_price", None)
-    if table is None and None in (opts.input_price, opts.output_price):
-        return None
-    table = table or (0.0, 0.0, 0.0)
-    return (training if training is not None else table[0], opts.input_price if opts.input_price is not None else table[1],
-            opts.output_price if opts.output_price is not None else table[2])
+def _prices(opts: ChatOptions, model: str) -> Prices | None:
+    return resolve(prices_for(model), opts)
 
 
 class _OpenAIBackend(Backend):

@@ -17,9 +17,11 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from .server import FakeServer
 
 TOKEN = "ya29.fake-access-token"
 API_KEY = "AIza-fake-developer-key-0123"
@@ -49,36 +51,11 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"\w+", text.lower()))
 
 
-class FakeGoogle:
+class FakeGoogle(FakeServer):
     def __init__(self):
+        super().__init__()
         self.state = State()
         self.behaviour = Behaviour()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                server._handle(self, "GET")
-
-            def do_POST(self):
-                server._handle(self, "POST")
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self) -> FakeGoogle:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
     def service_account_file(self, folder: Path) -> Path:
         """A real service-account key file (fresh RSA key) whose token URI is this server."""
@@ -133,16 +110,6 @@ class FakeGoogle:
                 return handler(req, json.loads(body or b"{}"), *match.groups())
         self._error(req, 404, f"no route {method} {path}", "NOT_FOUND")
 
-    @staticmethod
-    def _send(req, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        req.send_response(status)
-        req.send_header("Content-Type", "application/json")
-        req.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            req.send_header(k, v)
-        req.end_headers()
-        req.wfile.write(data)
 
     def _error(self, req, status: int, message: str, reason: str, headers: dict[str, str] | None = None) -> None:
         self._send(req, status, {"error": {"code": status, "message": message, "status": reason}}, headers)
