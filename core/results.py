@@ -39,6 +39,7 @@ class BackendResult:
     predictions: list[str] = field(default_factory=list)
     ci: dict[str, tuple[float, float]] = field(default_factory=dict)  # 95% bootstrap interval of the mean
     vs_baseline: dict[str, Comparison] = field(default_factory=dict)  # paired test against the baseline
+    cost: float | None = None  # dollars spent on a hosted API: training plus evaluation
     train_log: list[dict[str, Any]] = field(default_factory=list)  # the loss curve: {"step", "loss"} or {"step", "eval_loss"}
 
     def value(self, metric: str) -> float | None:
@@ -71,6 +72,12 @@ class RunResult:
         if len({round(metric.closeness(v), 12) for v, _ in scored}) == 1:
             return None  # a tie between all: nobody is best
         return max(scored, key=lambda pair: metric.closeness(pair[0]))[1]
+
+
+def _cost(state: dict[str, Any]) -> float | None:
+    parts = [(state.get("train") or {}).get("cost_usd"), (state.get("state") or {}).get("eval_cost_usd")]
+    known = [p for p in parts if p is not None]
+    return round(sum(known), 6) if known else None
 
 
 def read_train_log(path: Path) -> list[dict[str, Any]]:
@@ -109,6 +116,7 @@ def load_result(run: Run) -> RunResult:
                 corpus=scored.get("corpus", {}),
                 predictions=[r["prediction"] for r in run.read_predictions(name)],
                 train_log=read_train_log(run.path / name / "train_log.jsonl"),
+                cost=_cost(state),
             )
         )
     add_statistics(backends, metrics, run.meta.get("baseline"), run.meta.get("seed", 0))

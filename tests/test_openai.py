@@ -53,6 +53,9 @@ def test_fine_tune_beats_base_and_key_never_written(tmp_path, fake, data):
     report = json.loads((tmp_path / "runs" / "r" / "report.json").read_text())
     scores = {b["name"]: b["scores"]["rougeL"] for b in report["backends"]}
     assert scores["openai"] > scores["openai-base"]
+    cost = {b["name"]: b["cost_usd"] for b in report["backends"]}
+    assert cost["openai"] > cost["openai-base"] > 0  # training and answers; the base only answers
+    assert f"${cost['openai']:.2f}" in result.output  # shown in the terminal table
     log = [json.loads(l) for l in (tmp_path / "runs" / "r" / "openai" / "train_log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log] == [1, 2, 3] and log[-1]["loss"] < log[0]["loss"]
     assert "estimated training cost $" in result.output

@@ -59,6 +59,7 @@ def rows(result: RunResult) -> list[dict[str, Any]]:
             "best": {m.name for m in result.metrics if best[m.name] == b.name and len(result.backends) > 1},
             "time": fmt_seconds(b.train.get("seconds")) if b.train.get("steps") else "–",
             "tokens": fmt_count(b.train.get("train_tokens")),
+            "cost": f"${b.cost:.2f}" if b.cost is not None else "–",
         })
     return out
 

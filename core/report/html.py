@@ -44,8 +44,7 @@ def table_html(result: RunResult) -> str:
     out = [f"<table><tr><th>backend</th>{head}<th>train time</th><th>train tokens</th><th>cost</th></tr>"]
     for row in rows(result):
         b = row["backend"]
-        cost = b.train.get("cost_usd")
-        tail = f"<td>{row['time']}</td><td>{row['tokens']}</td><td>{f'${cost:.2f}' if cost else '–'}</td>"
+        tail = f"<td>{row['time']}</td><td>{row['tokens']}</td><td>{row['cost']}</td>"
         if b.status != "done":
             out.append(f"<tr><td>{escape(row['label'])}</td><td class=failed colspan={len(result.metrics)}>"
                        f"{escape(b.status)}: {escape(b.error or 'did not finish')}</td>{tail}</tr>")

@@ -30,6 +30,7 @@ def as_dict(result: RunResult) -> dict[str, Any]:
                 "error": b.error or None,
                 "baseline": b.baseline,
                 "train": b.train,
+                "cost_usd": b.cost,
                 "scores": {m.name: b.value(m.name) for m in result.metrics},
                 "ci95": {m: list(ci) for m, ci in b.ci.items()},
                 "vs_baseline": {m: {"diff": c.diff, "p_value": c.p_value, "verdict": c.verdict} for m, c in b.vs_baseline.items()},

@@ -13,7 +13,7 @@ from ftx.store import atomic_write_text
 
 
 def render(result: RunResult) -> str:
-    header = ["backend", *[m.name for m in result.metrics], "train time", "train tokens"]
+    header = ["backend", *[m.name for m in result.metrics], "train time", "train tokens", "cost"]
     lines = [
         f"# ftx run {result.run_id}",
         "",
@@ -31,7 +31,7 @@ def render(result: RunResult) -> str:
             for m in result.metrics:
                 value = row["values"][m.name] + (f" {row['ci'][m.name]}" if row["ci"][m.name] else "") + (f" {row['marks'][m.name]}" if row["marks"][m.name] else "")
                 cells.append(f"**{value}**" if m.name in row["best"] else value)
-        lines.append("| " + " | ".join([row["label"], *cells, row["time"], row["tokens"]]) + " |")
+        lines.append("| " + " | ".join([row["label"], *cells, row["time"], row["tokens"], row["cost"]]) + " |")
     lines += ["", "Bold marks the best value in each column; " + LEGEND + "."]
     return "\n".join(lines) + "\n"
 

@@ -30,10 +30,12 @@ def comparison_table(result: RunResult, width: int = 80) -> Any:
     table.add_column("backend", style="bold", no_wrap=True)
     for m in result.metrics:
         table.add_column(header(m).replace("_", "\n"), justify="right", no_wrap=True)  # exact_match: two short lines
-    table.add_column("train\ntokens", justify="right", no_wrap=True)
+    table.add_column("train\ntokens" + ("\ncost" if any(b.cost is not None for b in result.backends) else ""),
+                     justify="right", no_wrap=True)
     for row in rows(result):
         b = row["backend"]
-        train = row["time"] + (f"\n[dim]{row['tokens']}[/]" if row["tokens"] != "–" else "")
+        train = row["time"] + (f"\n[dim]{row['tokens']}[/]" if row["tokens"] != "–" else "") + (
+            f"\n[dim]{row['cost']}[/]" if row["cost"] != "–" else "")
         if b.status != "done":
             cells = [f"[red]{b.status}[/]"] + [""] * (len(result.metrics) - 1) if result.metrics else []
             table.add_row(b.name, *cells, train)
@@ -71,6 +73,8 @@ def metric_rows_table(result: RunResult) -> Any:
         table.add_row(header(m), *cells)
     table.add_row("train time", *[row["time"] for row in shown], style="dim")
     table.add_row("train tokens", *[row["tokens"] for row in shown], style="dim")
+    if any(row["cost"] != "–" for row in shown):
+        table.add_row("cost", *[row["cost"] for row in shown], style="dim")
     return table
 
 
