@@ -16,6 +16,9 @@ from ftx.types import Scores
 from .helpers import install_entry_point_plugin, run_ftx
 
 EXPECTED_PLUGINS = """\
+ftx.backends.gemini  [built-in 0.1.0]
+    backend gemini-base
+    backend gemini
 ftx.backends.local  [built-in 0.1.0]
     backend local-base
     backend local-full

@@ -29,6 +29,7 @@ class Behaviour:
     chat_429: int = 0  # the next N chat requests get 429 with Retry-After
     chat_500: int = 0  # the next N chat requests get 500
     retry_after: str = "0"
+    latency: float = 0.0  # seconds each chat completion takes, like a real model answering
 
 
 @dataclass
@@ -186,6 +187,8 @@ class FakeOpenAI(FakeServer):
                 self.behaviour.chat_500 -= 1
                 self.state.counts["chat_errors"] += 1
                 return 500, {"error": {"message": "The server had an error", "type": "server_error"}}, None
+        if self.behaviour.latency:
+            time.sleep(self.behaviour.latency)
         question = params["messages"][-1]["content"]
         if params["messages"][0]["content"].startswith("You grade answers"):
             answer = self._grade(question)
