@@ -51,14 +51,20 @@ def meta(tmp_path, name="r"):
 
 def test_tuned_gemini_beats_base_and_no_credential_is_written(tmp_path, google, data):
     result = run("--data", str(data), "--backend", "gemini-base", "--backend", "gemini", "--eval-size", "8", "--name", "r",
-                 *gemini_args(google))
+                 "--set", "gemini.epochs=2", "--set", "gemini.adapter_size=4", "--set", "gemini.learning_rate_multiplier=0.5",
+                 "--set", "gemini.validation_size=0.25", *gemini_args(google))
     assert result.exit_code == 0, result.text
+    job = google.state.jobs["1001"]
+    assert job["supervisedTuningSpec"]["hyperParameters"] == {"epochCount": 2, "learningRateMultiplier": 0.5, "adapterSize": "ADAPTER_SIZE_FOUR"}
+    assert job["supervisedTuningSpec"]["validationDatasetUri"] == "gs://ftx-bucket/tuning/ftx/r/validation.jsonl"
+    assert job["tunedModelDisplayName"] == "ftx-r"
     counts = google.state.counts
-    assert counts["uploads"] == 1 and counts["jobs"] == 1 and counts["generate"] == 16
+    assert counts["uploads"] == 2 and counts["jobs"] == 1 and counts["generate"] == 16  # training and validation files
     state = meta(tmp_path)["backends"]["gemini"]["state"]
     assert state["training_uri"] == "gs://ftx-bucket/tuning/ftx/r/train.jsonl"
     assert state["job_name"].endswith("/tuningJobs/1001") and state["endpoint"].endswith("/endpoints/1001")
     uploaded = google.state.objects[state["training_uri"]].decode().splitlines()
+    assert len(uploaded) == 24 and len(google.state.objects[state["validation_uri"]].decode().splitlines()) == 8
     first = json.loads(uploaded[0])
     assert first["contents"][0]["role"] == "user" and first["contents"][-1]["role"] == "model"
     report = json.loads((tmp_path / "runs" / "r" / "report.json").read_text())
