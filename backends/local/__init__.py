@@ -359,7 +359,12 @@ class LocalQLoRA(LocalLoRA):
         compute = models.pick_dtype(opts.compute_dtype, device)
         config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=opts.quant_type,
                                     bnb_4bit_use_double_quant=opts.double_quant, bnb_4bit_compute_dtype=compute)
-        return {"quantization_config": config, "device_map": {"": device}}
+        # An index, not "cuda": under a launcher each process has its own GPU (distributed.init
+        # made it the current device), and accelerate's device maps read "cuda" as GPU 0.
+        import torch
+
+        placement: Any = torch.cuda.current_device() if device == "cuda" else device
+        return {"quantization_config": config, "device_map": {"": placement}}
 
     def prepare(self, model: Any, opts: QLoraOptions) -> Any:
         from peft import prepare_model_for_kbit_training
