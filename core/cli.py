@@ -205,6 +205,7 @@ def report(run_ref: str, examples: int, reporters: tuple[str, ...], runs_dir: st
     from ftx.plugins import get_registry
     from ftx.report.terminal import print_examples
     from ftx.results import load_result
+    from ftx.config import RunConfig
     from ftx.runner import config_of
     from ftx.store import RunStore
 
@@ -212,7 +213,8 @@ def report(run_ref: str, examples: int, reporters: tuple[str, ...], runs_dir: st
     run = RunStore(runs_dir).open(run_ref)
     result = load_result(run)
     registry = get_registry()
-    names = list(reporters) or config_of(run).run.reporters
+    # The run's own reporters, and today's defaults (report.html for a run made before it existed).
+    names = list(reporters) or list(dict.fromkeys([*config_of(run).run.reporters, *RunConfig().reporters]))
     chosen = [registry.get("reporter", name)() for name in names]
     for reporter in sorted(chosen, key=lambda r: r.writes is None):  # files first, as in a run
         reporter.report(result, run.path, out)
