@@ -226,3 +226,33 @@ def test_two_processes_train_one_run_with_ddp(tmp_path, tiny_model, qa_file):
     assert len((folder / "predictions.jsonl").read_text().splitlines()) == 6
     assert done.stdout.count("ftx run ddp") == 1  # one table, printed once
     assert "Traceback" not in done.stderr
+
+
+def test_perplexity_of_references_batched_equals_one_at_a_time(tmp_path, tiny_model, qa_file):
+    """reference_logprobs pads batches; the log-probabilities must be those of each example alone."""
+    from ftx.backends.local import models
+    from ftx.backends.local.generate import reference_logprobs
+    from ftx.backends.local.tokenize import IGNORE, encode
+    from ftx.plugins import get_registry
+    from ftx.types import Example, Message
+
+    tokenizer = models.load_tokenizer(tiny_model)
+    model = models.load_model(tiny_model, device="cpu", dtype=torch.float32)
+    template = get_registry().get("template", "chat")()
+    examples = [Example(f"e{i}", [Message("user", r["question"]), Message("assistant", r["answer"])])
+                for i, r in enumerate(sample_rows(7))]
+    batched = reference_logprobs(model, tokenizer, template, examples, batch_size=3, device="cpu")
+    for example, (logprob, count) in zip(examples, batched):
+        encoded = encode(example, template, tokenizer)
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([encoded.input_ids])).logits[0, :-1]
+        targets = torch.tensor(encoded.labels[1:])
+        keep = targets != IGNORE
+        alone = torch.log_softmax(logits.float(), -1)[keep, targets[keep]].sum()
+        assert count == int(keep.sum()) and logprob == pytest.approx(float(alone), abs=1e-3)
+
+    result = run("--data", str(qa_file), "--model", str(tiny_model), "--backend", "local-base", "--eval-size", "4", "--name", "p",
+                 "--evaluator", "perplexity", *sets("run.max_new_tokens=2"))
+    assert result.exit_code == 0, result.output
+    scores = json.loads((tmp_path / "runs" / "p" / "scores.json").read_text())["backends"]["local-base"]
+    assert len(scores["per_example"]["perplexity"]) == 4 and scores["corpus"]["perplexity"] > 1

@@ -77,25 +77,20 @@ def reference_logprobs(model: Any, tokenizer: Any, template: Template, examples:
     """The summed log-probability of each reference answer after its prompt, and its token count
     (the tokens that carry loss in training, so the two measure the same thing)."""
     import torch
+    import torch.nn.functional as F
 
-    from .tokenize import IGNORE, encode
+    from .tokenize import IGNORE, PaddingCollator, encode
 
+    collate = PaddingCollator(tokenizer.pad_token_id)
     encoded = [encode(e, template, tokenizer) for e in examples]
     results: list[tuple[float, int]] = []
     model.eval()
     for start in range(0, len(encoded), batch_size):
-        batch = encoded[start:start + batch_size]
-        longest = max(len(e.input_ids) for e in batch)
-        pad = tokenizer.pad_token_id
-        ids = torch.tensor([e.input_ids + [pad] * (longest - len(e.input_ids)) for e in batch], device=device)
-        mask = torch.tensor([[1] * len(e.input_ids) + [0] * (longest - len(e.input_ids)) for e in batch], device=device)
-        labels = torch.tensor([e.labels + [IGNORE] * (longest - len(e.labels)) for e in batch], device=device)
+        batch = collate([{"input_ids": e.input_ids, "labels": e.labels} for e in encoded[start:start + batch_size]])
+        targets = batch.pop("labels")[:, 1:].to(device)  # position p predicts token p + 1
         with torch.inference_mode():
-            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits.float()
-        targets = labels[:, 1:]
-        logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
-        picked = logprobs.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        keep = targets != IGNORE
-        for row in range(len(batch)):
-            results.append((float(picked[row][keep[row]].sum()), int(keep[row].sum())))
+            logits = model(**{k: v.to(device) for k, v in batch.items()}, use_cache=False).logits[:, :-1].float()
+        nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=IGNORE, reduction="none")  # 0 where ignored
+        counts = (targets != IGNORE).sum(dim=1)
+        results += [(-float(total), int(count)) for total, count in zip(nll.sum(dim=1), counts)]
     return results
