@@ -26,7 +26,6 @@ import contextlib
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -36,7 +35,7 @@ from ftx.data import holdout_share
 from ftx.errors import BackendError, ConfigError, FtxError, require
 from ftx.hookspecs import hookimpl
 from ftx.options import option
-from ftx.pricing import Prices, add_eval_cost, resolve
+from ftx.hosted import Prices, answer_concurrently, resolve
 from ftx.secrets import redact
 from ftx.types import Completion, GenerationParams, Message, Problem, Splits, TrainStats
 
@@ -146,10 +145,8 @@ def retrying(call: Callable[[], Any], what: str, opts: GeminiOptions, cancelled:
                 wait = _retry_after(exc)
                 if wait is None:  # no Retry-After: back off exponentially
                     wait, delay = delay, min(delay * 2, 60.0)
-                if cancelled is not None and cancelled.wait(wait):
+                if (cancelled or threading.Event()).wait(wait):  # sleeps, but wakes at once on Ctrl-C
                     raise KeyboardInterrupt from None
-                if cancelled is None:
-                    time.sleep(wait)
                 continue
             raise _api_error(exc, what) from None
         except Exception as exc:  # network failures: httpx, google-auth transport
@@ -204,9 +201,7 @@ class GeminiModel(TrainedModel):
                  on_answer: Callable[[int, Completion], None] | None = None) -> list[Completion]:
         from google.genai import types
 
-        task = self.ctx.progress.add_task(f"{self.label}: answering", total=len(prompts), info=self.model.rsplit("/", 1)[-1])
-
-        def ask(index: int, messages: list[Message]) -> Completion:
+        def ask(messages: list[Message]) -> Completion:
             system, turns = wire.contents(messages)
             config = types.GenerateContentConfig(
                 system_instruction=system, temperature=params.temperature, max_output_tokens=params.max_new_tokens,
@@ -214,18 +209,11 @@ class GeminiModel(TrainedModel):
             response = retrying(lambda: self.connection.client.models.generate_content(model=self.model, contents=turns, config=config),
                                 f"asking {self.model}", self.opts, self.ctx.cancelled)
             usage = response.usage_metadata
-            completion = Completion((response.text or "").strip(), (usage.prompt_token_count or 0) if usage else 0,
-                                    (usage.candidates_token_count or 0) if usage else 0)
-            self.ctx.progress.update(task, advance=1)
-            if on_answer is not None:
-                on_answer(index, completion)  # kept at once: a killed run does not pay for it again
-            return completion
+            return Completion((response.text or "").strip(), (usage.prompt_token_count or 0) if usage else 0,
+                              (usage.candidates_token_count or 0) if usage else 0)
 
-        with ThreadPoolExecutor(max_workers=max(1, self.opts.concurrency)) as pool:
-            completions = list(pool.map(ask, range(len(prompts)), prompts))
-        add_eval_cost(self.ctx.state, completions, _prices(self.opts, self.price_model))
-        self.ctx.save_state()
-        return completions
+        return answer_concurrently(prompts, ask, ctx=self.ctx, label=self.label, info=self.model.rsplit("/", 1)[-1],
+                                   concurrency=self.opts.concurrency, prices=_prices(self.opts, self.price_model), on_answer=on_answer)
 
 
 # --- the backends -----------------------------------------------------------------------------

@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -26,7 +25,7 @@ from ftx.data import holdout_share
 from ftx.errors import BackendError, FtxError
 from ftx.hookspecs import hookimpl
 from ftx.options import option
-from ftx.pricing import Prices, add_eval_cost, resolve
+from ftx.hosted import Prices, answer_concurrently, resolve
 from ftx import secrets
 from ftx.secrets import redact
 from ftx.types import Completion, GenerationParams, Message, Problem, Splits, TrainStats
@@ -105,28 +104,20 @@ class ChatModel(TrainedModel):
 
     def generate(self, prompts: list[list[Message]], params: GenerationParams,
                  on_answer: Callable[[int, Completion], None] | None = None) -> list[Completion]:
-        task = self.ctx.progress.add_task(f"{self.label}: answering", total=len(prompts), info=self.model)
+        kwargs: dict[str, Any] = {"temperature": params.temperature, "max_completion_tokens": params.max_new_tokens}
+        if params.temperature > 0:
+            kwargs.update(top_p=params.top_p, seed=params.seed)
 
-        def ask(index: int, messages: list[Message]) -> Completion:
-            kwargs: dict[str, Any] = {"temperature": params.temperature, "max_completion_tokens": params.max_new_tokens}
-            if params.temperature > 0:
-                kwargs.update(top_p=params.top_p, seed=params.seed)
+        def ask(messages: list[Message]) -> Completion:
             with api_errors(f"asking {self.model}"):
                 response = self.client.chat.completions.create(
                     model=self.model, messages=[{"role": m.role, "content": m.content} for m in messages], **kwargs)
-            self.ctx.progress.update(task, advance=1)
             usage = response.usage
-            completion = Completion(response.choices[0].message.content or "", usage.prompt_tokens if usage else 0,
-                                    usage.completion_tokens if usage else 0)
-            if on_answer is not None:
-                on_answer(index, completion)  # kept at once: a killed run does not pay for it again
-            return completion
+            return Completion(response.choices[0].message.content or "", usage.prompt_tokens if usage else 0,
+                              usage.completion_tokens if usage else 0)
 
-        with ThreadPoolExecutor(max_workers=self.opts.concurrency) as pool:
-            completions = list(pool.map(ask, range(len(prompts)), prompts))
-        add_eval_cost(self.ctx.state, completions, _prices(self.opts, self.model))
-        self.ctx.save_state()
-        return completions
+        return answer_concurrently(prompts, ask, ctx=self.ctx, label=self.label, info=self.model, concurrency=self.opts.concurrency,
+                                   prices=_prices(self.opts, self.model), on_answer=on_answer)
 
 
 def _prices(opts: ChatOptions, model: str) -> Prices | None:
