@@ -64,4 +64,18 @@ def rows(result: RunResult) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["BackendResult", "MetricInfo", "RunResult", "LEGEND", "fmt_metric", "fmt_seconds", "fmt_count", "fmt_ci", "mark", "rows"]
+def answers_to(result: RunResult, i: int) -> list[tuple[str, str, list[str]]]:
+    """Each finished backend's name, its answer to eval example ``i``, and its first three
+    scores on it ("rougeL 0.500"), for the reports that show examples side by side."""
+    out = []
+    for b in result.backends:
+        if b.status != "done":
+            continue
+        answer = b.predictions[i] if i < len(b.predictions) else ""
+        scores = [f"{m.name} {fmt_metric(m.name, b.per_example[m.name][i])}" for m in result.metrics[:3]
+                  if len(b.per_example.get(m.name, [])) > i]
+        out.append((b.name, answer, scores))
+    return out
+
+
+__all__ = ["BackendResult", "MetricInfo", "RunResult", "LEGEND", "fmt_metric", "fmt_seconds", "fmt_count", "fmt_ci", "mark", "rows", "answers_to"]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ftx.hookspecs import hookimpl
-from ftx.report import LEGEND, fmt_metric, rows
+from ftx.report import LEGEND, answers_to, fmt_metric, rows
 from ftx.reporter import Reporter
 from ftx.results import RunResult, divergent_examples
 from ftx.store import atomic_write_text
@@ -133,13 +133,10 @@ def loss_chart(result: RunResult) -> str:
 
 
 def examples_html(result: RunResult, n: int = 10) -> str:
-    done = [b for b in result.backends if b.status == "done"]
     out = []
     for i in divergent_examples(result, n):
-        answers = "".join(
-            f"<tr><td>{escape(b.name)}</td><td class=answer>{escape(b.predictions[i]) if i < len(b.predictions) else ''}</td>"
-            f"<td>{' · '.join(escape(f'{m.name} {fmt_metric(m.name, b.per_example[m.name][i])}') for m in result.metrics[:3] if len(b.per_example.get(m.name, [])) > i)}</td></tr>"
-            for b in done)
+        answers = "".join(f"<tr><td>{escape(name)}</td><td class=answer>{escape(answer)}</td><td>{escape(' · '.join(scores))}</td></tr>"
+                          for name, answer, scores in answers_to(result, i))
         out.append(f"<div class=example><b>{escape(result.example_ids[i])}</b> · {escape(result.prompts[i])}<table>"
                    f"<tr><td>reference</td><td class=answer>{escape(result.references[i])}</td><td></td></tr>{answers}</table></div>")
     return "\n".join(out)

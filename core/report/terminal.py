@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ftx.hookspecs import hookimpl
-from ftx.report import LEGEND, fmt_metric, rows
+from ftx.report import LEGEND, answers_to, rows
 from ftx.reporter import Reporter
 from ftx.results import RunResult
 
@@ -116,7 +116,6 @@ def print_examples(result: RunResult, n: int, console: Any) -> None:
 
     from ftx.results import divergent_examples
 
-    done = [b for b in result.backends if b.status == "done"]
     for rank, i in enumerate(divergent_examples(result, n), start=1):
         table = Table(box=box.SIMPLE, show_header=True, title_justify="left", expand=False,
                       title=f"[bold]{rank}. {result.example_ids[i]}[/] · {result.prompts[i]}")
@@ -124,11 +123,8 @@ def print_examples(result: RunResult, n: int, console: Any) -> None:
         table.add_column("answer", overflow="fold", ratio=1)
         table.add_column("scores", no_wrap=True, style="dim")
         table.add_row("reference", f"[green]{result.references[i]}[/]", "")
-        for b in done:
-            answer = b.predictions[i] if i < len(b.predictions) else ""
-            scores = " ".join(f"{m.name} {fmt_metric(m.name, b.per_example[m.name][i])}" for m in result.metrics[:3]
-                              if len(b.per_example.get(m.name, [])) > i)
-            table.add_row(b.name, answer or "[dim](empty)[/]", scores)
+        for name, answer, scores in answers_to(result, i):
+            table.add_row(name, answer or "[dim](empty)[/]", " ".join(scores))
         console.print(table)
 
 
