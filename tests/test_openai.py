@@ -225,20 +225,15 @@ def test_validation_file_comes_from_the_training_split(tmp_path, fake, data):
 
 def test_sigkill_mid_evaluation_keeps_paid_answers(tmp_path, fake, data):
     """Killed after the third answer: resume asks only the prompts not yet answered."""
-    import os
-    import subprocess
-    import sys
-
     from .helpers import install_entry_point_plugin
 
     site = install_entry_point_plugin(tmp_path / "site", "ftx_killer", "ftx-killer")
-    env = {**os.environ, "PYTHONPATH": str(site), "FTX_LOAD_PLUGINS": "ftx-killer"}
-    command = [sys.executable, "-m", "ftx.cli", "run", "--data", str(data), "--backend", "openai", "--eval-size", "8",
-               "--name", "k", "--set", "openai.concurrency=1", *FAST]
-    killed = subprocess.run(command, cwd=tmp_path, env={**env, "FTX_KILL_AT": "answer:openai:done=3"}, capture_output=True, text=True)
+    env = {"PYTHONPATH": str(site), "FTX_LOAD_PLUGINS": "ftx-killer"}
+    killed = run_ftx("run", "--data", str(data), "--backend", "openai", "--eval-size", "8", "--name", "k",
+                     "--set", "openai.concurrency=1", *FAST, cwd=tmp_path, env={**env, "FTX_KILL_AT": "answer:openai:done=3"})
     assert killed.returncode == -9
     assert fake.state.counts["chat"] == 3
-    resumed = subprocess.run([sys.executable, "-m", "ftx.cli", "resume", "k"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    resumed = run_ftx("resume", "k", cwd=tmp_path, env=env)
     assert resumed.returncode == 0, resumed.stderr
     assert fake.state.counts["chat"] == 8  # each eval prompt paid for once
     assert fake.state.counts["uploads"] == 1 and fake.state.counts["jobs"] == 1

@@ -210,7 +210,7 @@ class LocalTrainer(LocalBackend):
         raise NotImplementedError
 
     def train(self, splits: Splits, opts: TrainOptions, ctx: BackendContext) -> TrainedModel:
-        from ftx.data import holdout
+        from ftx.data import holdout_share
 
         from .tokenize import encode
         from .train import train
@@ -225,11 +225,9 @@ class LocalTrainer(LocalBackend):
         model = self.prepare(model, opts)
         template = self.template(opts)
         encoded = [encode(e, template, tokenizer) for e in splits.train]
-        validation = None
-        if opts.validation_size:
-            # Validation comes out of the training split: the eval split must stay unseen, or
-            # choosing the best checkpoint on it would flatter the final comparison.
-            encoded, validation = holdout(encoded, max(1, round(len(encoded) * opts.validation_size)), seed)
+        # Validation comes out of the training split: the eval split must stay unseen, or
+        # choosing the best checkpoint on it would flatter the final comparison.
+        encoded, validation = holdout_share(encoded, opts.validation_size, seed)
         advice = (f"--set {self.name}.batch_size={max(1, opts.batch_size // 2)} with gradient_accumulation={opts.gradient_accumulation * 2}, "
                   f"a lower max_seq_length, gradient_checkpointing=true" + (", or local-qlora" if self.name != "local-qlora" else ""))
         with out_of_memory_advice(self.name, advice):
