@@ -52,21 +52,25 @@ class PackingCollator:
 
     ``position_ids`` restart at 0 for every example, which is how transformers' attention masks
     keep examples from attending to each other (when no KV cache is in use, as in training).
+    The example boundaries also go along as ``cu_seq_lens_q/k`` and ``max_length_q/k`` (the
+    keyword arguments of transformers' flash-attention path), which ``attention.packed_attention``
+    uses to attend example by example instead of through a mask over the whole row.
     The first token of every example is never a target, so no example learns its neighbour's end.
     """
 
-    def __init__(self, pad_id: int = 0, multiple: int = 1):
-        self.pad_id, self.multiple = pad_id, multiple
+    def __init__(self, pad_id: int = 0, multiple: int = 1, boundaries: bool = True):
+        self.pad_id, self.multiple, self.boundaries = pad_id, multiple, boundaries
         self.real_tokens = 0
 
     def __call__(self, batch: list[dict[str, list[int]]]) -> dict[str, Any]:
         import torch
 
-        ids, labels, positions = [], [], []
+        ids, labels, positions, lengths = [], [], [], []
         for b in batch:
             ids += b["input_ids"]
             labels += [IGNORE] + b["labels"][1:]
             positions += range(len(b["input_ids"]))
+            lengths.append(len(b["input_ids"]))
             self.real_tokens += len(b["input_ids"])
         # On GPUs every new row length costs kernel selection again (measured: 292 ms a step
         # with ever-changing lengths against 123 ms with one length, for a 1B model), so rows
@@ -76,7 +80,12 @@ class PackingCollator:
             ids += [self.pad_id] * filler
             labels += [IGNORE] * filler
             positions += range(filler)
-        return {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]), "position_ids": torch.tensor([positions])}
+            lengths.append(filler)
+        batch = {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]), "position_ids": torch.tensor([positions])}
+        if self.boundaries:  # off for models whose forward() takes no such keywords
+            bounds = torch.tensor([0, *lengths], dtype=torch.int32).cumsum(0, dtype=torch.int32)
+            batch.update(cu_seq_lens_q=bounds, cu_seq_lens_k=bounds, max_length_q=max(lengths), max_length_k=max(lengths))
+        return batch
 
 
 class PaddingCollator:

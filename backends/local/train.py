@@ -8,6 +8,7 @@ bar with loss, learning rate and tokens/s.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import Any
@@ -16,6 +17,7 @@ from ftx import distributed
 from ftx.backend import BackendContext
 from ftx.types import TrainStats
 
+from .attention import packed_rows, varlen_problem
 from .options import TrainOptions
 from .tokenize import IGNORE, Encoded, PackingCollator, PaddingCollator
 
@@ -168,7 +170,12 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
     resume = last_checkpoint(checkpoints)
     if resume:
         ctx.log(f"resuming training from {resume}")
-    output = trainer.train(resume_from_checkpoint=resume)
+    with packed_rows(model) if opts.packing else contextlib.nullcontext(False) as per_example:
+        if opts.packing:
+            collator.boundaries = per_example
+        output = trainer.train(resume_from_checkpoint=resume)
+    if per_example and varlen_problem():
+        ctx.log(f"flash variable-length attention unavailable ({varlen_problem()}); packed rows used SDPA with a mask")
     if ctx.cancelled.is_set():
         ctx.log(f"interrupted at step {trainer.state.global_step}; checkpoint saved")
         raise KeyboardInterrupt
