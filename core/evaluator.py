@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ftx.types import Scores
+from ftx.types import Scores, Splits
 
 
 @dataclass
@@ -41,4 +41,10 @@ class Evaluator(ABC):
     @abstractmethod
     def score(self, predictions: list[str], references: list[str], prompts: list[str]) -> Scores:
         """Per-example values for each metric (same order as the inputs) and corpus values
-        where the metric has one."""
+        where the metric has one. An evaluator that pays for scoring (an API judge) says what
+        this call paid in ``Scores.cost_usd``."""
+
+    def estimate_cost(self, splits: Splits, answers: int) -> float | None:
+        """Dollars scoring ``answers`` answers to ``splits.eval`` will cost (None: free or
+        unknown). The runner adds this to the backends' estimates for ``--max-cost``."""
+        return None

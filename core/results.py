@@ -39,7 +39,8 @@ class BackendResult:
     predictions: list[str] = field(default_factory=list)
     ci: dict[str, tuple[float, float]] = field(default_factory=dict)  # 95% bootstrap interval of the mean
     vs_baseline: dict[str, Comparison] = field(default_factory=dict)  # paired test against the baseline
-    cost: float | None = None  # dollars spent on a hosted API: training plus evaluation
+    cost: float | None = None  # dollars spent on a hosted API: training plus answering
+    scoring_cost: dict[str, float] = field(default_factory=dict)  # dollars paid to score its answers, per evaluator (an LLM judge)
     train_log: list[dict[str, Any]] = field(default_factory=list)  # the loss curve: {"step", "loss"} or {"step", "eval_loss"}
 
     def value(self, metric: str) -> float | None:
@@ -63,6 +64,14 @@ class RunResult:
     baseline: str | None = None
     data: str = ""
     model: str = ""
+
+    def scoring_cost(self) -> dict[str, float]:
+        """Dollars each paying evaluator (an LLM judge) spent scoring all backends' answers."""
+        total: dict[str, float] = {}
+        for b in self.backends:
+            for name, usd in b.scoring_cost.items():
+                total[name] = round(total.get(name, 0.0) + usd, 6)
+        return total
 
     def best(self, metric: MetricInfo) -> str | None:
         """The backend with the best value of ``metric`` (None when nothing was scored)."""
@@ -117,6 +126,7 @@ def load_result(run: Run) -> RunResult:
                 predictions=[r["prediction"] for r in run.read_predictions(name)],
                 train_log=read_train_log(run.path / name / "train_log.jsonl"),
                 cost=_cost(state),
+                scoring_cost=scored.get("cost_usd", {}),
             )
         )
     add_statistics(backends, metrics, run.meta.get("baseline"), run.meta.get("seed", 0))

@@ -32,7 +32,7 @@ from ftx.plugins import Registry, call_run_event, get_registry
 from ftx.reporter import Reporter
 from ftx.results import RunResult, load_result
 from ftx.secrets import redact
-from ftx.store import Run, RunStore, atomic_write_json
+from ftx.store import Run, RunStore, atomic_write_json, read_json
 from ftx.types import Completion, Problem, Splits, TrainStats
 
 EXIT_OK = 0
@@ -175,6 +175,8 @@ class Runner:
     def _confirm_cost(self, plan: Plan, splits: Splits, run_config: RunConfig) -> None:
         """Refuse to start above --max-cost unless --yes, or the user says yes at a terminal."""
         costs = {b.name: b.estimate_cost(splits, o) for b, o in plan.backends}
+        answers = len(splits.eval) * len(plan.backends)  # every backend's answers are scored
+        costs.update({e.name: e.estimate_cost(splits, answers) for e in plan.evaluators})
         total = sum(c for c in costs.values() if c)
         if run_config.max_cost is None or total <= run_config.max_cost or run_config.yes:
             return
@@ -363,6 +365,10 @@ class Runner:
         references = [e.reference for e in splits.eval]
         prompts = [e.prompt[-1].content if e.prompt else "" for e in splits.eval]
         out: dict[str, Any] = {"metrics": {}, "backends": {}, "example_ids": [e.id for e in splits.eval]}
+        try:  # the costs of earlier evaluations of this run are kept; a damaged file is rebuilt
+            before = read_json(run.path / "scores.json").get("backends", {})
+        except StoreError:
+            before = {}
         for evaluator in plan.evaluators:
             for metric in evaluator.metrics:
                 out["metrics"][metric] = {"evaluator": evaluator.name, "higher_is_better": metric not in evaluator.lower_is_better,
@@ -373,6 +379,9 @@ class Runner:
             rows = run.read_predictions(backend.name)
             predictions = [r["prediction"] for r in rows]
             scored: dict[str, Any] = {"per_example": {}, "corpus": {}}
+            # What scoring paid, added up over every evaluation of this run (a resumed run
+            # scores again, and cached verdicts cost nothing the second time).
+            costs = dict(before.get(backend.name, {}).get("cost_usd", {}))
             for evaluator in plan.evaluators:
                 try:
                     if evaluator.needs:
@@ -384,6 +393,10 @@ class Runner:
                     continue
                 scored["per_example"].update(scores.per_example)
                 scored["corpus"].update(scores.corpus)
+                if scores.cost_usd is not None:
+                    costs[evaluator.name] = round(costs.get(evaluator.name, 0.0) + scores.cost_usd, 6)
+            if costs:
+                scored["cost_usd"] = costs
             out["backends"][backend.name] = scored
             means = {m: sum(v) / len(v) for m, v in scored["per_example"].items() if v}
             self._event("eval_done", run, backend.name, {"mean": means, "corpus": scored["corpus"]})

@@ -101,6 +101,7 @@ class Scores:
 
     per_example: dict[str, list[float]]
     corpus: dict[str, float] = field(default_factory=dict)
+    cost_usd: float | None = None  # what scoring these answers paid (an LLM judge's API calls); None: free or unknown
 
 
 @dataclass

@@ -5,7 +5,9 @@ judge model reads the answer the way a person would. Any OpenAI-compatible chat 
 judge (``base_url``), with the key from ``api_key_env``. The whole prompt is ``JUDGE_PROMPT``
 below, the one place to read or change what the judge is told. Verdicts are cached on disk by
 (model, prompt, question, reference, answer), so a resumed or re-reported run does not pay for
-them twice. The metric is the grade scaled to 0-1: (grade - 1) / 4.
+them twice. The metric is the grade scaled to 0-1: (grade - 1) / 4. What the verdicts cost
+(the endpoint's reported token usage at the judge model's prices) is reported with the scores
+and counts towards ``--max-cost``.
 
     ftx run --evaluator rouge --evaluator llm_judge --set llm_judge.model=gpt-4.1-mini
 """
@@ -27,7 +29,8 @@ from ftx.hookspecs import hookimpl
 from ftx.options import option
 from ftx.secrets import redact
 from ftx.store import atomic_write_json
-from ftx.types import Scores
+from ftx.tokens import approximate
+from ftx.types import Scores, Splits
 
 JUDGE_PROMPT = """You grade answers to questions against a reference answer.
 
@@ -52,6 +55,19 @@ class JudgeOptions:
     concurrency: int = option(8, "requests in flight at once")
     max_retries: int = option(5, "retries on 429 (honouring Retry-After) and 5xx")
     timeout: float = option(60.0, "seconds per request")
+    input_price: float | None = option(None, "dollars per 1M prompt tokens (default: OpenAI's price for the model)")
+    output_price: float | None = option(None, "dollars per 1M reply tokens (default: OpenAI's price for the model)")
+
+    def prices(self) -> tuple[float, float] | None:
+        """(input, output) dollars per 1M tokens, or None when the judge's prices are unknown."""
+        from ftx.backends.openai.prices import prices_for
+        from ftx.hosted import resolve
+
+        prices = resolve(prices_for(self.model), self)
+        return (prices[1], prices[2]) if prices else None
+
+
+REPLY_TOKENS = 30  # a verdict: {"grade": 4, "reason": "<one short sentence>"}
 
 
 def parse_grade(text: str) -> tuple[int, str] | None:
@@ -75,6 +91,18 @@ class LLMJudge(Evaluator):
     metrics = ("judge",)
     Options = JudgeOptions
 
+    def estimate_cost(self, splits: Splits, answers: int) -> float | None:
+        """Every answer judged once, each answer about as long as its reference (cached verdicts
+        are not subtracted: an upper bound)."""
+        prices = self.options.prices()
+        if not prices or not splits.eval or not answers:
+            return None
+        system = approximate(JUDGE_PROMPT)
+        per_example = [system + approximate(QUESTION) + approximate(e.prompt[-1].content if e.prompt else "")
+                       + 2 * approximate(e.reference) for e in splits.eval]
+        prompt_tokens = sum(per_example) / len(per_example) * answers
+        return (prompt_tokens * prices[0] + answers * REPLY_TOKENS * prices[1]) / 1e6
+
     def score(self, predictions: list[str], references: list[str], prompts: list[str]) -> Scores:
         openai = require("openai", extra="openai", purpose="The llm_judge evaluator")
         opts = self.options
@@ -84,6 +112,7 @@ class LLMJudge(Evaluator):
         client = openai.OpenAI(api_key=key, base_url=opts.base_url or None, max_retries=opts.max_retries, timeout=opts.timeout)
         folder = cache_root() / "judge"
         folder.mkdir(parents=True, exist_ok=True)
+        usage: list[tuple[int, int]] = []  # (prompt, reply) tokens of every request sent
 
         def grade(item: tuple[str, str, str]) -> float:
             prompt, reference, answer = item
@@ -103,6 +132,8 @@ class LLMJudge(Evaluator):
                 except openai.APIError as exc:
                     raise FtxError(f"the judge ({opts.model}) failed: {redact(str(exc))}",
                                    hint="Check llm_judge.model, base_url and the key.") from None
+                if response.usage is not None:
+                    usage.append((response.usage.prompt_tokens, response.usage.completion_tokens))
                 verdict = parse_grade(response.choices[0].message.content or "")
                 if verdict:
                     break
@@ -115,7 +146,9 @@ class LLMJudge(Evaluator):
 
         with ThreadPoolExecutor(max_workers=max(1, opts.concurrency)) as pool:
             values: list[Any] = list(pool.map(grade, zip(prompts, references, predictions)))
-        return Scores({"judge": values})
+        prices = opts.prices()
+        cost = sum(p * prices[0] + c * prices[1] for p, c in usage) / 1e6 if prices else None
+        return Scores({"judge": values}, cost_usd=round(cost, 6) if cost is not None else None)
 
 
 @hookimpl

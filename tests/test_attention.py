@@ -106,6 +106,18 @@ def test_training_uses_per_example_attention_and_saves_plain_sdpa(tiny_model, tm
     register()  # put the real function back for later tests
 
 
+def test_a_varlen_kernel_that_cannot_run_falls_back_and_says_why(monkeypatch):
+    """Where PyTorch's varlen flash kernel refuses (here: a CPU tensor; on a GPU: an older
+    card or head size), the row is attended with the mask instead, and the reason is kept for
+    the training log."""
+    from ftx.backends.local import attention
+
+    monkeypatch.setattr(attention, "_varlen_failed", [])
+    q = torch.randn(1, 4, 10, 16, dtype=torch.bfloat16)
+    assert attention._varlen(q, q, q, torch.tensor([0, 4, 10]), 6, None, gqa=False) is None
+    assert "flash" in attention.varlen_problem().lower()
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="variable-length flash attention needs a CUDA GPU")
 def test_cuda_varlen_attention_equals_the_masked_row(tiny_model):
     from ftx.backends.local.attention import varlen_problem

@@ -268,13 +268,37 @@ def test_llm_judge_grades_through_the_endpoint_and_caches_verdicts(tmp_path, fak
     scores = judge.score(answers, references, ["Who wrote it?"] * 4)
     assert scores.per_example["judge"] == [1.0, 0.0, 0.0, 0.0]  # grade 5 -> 1.0, grade 1 -> 0.0
     assert fake.state.counts["chat"] == 3  # the empty answer is not sent
-    judge.score(answers, references, ["Who wrote it?"] * 4)
+    # What the verdicts cost: the endpoint's reported usage at gpt-4.1-mini's prices ($0.80 / $3.20 per 1M).
+    paid = (fake.state.counts["chat_prompt_tokens"] * 0.80 + fake.state.counts["chat_completion_tokens"] * 3.20) / 1e6
+    assert scores.cost_usd == pytest.approx(paid, abs=1e-6) and scores.cost_usd > 0
+    again = judge.score(answers, references, ["Who wrote it?"] * 4)
     assert fake.state.counts["chat"] == 3  # verdicts come from the cache the second time
+    assert again.cost_usd == 0.0  # and cost nothing
 
-    result = run("--data", str(data), "--backend", "openai-base", "--eval-size", "8", "--name", "r",
-                 "--evaluator", "rouge", "--evaluator", "llm_judge", "--set", f"llm_judge.base_url={fake.base_url}", *FAST)
+
+def test_what_the_judge_paid_is_reported_kept_across_resume_and_counted_in_max_cost(tmp_path, fake, data):
+    judge = ("--evaluator", "rouge", "--evaluator", "llm_judge", "--set", f"llm_judge.base_url={fake.base_url}")
+    result = run("--data", str(data), "--backend", "openai-base", "--eval-size", "8", "--name", "r", *judge, *FAST)
     assert result.exit_code == 0, result.text
-    assert "judge" in json.loads((tmp_path / "runs" / "r" / "scores.json").read_text())["backends"]["openai-base"]["per_example"]
+    scores = json.loads((tmp_path / "runs" / "r" / "scores.json").read_text())["backends"]["openai-base"]
+    assert "judge" in scores["per_example"]
+    paid = scores["cost_usd"]["llm_judge"]
+    assert paid > 0
+    assert f"scoring paid: llm_judge ${paid:.2f}" in result.output
+    report = json.loads((tmp_path / "runs" / "r" / "report.json").read_text())
+    assert report["scoring_cost_usd"] == {"llm_judge": paid}
+    assert "Scoring paid: llm_judge" in (tmp_path / "runs" / "r" / "report.md").read_text()
+    # A resumed run scores again from cached verdicts: nothing new is paid, nothing paid is forgotten.
+    asked = fake.state.counts["chat"]
+    assert CliRunner().invoke(cli, ["resume", "r"]).exit_code == 0
+    assert fake.state.counts["chat"] == asked
+    assert json.loads((tmp_path / "runs" / "r" / "scores.json").read_text())["backends"]["openai-base"]["cost_usd"] == {"llm_judge": paid}
+    # The judge's estimate counts towards --max-cost before anything is asked.
+    result = run("--data", str(data), "--backend", "openai-base", "--eval-size", "8", "--name", "r2", *judge,
+                 "--set", "llm_judge.input_price=100000", "--max-cost", "1", *FAST)
+    assert result.exit_code != 0
+    assert re.search(r"\(llm_judge \$\d+\.\d\d\), above --max-cost \$1\.00\. Nothing was trained or paid for", result.text), result.text
+    assert fake.state.counts["chat"] == asked
 
 
 def test_llm_judge_with_a_wrong_key_fails_clearly(tmp_path, fake, monkeypatch):

@@ -64,6 +64,13 @@ def rows(result: RunResult) -> list[dict[str, Any]]:
     return out
 
 
+def scoring_cost_note(result: RunResult) -> str:
+    """'scoring paid: llm_judge $0.04' when an evaluator paid to score the answers, else ''.
+    Kept apart from the cost column, which is what each backend itself charged."""
+    paid = result.scoring_cost()
+    return "scoring paid: " + ", ".join(f"{name} ${usd:.2f}" for name, usd in paid.items()) if paid else ""
+
+
 def answers_to(result: RunResult, i: int) -> list[tuple[str, str, list[str]]]:
     """Each finished backend's name, its answer to eval example ``i``, and its first three
     scores on it ("rougeL 0.500"), for the reports that show examples side by side."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ftx.hookspecs import hookimpl
-from ftx.report import LEGEND, answers_to, fmt_metric, rows
+from ftx.report import LEGEND, answers_to, fmt_metric, rows, scoring_cost_note
 from ftx.reporter import Reporter
 from ftx.results import RunResult, divergent_examples
 from ftx.store import atomic_write_text
@@ -154,7 +154,7 @@ def render(result: RunResult) -> str:
 status: {escape(result.status)}{f" · baseline: {escape(result.baseline)}" if result.baseline else ""}</div>
 <h2>Comparison</h2>
 {table_html(result)}
-<p class=note>Green bold marks the best value of each column; {escape(LEGEND)}.</p>
+<p class=note>Green bold marks the best value of each column; {escape(LEGEND)}.{f" {escape(scoring_cost_note(result).capitalize())}." if scoring_cost_note(result) else ""}</p>
 <h2>Metrics</h2>
 <p class=note>Bars are means over the held-out examples (corpus values for BLEU and chrF); whiskers are 95% bootstrap intervals.</p>
 <div class=charts>{charts}</div>

@@ -23,6 +23,7 @@ def as_dict(result: RunResult) -> dict[str, Any]:
         "examples": len(result.example_ids),
         "metrics": [{"name": m.name, "evaluator": m.evaluator, "higher_is_better": m.higher_is_better, "target": m.target} for m in result.metrics],
         "best": {m.name: result.best(m) for m in result.metrics},
+        "scoring_cost_usd": result.scoring_cost(),
         "backends": [
             {
                 "name": b.name,
@@ -31,6 +32,7 @@ def as_dict(result: RunResult) -> dict[str, Any]:
                 "baseline": b.baseline,
                 "train": b.train,
                 "cost_usd": b.cost,
+                "scoring_cost_usd": b.scoring_cost,
                 "scores": {m.name: b.value(m.name) for m in result.metrics},
                 "ci95": {m: list(ci) for m, ci in b.ci.items()},
                 "vs_baseline": {m: {"diff": c.diff, "p_value": c.p_value, "verdict": c.verdict} for m, c in b.vs_baseline.items()},

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ftx.hookspecs import hookimpl
-from ftx.report import LEGEND, rows
+from ftx.report import LEGEND, rows, scoring_cost_note
 from ftx.reporter import Reporter
 from ftx.results import RunResult
 from ftx.store import atomic_write_text
@@ -33,6 +33,8 @@ def render(result: RunResult) -> str:
                 cells.append(f"**{value}**" if m.name in row["best"] else value)
         lines.append("| " + " | ".join([row["label"], *cells, row["time"], row["tokens"], row["cost"]]) + " |")
     lines += ["", "Bold marks the best value in each column; " + LEGEND + "."]
+    if scoring_cost_note(result):
+        lines += ["", scoring_cost_note(result).capitalize() + "."]
     return "\n".join(lines) + "\n"
 
 

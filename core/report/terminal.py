@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ftx.hookspecs import hookimpl
-from ftx.report import LEGEND, answers_to, rows
+from ftx.report import LEGEND, answers_to, rows, scoring_cost_note
 from ftx.reporter import Reporter
 from ftx.results import RunResult
 
@@ -136,6 +136,8 @@ class TerminalReporter(Reporter):
         console.print(comparison_table(result, console.width))
         for line in loss_curves(result):
             console.print(line)
+        if scoring_cost_note(result):
+            console.print(f"[dim]{scoring_cost_note(result)}[/]")
         for b in result.backends:
             if b.status != "done":
                 console.print(f"[red]✗ {b.name}[/] {b.status}: {b.error or 'did not finish'}" + (f" (log: {b.log})" if b.log else ""))

@@ -196,6 +196,8 @@ class FakeOpenAI(FakeServer):
             answer = self._answer(params["model"], question)
         usage = {"prompt_tokens": len(question.split()), "completion_tokens": len(answer.split()),
                  "total_tokens": len(question.split()) + len(answer.split())}
+        for kind in ("prompt_tokens", "completion_tokens"):  # what the tests can check costs against
+            self.state.counts[f"chat_{kind}"] = self.state.counts.get(f"chat_{kind}", 0) + usage[kind]
         return 200, {"id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()), "model": params["model"],
                      "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": answer}}],
                      "usage": usage}, None
