@@ -70,9 +70,10 @@ def test_packed_rows_switches_sdpa_models_only_and_restores(tiny_model):
         assert not switched and eager.config._attn_implementation == "eager"
 
 
-def test_training_uses_per_example_attention_and_saves_plain_sdpa(tiny_model, tmp_path, monkeypatch):
-    """Through the backend's own train(): the boundaries reach the attention, and the model
-    that comes out (and the config it saves) is back on SDPA."""
+@pytest.mark.parametrize("checkpointing", [False, True], ids=["plain", "gradient-checkpointing"])
+def test_training_uses_per_example_attention_and_saves_plain_sdpa(tiny_model, tmp_path, monkeypatch, checkpointing):
+    """Through the backend's own train(), recomputing activations or not: the boundaries reach
+    the attention, and the model that comes out (and the config it saves) is back on SDPA."""
     from rich.progress import Progress
 
     from ftx.backend import BackendContext
@@ -94,7 +95,7 @@ def test_training_uses_per_example_attention_and_saves_plain_sdpa(tiny_model, tm
     tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_model)
     examples = [Encoded(list(range(5, 5 + n)), [IGNORE] * (n // 2) + list(range(5 + n // 2, 5 + n))) for n in (6, 9, 12, 7)]
     ctx = BackendContext("t", tmp_path, {}, lambda: None, lambda line: None, lambda k, d: None, Progress(disable=True))
-    opts = TrainOptions(max_steps=2, batch_size=2, save_checkpoints=False, device="cpu")
+    opts = TrainOptions(max_steps=2, batch_size=2, save_checkpoints=False, device="cpu", gradient_checkpointing=checkpointing)
     stats = train(model, tokenizer, examples, opts, ctx, device="cpu", dtype=torch.float32, seed=0, label="t")
     assert stats.steps == 2
     assert seen and all(seen)  # every training forward attended example by example
