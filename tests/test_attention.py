@@ -132,3 +132,4 @@ def test_cuda_varlen_attention_equals_the_masked_row(tiny_model):
     assert packed_loss.item() == pytest.approx(masked_loss.item(), rel=2e-2)
     for ours, theirs in zip(packed_grads, masked_grads):
         assert torch.allclose(ours.float(), theirs.float(), atol=2e-2, rtol=5e-2)
+

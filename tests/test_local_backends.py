@@ -256,3 +256,27 @@ def test_perplexity_of_references_batched_equals_one_at_a_time(tmp_path, tiny_mo
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "runs" / "p" / "scores.json").read_text())["backends"]["local-base"]
     assert len(scores["per_example"]["perplexity"]) == 4 and scores["corpus"]["perplexity"] > 1
+
+
+def test_several_visible_gpus_without_a_launcher_train_on_one(monkeypatch):
+    """Trainer would wrap the model in nn.DataParallel, splitting the one packed row (and its
+    boundaries) across GPUs; ftx keeps one GPU a process and says how to use them all."""
+    from ftx.backends.local.train import one_gpu_per_process
+
+    class Args:  # TrainingArguments' n_gpu reads _n_gpu, which its device setup fills in
+        _n_gpu = 4
+
+        @property
+        def n_gpu(self):
+            return self._n_gpu
+
+    said = []
+    args = Args()
+    one_gpu_per_process(args, said.append)
+    assert args.n_gpu == 1
+    assert said == ["4 GPUs visible: training on one. To train on all of them, launch with "
+                    "torchrun --nproc_per_node 4 -m ftx.cli run ..."]
+    monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun each process already has one GPU
+    args, said = Args(), []
+    one_gpu_per_process(args, said.append)
+    assert args.n_gpu == 4 and not said

@@ -43,6 +43,17 @@ def completion_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any 
     return loss / torch.clamp(torch.as_tensor(count, device=loss.device), min=1)
 
 
+def one_gpu_per_process(args: Any, log: Any) -> None:
+    """Without a launcher, transformers' Trainer spreads each batch over every visible GPU with
+    ``nn.DataParallel``, which splits tensors along their first dimension: a packed batch is
+    one row (and its example boundaries would be cut apart), so that gains nothing and breaks
+    per-example attention. ftx trains on one GPU per process; ``torchrun`` uses them all."""
+    if not distributed.enabled() and args.n_gpu > 1:
+        log(f"{args.n_gpu} GPUs visible: training on one. To train on all of them, launch with "
+            f"torchrun --nproc_per_node {args.n_gpu} -m ftx.cli run ...")
+        args._n_gpu = 1
+
+
 def last_checkpoint(folder: Any) -> str | None:
     """The newest complete checkpoint under ``folder``, to resume an interrupted training."""
     from transformers.trainer_utils import get_last_checkpoint
@@ -110,6 +121,8 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
         ddp_find_unused_parameters=False,
         **({"optim": optim} if optim else {}),
     )
+
+    one_gpu_per_process(args, ctx.log)
 
     # --- progress and the training log ---
     log_path = ctx.dir / "train_log.jsonl"
