@@ -48,6 +48,18 @@ def test_per_example_attention_equals_the_masked_row(tiny_model):
         assert torch.allclose(ours, theirs, atol=1e-6, rtol=1e-4)
 
 
+def test_a_sliding_window_is_left_to_the_mask():
+    """Mistral-style models attend within a window; example by example would ignore it."""
+    config = transformers.MistralConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                        num_attention_heads=4, num_key_value_heads=2, sliding_window=4)
+    torch.manual_seed(0)
+    model = transformers.MistralForCausalLM(config)
+    batch = packed_batch(64, [12, 9])
+    masked_loss, _ = loss_and_grads(model, batch, "sdpa")
+    packed_loss, _ = loss_and_grads(model, batch, NAME)
+    assert packed_loss.item() == pytest.approx(masked_loss.item(), rel=1e-6)
+
+
 def test_without_boundaries_it_is_plain_sdpa(tiny_model):
     """Generation and padded batches carry no boundaries: the padding mask must still apply."""
     model = transformers.AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
