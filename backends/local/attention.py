@@ -68,6 +68,8 @@ def _varlen(query: Any, key: Any, value: Any, cu_seq_lens: Any, max_length: int 
         cu = cu_seq_lens.to(device=query.device, dtype=torch.int32)
         out = varlen_attn(query[0].transpose(0, 1), key[0].transpose(0, 1), value[0].transpose(0, 1), cu, cu,
                           int(max_length), int(max_length), scale=scaling, window_size=(-1, 0), enable_gqa=gqa)
+    except torch.OutOfMemoryError:
+        raise  # not a missing kernel: the caller's advice on what to lower applies
     except (ImportError, RuntimeError, ValueError) as exc:
         _varlen_failed.append(f"{type(exc).__name__}: {exc}")
         return None
