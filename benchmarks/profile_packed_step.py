@@ -1,5 +1,7 @@
 """Where does a packed training step spend its time? Times forward+backward of a LoRA model
-for padded and packed batches, with fixed and with varying lengths (diagnostic, GPU)."""
+for padded and packed batches, with fixed and with varying lengths, with transformers' masked
+attention and with ftx's per-example attention (diagnostic, GPU; ``--small`` for a quick CPU
+check)."""
 
 import random
 import sys
@@ -42,12 +44,27 @@ def timeit(name, make, n=10):
 V = shape["vocab_size"]
 
 
-def packed(L, k=8):
+def packed(L, k=8, boundaries=False):
     lengths = [L // k] * k
     pos = torch.cat([torch.arange(n) for n in lengths]).unsqueeze(0).to(device)
     ids = torch.randint(0, V, (1, sum(lengths)), device=device)
     keep = torch.arange(0, sum(lengths), 4, device=device)
-    return {"ids": ids, "position_ids": pos, "logits_to_keep": keep}
+    batch = {"ids": ids, "position_ids": pos, "logits_to_keep": keep}
+    if boundaries:  # what ftx's PackingCollator adds for per-example attention
+        cu = torch.tensor([0, *lengths], device=device).cumsum(0).to(torch.int32)
+        batch.update(cu_seq_lens_q=cu, cu_seq_lens_k=cu, max_length_q=max(lengths), max_length_k=max(lengths))
+    return batch
+
+
+def per_example(make):
+    """The same batch through ftx's packed attention (varlen flash attention on CUDA)."""
+    from ftx.backends.local.attention import NAME, register
+
+    def run():
+        register()
+        model.set_attn_implementation(NAME)
+        return make()
+    return run
 
 
 timeit("padded 8x512", lambda: {"ids": torch.randint(0, V, (8, 512), device=device)})
@@ -56,3 +73,7 @@ timeit("one row 1728, no position_ids", lambda: {"ids": torch.randint(0, V, (1, 
 timeit("packed 1728 fixed", lambda: packed(1728))
 timeit("packed varying length", lambda: packed(rng.randrange(1400, 2000) // 8 * 8))
 timeit("packed 1728 fixed, full logits", lambda: {k: v for k, v in packed(1728).items() if k != "logits_to_keep"})
+timeit("packed 1728 fixed, per-example attention", per_example(lambda: packed(1728, boundaries=True)))
+timeit("packed 6912 (32 examples), per-example", per_example(lambda: packed(6912, k=32, boundaries=True)))
+model.set_attn_implementation("sdpa")
+timeit("packed 6912 (32 examples), masked", lambda: packed(6912, k=32))
