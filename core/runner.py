@@ -390,6 +390,8 @@ class Runner:
                         scores = evaluator.score(predictions, references, prompts)
                 except Exception as exc:
                     self.err.print(f"[yellow]warning:[/] evaluator '{evaluator.name}' failed on {backend.name}: {type(exc).__name__}: {exc}")
+                    if getattr(exc, "cost_usd", None):  # what it paid before failing still counts
+                        costs[evaluator.name] = round(costs.get(evaluator.name, 0.0) + exc.cost_usd, 6)
                     continue
                 scored["per_example"].update(scores.per_example)
                 scored["corpus"].update(scores.corpus)

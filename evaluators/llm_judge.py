@@ -144,11 +144,22 @@ class LLMJudge(Evaluator):
             atomic_write_json(cached, {"score": score, "grade": verdict[0], "reason": verdict[1], "model": opts.model})
             return score
 
-        with ThreadPoolExecutor(max_workers=max(1, opts.concurrency)) as pool:
-            values: list[Any] = list(pool.map(grade, zip(prompts, references, predictions)))
         prices = opts.prices()
-        cost = sum(p * prices[0] + c * prices[1] for p, c in usage) / 1e6 if prices else None
-        return Scores({"judge": values}, cost_usd=round(cost, 6) if cost is not None else None)
+
+        def paid() -> float | None:
+            return round(sum(p * prices[0] + c * prices[1] for p, c in usage) / 1e6, 6) if prices else None
+
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, opts.concurrency)) as pool:
+                values: list[Any] = list(pool.map(grade, zip(prompts, references, predictions)))
+        except FtxError as exc:
+            # The verdicts paid before the failure are cached (never paid again) and their cost
+            # goes with the error, so the run's total stays true.
+            exc.cost_usd = paid()
+            if usage:
+                exc.message += f" The {len(usage)} verdict(s) already received are kept and will not be paid for again."
+            raise
+        return Scores({"judge": values}, cost_usd=paid())
 
 
 @hookimpl

@@ -301,6 +301,27 @@ def test_what_the_judge_paid_is_reported_kept_across_resume_and_counted_in_max_c
     assert fake.state.counts["chat"] == asked
 
 
+def test_a_judge_failing_part_way_keeps_what_it_paid_for(tmp_path, fake, data):
+    from ftx.errors import FtxError
+    from ftx.evaluators.llm_judge import JudgeOptions, LLMJudge
+
+    fake.behaviour.chat_500_after = 2
+    judge = LLMJudge(JudgeOptions(base_url=fake.base_url, max_retries=0, concurrency=1))
+    with pytest.raises(FtxError, match=r"The 2 verdict\(s\) already received are kept and will not be paid for again") as info:
+        judge.score(["one", "two", "three", "four"], ["a", "b", "c", "d"], ["q"] * 4)
+    assert info.value.cost_usd == pytest.approx(
+        (fake.state.counts["chat_prompt_tokens"] * 0.80 + fake.state.counts["chat_completion_tokens"] * 3.20) / 1e6, abs=1e-6)
+    # Through a run: the judge's metric is missing, the rest stands, and what it paid is counted.
+    fake.behaviour.chat_500_after = 8 + 3  # openai-base answers 8 prompts, then the judge gets 3 verdicts
+    result = run("--data", str(data), "--backend", "openai-base", "--eval-size", "8", "--name", "p", "--evaluator", "rouge",
+                 "--evaluator", "llm_judge", "--set", f"llm_judge.base_url={fake.base_url}", "--set", "llm_judge.max_retries=0", *FAST)
+    assert result.exit_code == 0, result.text
+    assert "evaluator 'llm_judge' failed on openai-base" in result.text
+    scored = json.loads((tmp_path / "runs" / "p" / "scores.json").read_text())["backends"]["openai-base"]
+    assert "rougeL" in scored["per_example"] and "judge" not in scored["per_example"]
+    assert scored["cost_usd"]["llm_judge"] > 0
+
+
 def test_llm_judge_with_a_wrong_key_fails_clearly(tmp_path, fake, monkeypatch):
     from ftx.errors import FtxError
     from ftx.evaluators.llm_judge import JudgeOptions, LLMJudge

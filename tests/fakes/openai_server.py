@@ -28,6 +28,7 @@ class Behaviour:
     fail_job: str | None = None  # error message: the job ends 'failed'
     chat_429: int = 0  # the next N chat requests get 429 with Retry-After
     chat_500: int = 0  # the next N chat requests get 500
+    chat_500_after: int = -1  # after N more answered chat requests, every one gets 500 (-1: never)
     retry_after: str = "0"
     latency: float = 0.0  # seconds each chat completion takes, like a real model answering
 
@@ -183,10 +184,12 @@ class FakeOpenAI(FakeServer):
                 self.behaviour.chat_429 -= 1
                 self.state.counts["chat_errors"] += 1
                 return 429, {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}, {"Retry-After": self.behaviour.retry_after}
-            if self.behaviour.chat_500 > 0:
-                self.behaviour.chat_500 -= 1
+            if self.behaviour.chat_500 > 0 or self.behaviour.chat_500_after == 0:
+                self.behaviour.chat_500 = max(0, self.behaviour.chat_500 - 1)
                 self.state.counts["chat_errors"] += 1
                 return 500, {"error": {"message": "The server had an error", "type": "server_error"}}, None
+            if self.behaviour.chat_500_after > 0:
+                self.behaviour.chat_500_after -= 1
         if self.behaviour.latency:
             time.sleep(self.behaviour.latency)
         question = params["messages"][-1]["content"]
