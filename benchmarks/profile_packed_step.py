@@ -16,7 +16,7 @@ shape = dict(hidden_size=2048, num_hidden_layers=16, num_attention_heads=32, num
              num_attention_heads=4, num_key_value_heads=2, intermediate_size=512, vocab_size=4096)
 device = "cuda" if torch.cuda.is_available() else "cpu"
 with torch.device(device):
-    model = LlamaForCausalLM(LlamaConfig(**shape, attn_implementation=sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("--") else "sdpa")).to(torch.bfloat16)
+    model = LlamaForCausalLM(LlamaConfig(**shape, attn_implementation=sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("--") else "sdpa")).to(torch.bfloat16 if device == "cuda" else torch.float32)
 model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM"))
 rng = random.Random(0)
 
@@ -31,7 +31,7 @@ def step(ids, **kw):
     out.logits.float().mean().backward()
 
 
-def timeit(name, make, n=10):
+def timeit(name, make, n=10 if device == "cuda" else 2):
     step(**make())
     sync()
     t = time.perf_counter()
