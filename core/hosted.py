@@ -23,12 +23,17 @@ def resolve(table: Prices | None, opts: Any) -> Prices | None:
             opts.output_price if opts.output_price is not None else table[2])
 
 
+def usage_cost(prompt_tokens: float, completion_tokens: float, prices: Prices) -> float:
+    """Dollars for that many prompt and completion tokens at ``prices``."""
+    return (prompt_tokens * prices[1] + completion_tokens * prices[2]) / 1e6
+
+
 def add_eval_cost(state: dict[str, Any], completions: list[Completion], prices: Prices | None) -> None:
     """Add what ``completions`` cost to ``state["eval_cost_usd"]``: a resumed evaluation asks
     only the prompts not answered before, so the costs add up."""
     if not prices:
         return
-    cost = (sum(c.prompt_tokens for c in completions) * prices[1] + sum(c.completion_tokens for c in completions) * prices[2]) / 1e6
+    cost = usage_cost(sum(c.prompt_tokens for c in completions), sum(c.completion_tokens for c in completions), prices)
     state["eval_cost_usd"] = round(state.get("eval_cost_usd", 0.0) + cost, 6)
 
 

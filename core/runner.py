@@ -390,13 +390,13 @@ class Runner:
                         scores = evaluator.score(predictions, references, prompts)
                 except Exception as exc:
                     self.err.print(f"[yellow]warning:[/] evaluator '{evaluator.name}' failed on {backend.name}: {type(exc).__name__}: {exc}")
-                    if getattr(exc, "cost_usd", None):  # what it paid before failing still counts
-                        costs[evaluator.name] = round(costs.get(evaluator.name, 0.0) + exc.cost_usd, 6)
-                    continue
-                scored["per_example"].update(scores.per_example)
-                scored["corpus"].update(scores.corpus)
-                if scores.cost_usd is not None:
-                    costs[evaluator.name] = round(costs.get(evaluator.name, 0.0) + scores.cost_usd, 6)
+                    paid = getattr(exc, "cost_usd", None) or None  # what it paid before failing still counts
+                else:
+                    scored["per_example"].update(scores.per_example)
+                    scored["corpus"].update(scores.corpus)
+                    paid = scores.cost_usd
+                if paid is not None:
+                    costs[evaluator.name] = round(costs.get(evaluator.name, 0.0) + paid, 6)
             if costs:
                 scored["cost_usd"] = costs
             out["backends"][backend.name] = scored

@@ -26,6 +26,7 @@ from ftx.cache import cache_root
 from ftx.errors import ConfigError, FtxError, require
 from ftx.evaluator import Evaluator
 from ftx.hookspecs import hookimpl
+from ftx.hosted import Prices, resolve, usage_cost
 from ftx.options import option
 from ftx.secrets import redact
 from ftx.store import atomic_write_json
@@ -58,13 +59,11 @@ class JudgeOptions:
     input_price: float | None = option(None, "dollars per 1M prompt tokens (default: OpenAI's price for the model)")
     output_price: float | None = option(None, "dollars per 1M reply tokens (default: OpenAI's price for the model)")
 
-    def prices(self) -> tuple[float, float] | None:
-        """(input, output) dollars per 1M tokens, or None when the judge's prices are unknown."""
+    def prices(self) -> Prices | None:
+        """The judge model's prices with the options put over them; None when unknown."""
         from ftx.backends.openai.prices import prices_for
-        from ftx.hosted import resolve
 
-        prices = resolve(prices_for(self.model), self)
-        return (prices[1], prices[2]) if prices else None
+        return resolve(prices_for(self.model), self)
 
 
 REPLY_TOKENS = 30  # a verdict: {"grade": 4, "reason": "<one short sentence>"}
@@ -100,8 +99,7 @@ class LLMJudge(Evaluator):
         system = approximate(JUDGE_PROMPT)
         per_example = [system + approximate(QUESTION) + approximate(e.prompt[-1].content if e.prompt else "")
                        + 2 * approximate(e.reference) for e in splits.eval]
-        prompt_tokens = sum(per_example) / len(per_example) * answers
-        return (prompt_tokens * prices[0] + answers * REPLY_TOKENS * prices[1]) / 1e6
+        return usage_cost(sum(per_example) / len(per_example) * answers, answers * REPLY_TOKENS, prices)
 
     def score(self, predictions: list[str], references: list[str], prompts: list[str]) -> Scores:
         openai = require("openai", extra="openai", purpose="The llm_judge evaluator")
@@ -113,6 +111,7 @@ class LLMJudge(Evaluator):
         folder = cache_root() / "judge"
         folder.mkdir(parents=True, exist_ok=True)
         usage: list[tuple[int, int]] = []  # (prompt, reply) tokens of every request sent
+        kept: list[str] = []  # verdicts received and cached by this call
 
         def grade(item: tuple[str, str, str]) -> float:
             prompt, reference, answer = item
@@ -142,12 +141,13 @@ class LLMJudge(Evaluator):
                                hint="Use a stronger judge model.")
             score = (verdict[0] - 1) / 4
             atomic_write_json(cached, {"score": score, "grade": verdict[0], "reason": verdict[1], "model": opts.model})
+            kept.append(digest)
             return score
 
         prices = opts.prices()
 
         def paid() -> float | None:
-            return round(sum(p * prices[0] + c * prices[1] for p, c in usage) / 1e6, 6) if prices else None
+            return round(usage_cost(sum(p for p, _ in usage), sum(c for _, c in usage), prices), 6) if prices else None
 
         try:
             with ThreadPoolExecutor(max_workers=max(1, opts.concurrency)) as pool:
@@ -156,8 +156,8 @@ class LLMJudge(Evaluator):
             # The verdicts paid before the failure are cached (never paid again) and their cost
             # goes with the error, so the run's total stays true.
             exc.cost_usd = paid()
-            if usage:
-                exc.message += f" The {len(usage)} verdict(s) already received are kept and will not be paid for again."
+            if kept:
+                exc.message += f" The {len(kept)} verdict(s) already received are kept and will not be paid for again."
             raise
         return Scores({"judge": values}, cost_usd=paid())
 

@@ -144,6 +144,7 @@ def examples_html(result: RunResult, n: int = 10) -> str:
 
 def render(result: RunResult) -> str:
     charts = "".join(metric_chart(result, m) for m in result.metrics)
+    note = scoring_cost_note(result)
     loss = loss_chart(result)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -154,7 +155,7 @@ def render(result: RunResult) -> str:
 status: {escape(result.status)}{f" · baseline: {escape(result.baseline)}" if result.baseline else ""}</div>
 <h2>Comparison</h2>
 {table_html(result)}
-<p class=note>Green bold marks the best value of each column; {escape(LEGEND)}.{f" {escape(scoring_cost_note(result).capitalize())}." if scoring_cost_note(result) else ""}</p>
+<p class=note>Green bold marks the best value of each column; {escape(LEGEND)}.{f" {escape(note.capitalize())}." if note else ""}</p>
 <h2>Metrics</h2>
 <p class=note>Bars are means over the held-out examples (corpus values for BLEU and chrF); whiskers are 95% bootstrap intervals.</p>
 <div class=charts>{charts}</div>

@@ -33,8 +33,8 @@ def render(result: RunResult) -> str:
                 cells.append(f"**{value}**" if m.name in row["best"] else value)
         lines.append("| " + " | ".join([row["label"], *cells, row["time"], row["tokens"], row["cost"]]) + " |")
     lines += ["", "Bold marks the best value in each column; " + LEGEND + "."]
-    if scoring_cost_note(result):
-        lines += ["", scoring_cost_note(result).capitalize() + "."]
+    if note := scoring_cost_note(result):
+        lines += ["", note.capitalize() + "."]
     return "\n".join(lines) + "\n"
 
 

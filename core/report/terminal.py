@@ -136,8 +136,8 @@ class TerminalReporter(Reporter):
         console.print(comparison_table(result, console.width))
         for line in loss_curves(result):
             console.print(line)
-        if scoring_cost_note(result):
-            console.print(f"[dim]{scoring_cost_note(result)}[/]")
+        if note := scoring_cost_note(result):
+            console.print(f"[dim]{note}[/]")
         for b in result.backends:
             if b.status != "done":
                 console.print(f"[red]✗ {b.name}[/] {b.status}: {b.error or 'did not finish'}" + (f" (log: {b.log})" if b.log else ""))
