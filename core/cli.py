@@ -209,7 +209,7 @@ def report(run_ref: str, examples: int, reporters: tuple[str, ...], runs_dir: st
     from ftx.runner import config_of
     from ftx.store import RunStore
 
-    out, err = _consoles()
+    out, _ = _consoles()
     run = RunStore(runs_dir).open(run_ref)
     result = load_result(run)
     registry = get_registry()

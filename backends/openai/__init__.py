@@ -20,13 +20,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
+from ftx import secrets
 from ftx.backend import Backend, BackendContext, TrainedModel
 from ftx.data import holdout_share
 from ftx.errors import BackendError, FtxError
 from ftx.hookspecs import hookimpl
-from ftx.options import option
 from ftx.hosted import Prices, answer_concurrently, resolve
-from ftx import secrets
+from ftx.options import option
 from ftx.secrets import redact
 from ftx.types import Completion, GenerationParams, Message, Problem, Splits, TrainStats
 
