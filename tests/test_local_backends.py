@@ -280,3 +280,83 @@ def test_several_visible_gpus_without_a_launcher_train_on_one(monkeypatch):
     args, said = Args(), []
     one_gpu_per_process(args, said.append)
     assert args.n_gpu == 4 and not said
+
+
+def _lora_in_bf16(tiny_model, dropout=0.0):
+    import transformers
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.bfloat16)
+    return get_peft_model(model, LoraConfig(r=4, lora_dropout=dropout, target_modules="all-linear", task_type="CAUSAL_LM"))
+
+
+def _casting(model):
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    return {m.cast_input_dtype_enabled for m in model.modules() if isinstance(m, BaseTunerLayer)}
+
+
+def test_lora_inputs_stay_uncast_under_autocast_with_the_same_result(tiny_model):
+    """peft casts each LoRA layer's input to the adapter's float32 and autocast casts it back:
+    skipping both gives bitwise the same loss and gradients with fewer kernels, and only
+    while the block runs (generation without autocast needs the cast)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from ftx.backends.local.train import adapter_inputs_uncast
+
+    class CountCasts(TorchDispatchMode):
+        casts = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.casts += func.overloadpacket.__name__ == "_to_copy"
+            return func(*args, **(kwargs or {}))
+
+    model = _lora_in_bf16(tiny_model)
+    ids = torch.randint(5, model.config.vocab_size, (2, 12), generator=torch.Generator().manual_seed(0))
+
+    def step():
+        model.zero_grad()
+        with CountCasts() as counter, torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(input_ids=ids, labels=ids).loss
+        with counter:
+            loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None], counter.casts
+
+    cast_loss, cast_grads, with_casts = step()
+    with adapter_inputs_uncast(model, mixed_precision=True):
+        assert _casting(model) == {False}
+        loss, grads, without = step()
+    assert _casting(model) == {True}
+    assert torch.equal(loss, cast_loss) and all(torch.equal(a, b) for a, b in zip(grads, cast_grads))
+    layers = sum(1 for name, _ in model.named_modules() if name.endswith("lora_A"))
+    assert with_casts - without >= 2 * layers, (with_casts, without, layers)
+    model(input_ids=ids)  # no autocast: the restored cast keeps the float32 adapters usable
+    with adapter_inputs_uncast(model, mixed_precision=False):
+        assert _casting(model) == {True}
+
+
+def test_bfloat16_training_on_cpu_runs_under_autocast_without_input_casts(tiny_model, tmp_path):
+    """The backend's own train() in bfloat16: Trainer's mixed precision wraps each forward in
+    autocast (as on CUDA), LoRA inputs go uncast throughout, and the cast is back afterwards."""
+    from rich.progress import Progress
+
+    from ftx.backend import BackendContext
+    from ftx.backends.local.options import LoraOptions
+    from ftx.backends.local.tokenize import IGNORE, Encoded
+    from ftx.backends.local.train import train
+
+    model = _lora_in_bf16(tiny_model, dropout=0.05)
+    seen = []
+    adapter = next(m for name, m in model.named_modules() if name.endswith("lora_A.default"))
+    adapter.register_forward_pre_hook(lambda module, args: seen.append((_casting(model), torch.is_autocast_enabled("cpu"))))
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_model)
+    examples = [Encoded(list(range(5, 5 + n)), [IGNORE] * (n // 2) + list(range(5 + n // 2, 5 + n))) for n in (6, 9, 12, 7)]
+    ctx = BackendContext("t", tmp_path, {}, lambda: None, lambda line: None, lambda k, d: None, Progress(disable=True))
+    opts = LoraOptions(max_steps=2, batch_size=2, save_checkpoints=False, device="cpu", dtype="bfloat16")
+    stats = train(model, tokenizer, examples, opts, ctx, device="cpu", dtype=torch.bfloat16, seed=0, label="t")
+    assert stats.steps == 2 and stats.final_loss == stats.final_loss  # a number, not NaN
+    assert seen and all(casting == {False} and autocast for casting, autocast in seen), seen
+    assert _casting(model) == {True}
