@@ -73,7 +73,9 @@ class LoraOptions(TrainOptions):
     learning_rate: float = option(1e-3, "peak learning rate (LoRA tolerates higher rates than full fine-tuning)")
     lora_r: int = option(16, "LoRA rank")
     lora_alpha: int = option(32, "LoRA scaling numerator (scale = alpha / r)")
-    lora_dropout: float = option(0.05, "dropout on the LoRA input")
+    # 0, as peft's own default: the same held-out scores on the bundled demo as 0.05, and five
+    # fewer kernels per adapted layer and step (docs/performance.md).
+    lora_dropout: float = option(0.0, "dropout on the LoRA input")
     target_modules: list[str] = option(["all-linear"], "modules that get adapters: all-linear, or names like q_proj,v_proj")
 
     def validate(self) -> list[str]:
