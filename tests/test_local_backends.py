@@ -336,9 +336,11 @@ def test_lora_inputs_stay_uncast_under_autocast_with_the_same_result(tiny_model)
         assert _casting(model) == {True}
 
 
-def test_bfloat16_training_on_cpu_runs_under_autocast_without_input_casts(tiny_model, tmp_path):
+@pytest.mark.parametrize("checkpointing", [False, True], ids=["plain", "gradient-checkpointing"])
+def test_bfloat16_training_on_cpu_runs_under_autocast_without_input_casts(tiny_model, tmp_path, checkpointing):
     """The backend's own train() in bfloat16: Trainer's mixed precision wraps each forward in
-    autocast (as on CUDA), LoRA inputs go uncast throughout, and the cast is back afterwards."""
+    autocast (as on CUDA), LoRA inputs go uncast throughout (recomputed forwards too), and the
+    cast is back afterwards."""
     from rich.progress import Progress
 
     from ftx.backend import BackendContext
@@ -355,7 +357,8 @@ def test_bfloat16_training_on_cpu_runs_under_autocast_without_input_casts(tiny_m
     tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_model)
     examples = [Encoded(list(range(5, 5 + n)), [IGNORE] * (n // 2) + list(range(5 + n // 2, 5 + n))) for n in (6, 9, 12, 7)]
     ctx = BackendContext("t", tmp_path, {}, lambda: None, lambda line: None, lambda k, d: None, Progress(disable=True))
-    opts = LoraOptions(max_steps=2, batch_size=2, save_checkpoints=False, device="cpu", dtype="bfloat16")
+    opts = LoraOptions(max_steps=2, batch_size=2, save_checkpoints=False, device="cpu", dtype="bfloat16",
+                       gradient_checkpointing=checkpointing)
     stats = train(model, tokenizer, examples, opts, ctx, device="cpu", dtype=torch.bfloat16, seed=0, label="t")
     assert stats.steps == 2 and stats.final_loss == stats.final_loss  # a number, not NaN
     assert seen and all(casting == {False} and autocast for casting, autocast in seen), seen
