@@ -57,6 +57,7 @@ def main() -> None:
         r["speedup"] = round(r["answers_per_s"] / base, 2)
         print(f"{r['concurrency']:>12} {r['seconds']:>9.2f} {r['answers_per_s']:>10.1f} {'x' + format(r['speedup'], '.2f'):>17}")
     Path(args.out).write_text(json.dumps({"latency_s": args.latency, "prompts": args.prompts, "results": results}, indent=2) + "\n")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

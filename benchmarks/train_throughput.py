@@ -263,6 +263,8 @@ def main() -> None:
 
     shape = args.shape or ("1b" if args.device == "cuda" else "tiny")
     steps = args.steps or (40 if args.device == "cuda" else 12)
+    if steps <= args.warmup:
+        parser.error(f"--steps ({steps}) counts the {args.warmup} warm-up steps too: give more steps than --warmup")
     peak = args.peak_tflops
     name = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or platform.machine()
     if peak is None and args.device == "cuda":
