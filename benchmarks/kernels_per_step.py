@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import random
 from pathlib import Path
 
 import torch
@@ -29,8 +28,9 @@ from peft import LoraConfig, get_peft_model
 from torch.utils._python_dispatch import TorchDispatchMode
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from ftx.backends.local.tokenize import IGNORE, PackingCollator
+from ftx.backends.local.tokenize import PackingCollator
 from ftx.backends.local.train import adapter_inputs_uncast, completion_loss
+from train_throughput import make_examples  # the same length spread as the throughput benchmark
 
 VIEWS = {"t", "view", "_unsafe_view", "slice", "transpose", "detach", "unsqueeze", "squeeze", "expand", "alias",
          "permute", "select", "as_strided", "split", "split_with_sizes", "unbind", "reshape", "_reshape_alias"}
@@ -55,17 +55,6 @@ def lora_model(layers: int, dropout: float) -> torch.nn.Module:
     model = LlamaForCausalLM(config).to(torch.bfloat16)
     return get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=dropout, target_modules="all-linear",
                                             task_type="CAUSAL_LM"))
-
-
-def examples(n: int, seed: int = 0) -> list[dict[str, list[int]]]:
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        length = max(16, min(512, int(rng.lognormvariate(5.2, 0.5))))
-        ids = [rng.randrange(5, 512) for _ in range(length)]
-        answer = length // 4
-        rows.append({"input_ids": ids, "labels": [IGNORE] * (length - answer) + ids[-answer:]})
-    return rows
 
 
 def naive_step(model, rows) -> Count:
@@ -137,7 +126,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "kernels_per_step.json")
     parser.add_argument("--compile", action="store_true", help="also time the step under torch.compile (slow to compile)")
     args = parser.parse_args()
-    rows = examples(args.batch)
+    rows = make_examples(args.batch, mean=216.0, seed=0, vocab=512)
     results = {}
     print(f"{args.layers}-layer Llama layout, LoRA r=16 on all linear layers, {args.batch} examples a step, bf16 autocast")
     print(f"{'':34s} {'kernels':>8s} {'casts':>6s}  vs naive")

@@ -48,3 +48,19 @@ def start_and_kill_when(args: list[str], cwd: Path, run_json: Path, marker: str,
     assert proc.poll() is None, proc.stderr.read().decode()  # still running, with the marker saved
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+
+
+def train_briefly(model, model_dir: Path, run_dir: Path, opts, dtype):
+    """The local backends' own ``train()`` on four short examples on the CPU (the caller's
+    ``opts`` say how many steps and what else), for tests that watch what a training does."""
+    import transformers
+    from rich.progress import Progress
+
+    from ftx.backend import BackendContext
+    from ftx.backends.local.tokenize import IGNORE, Encoded
+    from ftx.backends.local.train import train
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+    examples = [Encoded(list(range(5, 5 + n)), [IGNORE] * (n // 2) + list(range(5 + n // 2, 5 + n))) for n in (6, 9, 12, 7)]
+    ctx = BackendContext("t", run_dir, {}, lambda: None, lambda line: None, lambda k, d: None, Progress(disable=True))
+    return train(model, tokenizer, examples, opts, ctx, device="cpu", dtype=dtype, seed=0, label="t")

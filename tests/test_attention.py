@@ -86,13 +86,9 @@ def test_packed_rows_switches_sdpa_models_only_and_restores(tiny_model):
 def test_training_uses_per_example_attention_and_saves_plain_sdpa(tiny_model, tmp_path, monkeypatch, checkpointing):
     """Through the backend's own train(), recomputing activations or not: the boundaries reach
     the attention, and the model that comes out (and the config it saves) is back on SDPA."""
-    from rich.progress import Progress
-
-    from ftx.backend import BackendContext
     from ftx.backends.local import attention
     from ftx.backends.local.options import TrainOptions
-    from ftx.backends.local.tokenize import Encoded
-    from ftx.backends.local.train import train
+    from tests.helpers import train_briefly
 
     seen = []
     original = attention.packed_attention
@@ -104,11 +100,8 @@ def test_training_uses_per_example_attention_and_saves_plain_sdpa(tiny_model, tm
     monkeypatch.setattr(attention, "packed_attention", spy)
     monkeypatch.setattr(attention, "_registered", False)
     model = transformers.AutoModelForCausalLM.from_pretrained(tiny_model)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_model)
-    examples = [Encoded(list(range(5, 5 + n)), [IGNORE] * (n // 2) + list(range(5 + n // 2, 5 + n))) for n in (6, 9, 12, 7)]
-    ctx = BackendContext("t", tmp_path, {}, lambda: None, lambda line: None, lambda k, d: None, Progress(disable=True))
     opts = TrainOptions(max_steps=2, batch_size=2, save_checkpoints=False, device="cpu", gradient_checkpointing=checkpointing)
-    stats = train(model, tokenizer, examples, opts, ctx, device="cpu", dtype=torch.float32, seed=0, label="t")
+    stats = train_briefly(model, tiny_model, tmp_path, opts, torch.float32)
     assert stats.steps == 2
     assert seen and all(seen)  # every training forward attended example by example
     assert model.config._attn_implementation == "sdpa"

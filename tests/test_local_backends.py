@@ -341,25 +341,16 @@ def test_bfloat16_training_on_cpu_runs_under_autocast_without_input_casts(tiny_m
     """The backend's own train() in bfloat16: Trainer's mixed precision wraps each forward in
     autocast (as on CUDA), LoRA inputs go uncast throughout (recomputed forwards too), and the
     cast is back afterwards."""
-    from rich.progress import Progress
-
-    from ftx.backend import BackendContext
     from ftx.backends.local.options import LoraOptions
-    from ftx.backends.local.tokenize import IGNORE, Encoded
-    from ftx.backends.local.train import train
+    from tests.helpers import train_briefly
 
     model = _lora_in_bf16(tiny_model, dropout=0.05)
     seen = []
     adapter = next(m for name, m in model.named_modules() if name.endswith("lora_A.default"))
     adapter.register_forward_pre_hook(lambda module, args: seen.append((_casting(model), torch.is_autocast_enabled("cpu"))))
-    import transformers
-
-    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_model)
-    examples = [Encoded(list(range(5, 5 + n)), [IGNORE] * (n // 2) + list(range(5 + n // 2, 5 + n))) for n in (6, 9, 12, 7)]
-    ctx = BackendContext("t", tmp_path, {}, lambda: None, lambda line: None, lambda k, d: None, Progress(disable=True))
     opts = LoraOptions(max_steps=2, batch_size=2, save_checkpoints=False, device="cpu", dtype="bfloat16",
                        gradient_checkpointing=checkpointing)
-    stats = train(model, tokenizer, examples, opts, ctx, device="cpu", dtype=torch.bfloat16, seed=0, label="t")
+    stats = train_briefly(model, tiny_model, tmp_path, opts, torch.bfloat16)
     assert stats.steps == 2 and stats.final_loss == stats.final_loss  # a number, not NaN
     assert seen and all(casting == {False} and autocast for casting, autocast in seen), seen
     assert _casting(model) == {True}

@@ -61,9 +61,9 @@ def adapter_inputs_uncast(model: Any, mixed_precision: bool) -> Iterator[None]:
     Autocast casts it straight back to bfloat16 for the matmul, so the cast changes nothing but
     costs a kernel per adapted layer forward and one backward: a tenth of the ~4,400 kernels of
     a LoRA step on a 16-layer Llama, where a step of 8 examples is bound by kernel launches on
-    a GPU (see docs/performance.md).
-    peft already skips this cast under autocast for 4-bit layers. Outside training (generation
-    without autocast) the cast is needed, so it comes back when the block ends.
+    a GPU (see docs/performance.md). peft already skips this cast under autocast for 4-bit
+    layers. Outside training (generation without autocast) the cast is needed, so it comes back
+    when the block ends.
     """
     if not mixed_precision:
         yield
@@ -114,8 +114,8 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
         weight_decay=opts.weight_decay,
         max_grad_norm=opts.max_grad_norm,
         gradient_checkpointing=opts.gradient_checkpointing,
-        # Mixed precision: autocast around each forward, float32 where precision matters
-        # (loss, softmax, a LoRA adapter's weights), on the CPU too when bfloat16 was asked for.
+        # Mixed precision: each forward runs under autocast (bf16 matmuls, float32 softmax and
+        # loss), on the CPU too when bfloat16 was asked for.
         bf16=device in ("cuda", "cpu") and dtype == torch.bfloat16,
         fp16=device == "cuda" and dtype == torch.float16,
         use_cpu=device == "cpu",
