@@ -10,15 +10,17 @@ import codecs
 import csv
 import io
 import json
+import os
 import random
 import re
+import stat
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
 from ftx.errors import DataError
-from ftx.formatters import Formatter
+from ftx.formatters import PREFERENCE_HINT, Formatter, not_sft
 from ftx.types import Example, Problem, Splits
 
 SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
@@ -65,23 +67,31 @@ def bundled_path() -> Path:
 # --- Reading ------------------------------------------------------------------------------
 
 
-def read_records(path: Path) -> Iterator[RawRecord]:
-    """Raw records with their place in the file; unreadable ones carry a problem instead."""
-    name = path.name
+def read_records(path: Path, is_record: Callable[[dict[str, Any]], bool] | None = None) -> Iterator[RawRecord]:
+    """Raw records with their place in the file; unreadable ones carry a problem instead.
+
+    The format is told by content, not by the suffix, as ``datasets`` and pandas do: JSON Lines
+    saved as ``.json`` (what ``Dataset.to_json`` writes), a JSON array saved as ``.jsonl``, one
+    record as a single object, and gzip, bzip2 or xz compression all read as they are.
+    ``is_record`` tells a single record from an object that wraps the records' array.
+    """
     if not path.exists():
         raise DataError(f"{path}: no such file or directory.", hint="Check the path.")
     if path.is_dir():
         yield from _read_saved_dataset(path)
         return
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read the file: {exc.strerror or exc}.", hint="Check the path and its permissions.") from None
+    name = path.name
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in COMPRESSED_SUFFIXES:
+        suffixes.pop()
+    suffix = suffixes[-1] if suffixes else ""
+    raw = _decompress(_read_bytes(path), path)
     if not raw.strip():
-        raise DataError(f"{path}: the file is empty.", hint="It needs at least one example, one JSON object per line.")
-    kind = SUFFIXES.get(path.suffix.lower())
-    if kind == "parquet":
-        yield from _read_parquet(path)
+        hint = "Nothing was written to the pipe." if stat.S_ISFIFO(path.stat().st_mode) else \
+            "It needs at least one example, one JSON object per line."
+        raise DataError(f"{path}: the file is empty.", hint=hint)
+    if suffix == ".parquet" or raw[:4] == b"PAR1":
+        yield from _read_parquet(path, raw)
         return
     if _is_utf16(raw[:8192]):
         raise DataError(f"{path}: the file is UTF-16 encoded; ftx reads UTF-8.",
@@ -89,22 +99,100 @@ def read_records(path: Path) -> Iterator[RawRecord]:
     if b"\x00" in raw[:8192]:
         raise DataError(
             f"{path}: this looks like a binary file, not text data.",
-            hint="Give a .jsonl, .json, .csv or .parquet file.",
+            hint="Give a .jsonl, .json, .csv or .parquet file (gzip, bzip2 or xz compressed, or not).",
         )
-    if kind is None:
-        first = raw.lstrip()[:1]
-        kind = "json" if first == b"[" else "jsonl" if first == b"{" else None
-        if kind is None:
-            raise DataError(
-                f"{path}: cannot tell the format of this file.",
-                hint="Use the suffix .jsonl, .json, .csv, .tsv or .parquet.",
-            )
-    if kind == "jsonl":
+    if suffix in (".csv", ".tsv"):
+        yield from _read_csv(raw, name, "\t" if suffix == ".tsv" else ",")
+        return
+    first = raw.lstrip(b" \t\r\n").removeprefix(codecs.BOM_UTF8).lstrip(b" \t\r\n")[:1]
+    if first == b"{" and _looks_like_lines(raw):
         yield from _read_jsonl(raw, name)
-    elif kind == "json":
-        yield from _read_json(raw, name)
+    elif first in (b"{", b"["):
+        yield from _read_json(raw, name, is_record or (lambda record: False))
+    elif suffix in SUFFIXES:
+        raise DataError(f"{path}: this is not JSON: it starts with {raw.lstrip()[:20]!r}, not with {{ or [.",
+                        hint="Give JSON Lines (one object per line), a JSON array, CSV with the suffix .csv, or Parquet.")
     else:
-        yield from _read_csv(raw, name, "\t" if kind == "tsv" else ",")
+        raise DataError(
+            f"{path}: cannot tell the format of this file.",
+            hint="Use JSON Lines, a JSON array, or the suffix .csv, .tsv or .parquet.",
+        )
+
+
+# Pipes (``<(zcat qa.jsonl.gz)``) have no size to check first; a data set larger than this in a
+# pipe is almost surely a device or a runaway command. Decompressed files share the cap.
+MAX_STREAM_BYTES = 8 * 2**30
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes. Regular files and pipes only: a device such as /dev/zero never ends and a
+    socket is not data."""
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISREG(mode):
+            return path.read_bytes()
+        if not stat.S_ISFIFO(mode):
+            kind = "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode) else \
+                "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+            raise DataError(f"{path}: is {kind}, not a data file.", hint="Give a .jsonl, .json, .csv or .parquet file.")
+        # A named pipe with nobody writing would block open() forever: open without waiting;
+        # reads then end at once if no writer is there, and wait for one that is.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as pipe:
+            raw = pipe.read(MAX_STREAM_BYTES + 1)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the file: {exc.strerror or exc}.", hint="Check the path and its permissions.") from None
+    if len(raw) > MAX_STREAM_BYTES:
+        raise DataError(f"{path}: the pipe gave more than {MAX_STREAM_BYTES // 2**30} GiB.", hint="Write the data to a file first.")
+    return raw
+
+
+def _decompress(raw: bytes, path: Path) -> bytes:
+    """gzip, bzip2 and xz, told by their magic bytes; anything else as it is."""
+    import bz2
+    import gzip
+    import lzma
+
+    for magic, module, name in ((b"\x1f\x8b", gzip, "gzip"), (b"BZh", bz2, "bzip2"), (b"\xfd7zXZ\x00", lzma, "xz")):
+        if raw.startswith(magic):
+            try:
+                with module.open(io.BytesIO(raw)) as stream:
+                    out = stream.read(MAX_STREAM_BYTES + 1)
+            except (OSError, EOFError, lzma.LZMAError) as exc:
+                raise DataError(f"{path}: the {name} file is damaged: {exc}.", hint="Check the download, or decompress it yourself.") from None
+            if len(out) > MAX_STREAM_BYTES:
+                raise DataError(f"{path}: decompresses to more than {MAX_STREAM_BYTES // 2**30} GiB.",
+                                hint="Split the data into several files.")
+            return out
+    if raw.startswith(b"\x28\xb5\x2f\xfd"):
+        raise DataError(f"{path}: is zstd-compressed, which ftx does not read.", hint="Decompress it first: zstd -d FILE.")
+    return raw
+
+
+def _looks_like_lines(raw: bytes) -> bool:
+    """JSON Lines, rather than one object spread over lines: the first line is a whole object, and
+    more lines follow (one line alone is read as a JSON document, which may wrap an array)."""
+    lines = [line for line in raw[: 1 << 20].split(b"\n", 64)[:64] if line.strip()]
+    if len(lines) < 2:
+        return False
+    first = lines[0].strip().removeprefix(codecs.BOM_UTF8)
+    try:
+        return isinstance(json.loads(first), dict)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    # A broken first line: JSON Lines all the same if a later line is a whole object on its own
+    # and the first one looks like a one-line record (pretty-printed JSON starts with a lone '{').
+    if not first.endswith(b"}") or first == b"{":
+        return False
+    for line in lines[1:8]:
+        try:
+            if isinstance(json.loads(line), dict) and line.lstrip().startswith(b"{"):
+                return True
+        except (ValueError, UnicodeDecodeError):
+            continue
+    return False
 
 
 def _decode(raw: bytes, where: str) -> tuple[str | None, Problem | None]:
@@ -161,40 +249,106 @@ def _as_record(value: Any, where: str) -> RawRecord:
     return RawRecord(where, value)
 
 
-def _read_json(raw: bytes, name: str) -> Iterator[RawRecord]:
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+class _Places:
+    """Line numbers of positions in a text, counted as a reader moves forward: linear in the
+    text's length however many records there are (counting from the start each time was
+    quadratic: 13 minutes for the 52k records of Stanford Alpaca)."""
+
+    def __init__(self, text: str, name: str):
+        self.text, self.name = text, name
+        self.pos, self.line, self.line_start = 0, 1, 0
+        self.last_line = 0
+
+    def line_of(self, pos: int) -> int:
+        newlines = self.text.count("\n", self.pos, pos)
+        if newlines:
+            self.line += newlines
+            self.line_start = self.text.rindex("\n", self.pos, pos) + 1
+        self.pos = pos
+        return self.line
+
+    def where(self, pos: int) -> str:
+        """``file:line`` of a record starting at ``pos``; ``file:line:column`` for the second and
+        later records on one line, so that every record's place is unique."""
+        line = self.line_of(pos)
+        shared, self.last_line = line == self.last_line, line
+        return f"{self.name}:{line}:{pos - self.line_start + 1}" if shared else f"{self.name}:{line}"
+
+    def error(self, exc: json.JSONDecodeError) -> DataError:
+        return DataError(f"{self.name}:{exc.lineno}: invalid JSON: {exc.msg} at column {exc.colno}.", hint="Fix the syntax there.")
+
+
+def _read_json(raw: bytes, name: str, is_record: Callable[[dict[str, Any]], bool]) -> Iterator[RawRecord]:
+    """A JSON document: an array of records, one record, an object that holds the records' array
+    (``{"data": [...]}``), or objects written one after another."""
     text, problem = _decode(raw, name)
     if problem:
         raise DataError(f"{name}: the file is {problem.message}.", hint="Save it as UTF-8.")
-    text = text.lstrip("\ufeff")
-    decoder = json.JSONDecoder()
+    text = text.removeprefix("\ufeff")
+    places = _Places(text, name)
+    decode = json.JSONDecoder().raw_decode
+    pos = _SPACE.match(text).end()
+    if text[pos] == "[":
+        yield from _walk_array(text, pos, places)
+        return
+    values: list[tuple[int, Any]] = []
+    while pos < len(text):
+        try:
+            value, end = decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise places.error(exc) from None
+        values.append((pos, value))
+        pos = _SPACE.match(text, end).end()
+    if len(values) == 1 and isinstance(values[0][1], dict) and not is_record(values[0][1]):
+        whole = values[0][1]
+        arrays = [k for k, v in whole.items() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)]
+        if len(arrays) > 1:
+            raise DataError(f"{name}: the object holds several arrays ({', '.join(arrays)}); ftx cannot tell which one holds the examples.",
+                            hint="Keep one array, or write the examples as a JSON array or as JSON Lines.")
+        if arrays:
+            yield from _walk_array(text, _member_start(text, values[0][0], arrays[0]), places)
+            return
+    for start, value in values:
+        yield _as_record(value, places.where(start))
 
-    def line_of(pos: int) -> int:
-        return text.count("\n", 0, pos) + 1
 
-    try:
-        whole = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{name}:{exc.lineno}: invalid JSON: {exc.msg} at column {exc.colno}.", hint="Fix the syntax there.") from None
-    if isinstance(whole, dict):
-        lists = [k for k, v in whole.items() if isinstance(v, list)]
-        if len(lists) != 1:
-            raise DataError(f"{name}: expected a JSON array of examples (or an object holding one array).", hint="Write [{...}, {...}].")
-        whole = whole[lists[0]]
-        start = text.index("[", text.index(json.dumps(lists[0])))
-    elif isinstance(whole, list):
-        start = text.index("[")
-    else:
-        raise DataError(f"{name}: expected a JSON array of examples, got {type(whole).__name__}.", hint="Write [{...}, {...}].")
-    # Walk the array again with raw_decode to learn each element's line number.
-    pos = start + 1
-    for index, value in enumerate(whole, start=1):
-        while text[pos] in " \t\r\n,":
-            pos += 1
-        _, end = decoder.raw_decode(text, pos)
-        record = _as_record(value, f"{name}:{line_of(pos)}")
-        record.key = f"{name}:{index}"  # several records can share a line
-        yield record
-        pos = end
+def _member_start(text: str, pos: int, key: str) -> int:
+    """Where the value of ``key`` starts in the JSON object at ``pos`` (one pass over its members)."""
+    decode = json.JSONDecoder().raw_decode
+    pos = _SPACE.match(text, pos + 1).end()
+    while True:
+        member, pos = decode(text, pos)
+        pos = _SPACE.match(text, pos).end() + 1  # the colon
+        pos = _SPACE.match(text, pos).end()
+        if member == key:
+            return pos
+        _, pos = decode(text, pos)
+        pos = _SPACE.match(text, _SPACE.match(text, pos).end() + 1).end()  # past the comma
+
+
+def _walk_array(text: str, pos: int, places: _Places) -> Iterator[RawRecord]:
+    """The elements of the JSON array at ``pos``, each with the line it starts on."""
+    decode = json.JSONDecoder().raw_decode
+    pos = _SPACE.match(text, pos + 1).end()
+    if text.startswith("]", pos):
+        return
+    while True:
+        try:
+            value, end = decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise places.error(exc) from None
+        yield _as_record(value, places.where(pos))
+        pos = _SPACE.match(text, end).end()
+        if text.startswith(",", pos):
+            pos = _SPACE.match(text, pos + 1).end()
+        elif text.startswith("]", pos):
+            return
+        else:
+            exc = json.JSONDecodeError("Expecting ',' delimiter", text, pos)
+            raise places.error(exc)
 
 
 def _read_csv(raw: bytes, name: str, delimiter: str) -> Iterator[RawRecord]:
@@ -233,12 +387,12 @@ def _read_csv(raw: bytes, name: str, delimiter: str) -> Iterator[RawRecord]:
             yield RawRecord(where, record)
 
 
-def _read_parquet(path: Path) -> Iterator[RawRecord]:
+def _read_parquet(path: Path, raw: bytes) -> Iterator[RawRecord]:
     from ftx.errors import require
 
     pq = require("pyarrow.parquet", package="pyarrow", extra="data", purpose="Reading Parquet files")
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(io.BytesIO(raw))
     except Exception as exc:
         raise DataError(f"{path.name}: cannot read the Parquet file: {exc}.", hint="Check that it is a valid Parquet file.") from None
     for i, row in enumerate(table.to_pylist(), start=1):
@@ -281,6 +435,14 @@ def detect_formatter(records: list[RawRecord], formatters: dict[str, type[Format
     return best if best is not None and counts[best.name] else None
 
 
+MEDIA_FIELDS = ("images", "image", "audios", "audio", "videos", "video")
+LABEL_FIELDS = ("label", "kto_tag")  # TRL's unpaired preference label; LLaMA-Factory's KTO tag
+IGNORED_BECAUSE = {
+    "tools": "tool definitions are not shown to the model: ftx trains and compares text answers",
+    "functions": "function definitions are not shown to the model: ftx trains and compares text answers",
+}
+
+
 def load(
     path: str | Path,
     *,
@@ -296,8 +458,10 @@ def load(
     example into the text that is counted (prompt and answer joined by default).
     """
     path = Path(path)
-    records = list(read_records(path))
+    instances = [cls() for cls in formatters.values()]
+    records = list(read_records(path, lambda data: any(f.detect(data) for f in instances) or bool(not_sft(set(data)))))
     problems: list[Problem] = [r.problem for r in records if r.problem]
+    _refuse_other_kinds(records, path)
     if format == "auto":
         formatter = detect_formatter(records, formatters)
         if formatter is None:
@@ -321,6 +485,9 @@ def load(
     examples: list[Example] = []
     seen_ids: dict[str, str] = {}
     seen_content: dict[tuple, str] = {}
+    used = formatter.used_fields() | {"id"}
+    unused: dict[str, list[str]] = {}  # field -> places of the records that have it
+    undesirable: list[str] = []  # KTO-style records labelled false
     for record in records:
         if record.data is None:
             continue
@@ -331,15 +498,29 @@ def load(
             _sink.append(Problem(message, _where, field, hint))
 
         if not formatter.detect(record.data) and format == "auto":
-            missing = [k for k in formatter.keys if k not in record.data]
-            report(missing[0] if missing else "", f"is missing (the file's schema is '{formatter.name}')", f"add {', '.join(repr(m) for m in missing)} to this record")
+            kind = not_sft(set(record.data))
+            if kind:
+                report("", f"this record {kind}")
+            else:
+                missing = [k for k in formatter.keys if k not in record.data]
+                report(missing[0] if missing else "", f"is missing (the file's schema is '{formatter.name}')", f"add {', '.join(repr(m) for m in missing)} to this record")
             problems.extend(record_problems)
             continue
+        for key in record.data.keys() - used:
+            if key in MEDIA_FIELDS:
+                if record.data[key] not in (None, "", [], {}):
+                    report(key, f"holds {key}; ftx fine-tunes and compares text-only models, so this record cannot be used",
+                           "remove the record, or the field if the text does not depend on it")
+            elif not (key in LABEL_FIELDS and isinstance(record.data[key], bool)):
+                unused.setdefault(key, []).append(where)
         messages = formatter.parse(record.data, report)
         problems.extend(record_problems)
-        if messages is None:
+        if messages is None or record_problems:
             if not record_problems:
                 problems.append(Problem(f"the '{formatter.name}' formatter could not parse this record", where))
+            continue
+        if any(record.data.get(k) is False for k in LABEL_FIELDS):
+            undesirable.append(where)
             continue
         example_id = _example_id(record.data, record.key or where, problems)
         if example_id is None:
@@ -354,6 +535,9 @@ def load(
             problems.append(Problem(f"duplicate of the example at {seen_content[key]}", where, hint="remove one copy", severity="warning"))
         else:
             seen_content[key] = where
+        if not example.trained_turns():
+            problems.append(Problem("has no assistant turn with weight 1, so it teaches nothing in training (it can still be a "
+                                    "held-out example)", where, "messages", severity="warning"))
         if count_tokens is not None and max_tokens is not None:
             text = render(example) if render else "\n".join(m.content for m in messages)
             n = count_tokens(text)
@@ -361,9 +545,35 @@ def load(
                 problems.append(Problem(f"is {n} tokens long, over the maximum of {max_tokens}", where, hint="shorten it, or raise max_seq_length"))
         examples.append(example)
 
+    with_data = sum(1 for r in records if r.data is not None)
+    for key, places in sorted(unused.items()):
+        reason = IGNORED_BECAUSE.get(key, f"the '{formatter.name}' schema does not use it")
+        problems.append(Problem(f"is ignored in {_count(places, with_data)}: {reason}", places[0], key,
+                                hint=f"the schema reads {', '.join(sorted(used - {'id'}))}; remove the field to silence this",
+                                severity="warning"))
+    if undesirable:
+        field = next(k for k in LABEL_FIELDS if any(r.data and k in r.data for r in records))
+        problems.append(Problem(f"is false in {_count(undesirable, with_data)}: those answers are marked undesirable (KTO-style "
+                                "unpaired preference data), so they are neither trained on nor used as references",
+                                undesirable[0], field, hint="only the records labelled true are used", severity="warning"))
     if not examples and not problems:
         problems.append(Problem("no examples found", path.name))
     return Dataset(str(path), formatter.name, examples, problems, len(records))
+
+
+def _count(places: list[str], total: int) -> str:
+    return f"all {total} records" if len(places) == total and total > 1 else \
+        f"{len(places)} of {total} records" if total > 1 else "the record"
+
+
+def _refuse_other_kinds(records: list[RawRecord], path: Path) -> None:
+    """Preference pairs or plain text throughout: one sentence that says what the file is,
+    rather than a "field is missing" for every record."""
+    sample = [r.data for r in records[:200] if r.data is not None]
+    kinds = [not_sft(set(data)) for data in sample]
+    if sample and all(kinds) and len(set(kinds)) == 1:
+        hint = PREFERENCE_HINT if "preference" in kinds[0] else "Give prompt and answer pairs, or conversations that end with the answer"
+        raise DataError(f"{path.name}: this file {kinds[0]}.", hint=hint + ".")
 
 
 def _example_id(data: dict[str, Any], default: str, problems: list[Problem]) -> str | None:

@@ -1,9 +1,12 @@
 """Formatters: recognise an input schema and parse its records into ``Example`` messages.
 
-Built in: OpenAI chat ``messages``, ShareGPT ``conversations``, Alpaca
-``instruction/input/output``, ``prompt/completion``, ``prompt/response`` and
+Built in, each shaped as the project it comes from documents it (docs/data.md has the table):
+OpenAI chat ``messages``, ShareGPT ``conversations`` (LLaMA-Factory), Alpaca
+``instruction/input/output`` with ``system`` and ``history`` (LLaMA-Factory), Gemini/Vertex
+``contents``, TRL's ``prompt/completion`` (plain or conversational), ``prompt/response`` and
 ``question/answer``. A formatter reports problems through ``report(field, message, hint)`` so
-that every problem of every record reaches the user at once.
+that every problem of every record reaches the user at once. Fields a formatter does not use are
+named in a warning by the reader: nothing that changes what trains is dropped silently.
 """
 
 from __future__ import annotations
@@ -11,17 +14,21 @@ from __future__ import annotations
 from typing import Any, Callable, ClassVar
 
 from ftx.hookspecs import hookimpl
-from ftx.types import ROLES, Message
+from ftx.types import Message
 
 Report = Callable[..., None]  # report(field, message, hint="")
 
+TOOL_HINT = "ftx trains on and compares text answers; keep the plain question-and-answer conversations and remove these records"
+
 
 class Formatter:
-    """Subclass, set ``name``, ``keys`` (the fields that identify the schema) and ``parse``."""
+    """Subclass, set ``name``, ``keys`` (the fields that identify the schema) and ``parse``;
+    ``fields`` lists every top-level field it reads (others get a warning that names them)."""
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
     keys: ClassVar[tuple[str, ...]] = ()
+    fields: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, record: dict[str, Any]) -> bool:
         """True if ``record`` looks like this schema (all ``keys`` present)."""
@@ -31,6 +38,10 @@ class Formatter:
         """The record's messages, ending with the assistant's reference answer; or None after
         reporting what is wrong."""
         raise NotImplementedError
+
+    @classmethod
+    def used_fields(cls) -> set[str]:
+        return {*cls.keys, *cls.fields}
 
 
 def text_field(record: dict[str, Any], key: str, report: Report, *, required: bool = True) -> str | None:
@@ -73,8 +84,13 @@ def check_conversation(messages: list[Message], field: str, report: Report) -> b
     return ok
 
 
-def _content_text(content: Any, field: str, report: Report) -> str | None:
-    """Message content is a string, or OpenAI's list of parts where only text parts are allowed."""
+# Content parts that carry text: OpenAI's {"type": "text", "text"}, the Responses API's
+# input_text/output_text, Gemini's {"text"} and {"type": "text", "value"} as some exports write.
+TEXT_PART_TYPES = (None, "text", "input_text", "output_text")
+
+
+def content_text(content: Any, field: str, report: Report) -> str | None:
+    """Message content: a string, or a list of parts of which only text parts are allowed."""
     if isinstance(content, str):
         if not content.strip():
             report(field, "is empty", "write the message text or remove the message")
@@ -83,11 +99,22 @@ def _content_text(content: Any, field: str, report: Report) -> str | None:
     if isinstance(content, list):
         texts = []
         for j, part in enumerate(content):
-            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-                report(f"{field}[{j}]", "only text parts ({\"type\": \"text\", \"text\": ...}) are supported")
+            if isinstance(part, str):
+                texts.append(part)
+                continue
+            kind = part.get("type") if isinstance(part, dict) else None
+            text = (part.get("text") if "text" in part else part.get("value")) if isinstance(part, dict) else None
+            if kind in TEXT_PART_TYPES and isinstance(text, str):
+                texts.append(text)
+            elif isinstance(part, dict) and (kind in ("image", "image_url", "input_image", "input_audio", "audio", "video", "file")
+                                             or {"inlineData", "inline_data", "fileData", "file_data"} & part.keys()):
+                report(f"{field}[{j}]", f"is {kind or 'a file'} content; ftx fine-tunes and compares text-only models",
+                       "remove the record, or the part if the text does not depend on it")
                 return None
-            texts.append(part["text"])
-        return _content_text("".join(texts), field, report)
+            else:
+                report(f"{field}[{j}]", 'only text parts ({"type": "text", "text": ...}) are supported')
+                return None
+        return content_text("".join(texts), field, report)
     if content is None:
         report(field, "is missing", "add the message text")
     else:
@@ -95,73 +122,165 @@ def _content_text(content: Any, field: str, report: Report) -> str | None:
     return None
 
 
+def turn_weight(item: dict[str, Any], role: str, field: str, report: Report) -> tuple[bool, int | None]:
+    """OpenAI's per-turn ``weight``: 0 or 1, on assistant messages only."""
+    if "weight" not in item or item["weight"] is None:
+        return True, None
+    weight = item["weight"]
+    if role != "assistant":
+        report(f"{field}.weight", "is only for assistant messages", "remove it from this message")
+        return False, None
+    if isinstance(weight, bool) or weight not in (0, 1):
+        report(f"{field}.weight", f"must be 0 or 1, got {weight!r}", "0 leaves the turn out of training, 1 trains it")
+        return False, None
+    return True, int(weight)
+
+
 class _ConversationFormatter(Formatter):
-    """A list of role/content dicts under one key (OpenAI and ShareGPT differ in names only)."""
+    """A list of role/content dicts under one key; the schemas differ in names only."""
 
     list_key: ClassVar[str]
-    role_key: ClassVar[str]
-    content_key: ClassVar[str]
+    role_keys: ClassVar[tuple[str, ...]]
+    content_keys: ClassVar[tuple[str, ...]]
     role_names: ClassVar[dict[str, str]]
+    tool_roles: ClassVar[tuple[str, ...]] = ("tool", "function", "ipython", "function_call", "observation")
 
     def parse(self, record: dict[str, Any], report: Report) -> list[Message] | None:
-        items = record.get(self.list_key)
+        messages = self.parse_list(record.get(self.list_key), self.list_key, report)
+        if messages is None:
+            return None
+        system = self.system(record, report)
+        if system is False:
+            return None
+        if system and messages[0].role != "system":
+            messages.insert(0, Message("system", system))
+        return messages if check_conversation(messages, self.list_key, report) else None
+
+    def system(self, record: dict[str, Any], report: Report) -> str | bool | None:
+        """A system prompt given beside the list (ShareGPT's ``system``); False after a problem."""
+        if record.get("system") in (None, ""):
+            return None
+        value = text_field(record, "system", report, required=False)
+        return False if value is None else value
+
+    def parse_list(self, items: Any, key: str, report: Report) -> list[Message] | None:
         if not isinstance(items, list):
-            report(self.list_key, f"must be a list of messages, not {type(items).__name__}")
+            report(key, f"must be a list of messages, not {type(items).__name__}")
             return None
         if not items:
-            report(self.list_key, "is empty", "add a user message and the assistant's answer")
+            report(key, "is empty", "add a user message and the assistant's answer")
             return None
         messages: list[Message] = []
         for i, item in enumerate(items):
-            where = f"{self.list_key}[{i}]"
+            where = f"{key}[{i}]"
             if not isinstance(item, dict):
-                report(where, f"must be an object with '{self.role_key}' and '{self.content_key}', not {type(item).__name__}")
+                report(where, f"must be an object with '{self.role_keys[0]}' and '{self.content_keys[0]}', not {type(item).__name__}")
                 return None
-            role = item.get(self.role_key)
+            role_key = next((k for k in self.role_keys if k in item), self.role_keys[0])
+            role = item.get(role_key)
+            if role in self.tool_roles or item.get("tool_calls") or item.get("function_call"):
+                report(where, f"is a tool call or tool result (role {role!r}): this is tool-calling data", TOOL_HINT)
+                return None
             if role not in self.role_names:
                 valid = ", ".join(sorted(self.role_names))
-                report(f"{where}.{self.role_key}", f"unknown role {role!r}" if role is not None else "is missing", f"use one of: {valid}")
+                report(f"{where}.{role_key}", f"unknown role {role!r}" if role is not None else "is missing", f"use one of: {valid}")
                 return None
-            text = _content_text(item.get(self.content_key), f"{where}.{self.content_key}", report)
+            content_key = next((k for k in self.content_keys if k in item), self.content_keys[0])
+            text = content_text(self.content(item, content_key), f"{where}.{content_key}", report)
             if text is None:
                 return None
-            messages.append(Message(self.role_names[role], text))
-        return messages if check_conversation(messages, self.list_key, report) else None
+            ok, weight = turn_weight(item, self.role_names[role], where, report)
+            if not ok:
+                return None
+            messages.append(Message(self.role_names[role], text, weight))
+        return messages
+
+    def content(self, item: dict[str, Any], key: str) -> Any:
+        return item.get(key)
+
+
+CHAT_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "model": "assistant"}
 
 
 class MessagesFormatter(_ConversationFormatter):
     name = "messages"
-    description = 'OpenAI chat: {"messages": [{"role": "user", "content": ...}, ...]}'
+    description = 'OpenAI chat: {"messages": [{"role": "user", "content": ...}, ...]} (per-turn "weight" kept)'
     keys = ("messages",)
-    list_key, role_key, content_key = "messages", "role", "content"
-    role_names = {r: r for r in ROLES}
+    fields = ("system",)
+    list_key, role_keys, content_keys = "messages", ("role",), ("content",)
+    role_names = CHAT_ROLES
 
 
 class ShareGPTFormatter(_ConversationFormatter):
     name = "sharegpt"
-    description = 'ShareGPT: {"conversations": [{"from": "human", "value": ...}, ...]}'
+    description = 'ShareGPT: {"conversations": [{"from": "human", "value": ...}, ...], "system": ...}'
     keys = ("conversations",)
-    list_key, role_key, content_key = "conversations", "from", "value"
-    role_names = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant"}
+    fields = ("system",)
+    # LLaMA-Factory's default tags are from/value; its "openai" style and many exports use
+    # role/content under the same key.
+    list_key, role_keys, content_keys = "conversations", ("from", "role"), ("value", "content")
+    role_names = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
+                  "model": "assistant", "developer": "system", "chatgpt": "assistant", "bing": "assistant", "bard": "assistant"}
+
+
+class GeminiFormatter(_ConversationFormatter):
+    name = "gemini"
+    description = 'Gemini/Vertex tuning: {"contents": [{"role": "user", "parts": [{"text": ...}]}, ...], "systemInstruction": ...}'
+    keys = ("contents",)
+    fields = ("systemInstruction", "system_instruction")
+    list_key, role_keys, content_keys = "contents", ("role",), ("parts",)
+    role_names = {"user": "user", "model": "assistant", "assistant": "assistant", "system": "system"}
+
+    def system(self, record: dict[str, Any], report: Report) -> str | bool | None:
+        key = next((k for k in self.fields if k in record), None)
+        if key is None or record[key] is None:
+            return None
+        value = record[key]
+        parts = value.get("parts") if isinstance(value, dict) else value
+        text = content_text(parts, key, report)
+        return False if text is None else text
 
 
 class AlpacaFormatter(Formatter):
     name = "alpaca"
-    description = 'Alpaca: {"instruction": ..., "input": ... (optional), "output": ...}'
+    description = 'Alpaca: {"instruction": ..., "input": ... (optional), "output": ..., "system": ..., "history": [[q, a], ...]}'
     keys = ("instruction", "output")
+    fields = ("input", "system", "history")
 
     def parse(self, record: dict[str, Any], report: Report) -> list[Message] | None:
         instruction = text_field(record, "instruction", report)
         extra = text_field(record, "input", report, required=False)
         output = text_field(record, "output", report)
-        if instruction is None or output is None or (extra is None and record.get("input") is not None):
+        system = text_field(record, "system", report, required=False)
+        history = self.history(record.get("history"), report)
+        if instruction is None or output is None or history is None or (extra is None and record.get("input") is not None) \
+                or (system is None and record.get("system") is not None):
             return None
         prompt = f"{instruction}\n\n{extra}" if extra and extra.strip() else instruction
-        return [Message("user", prompt), Message("assistant", output)]
+        messages = [Message("system", system)] if system and system.strip() else []
+        return [*messages, *history, Message("user", prompt), Message("assistant", output)]
+
+    @staticmethod
+    def history(value: Any, report: Report) -> list[Message] | None:
+        """LLaMA-Factory's earlier turns: a list of [instruction, response] pairs."""
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            report("history", f"must be a list of [instruction, response] pairs, not {type(value).__name__}")
+            return None
+        messages = []
+        for i, pair in enumerate(value):
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(t, str) and t.strip() for t in pair)):
+                report(f"history[{i}]", "must be a pair of non-empty strings [instruction, response]")
+                return None
+            messages += [Message("user", pair[0]), Message("assistant", pair[1])]
+        return messages
 
 
 class _PairFormatter(Formatter):
-    """One prompt field and one answer field."""
+    """One prompt field and one answer field, and an optional ``system``."""
+
+    fields = ("system",)
 
     def parse(self, record: dict[str, Any], report: Report) -> list[Message] | None:
         prompt_key, answer_key = self.keys
@@ -178,8 +297,23 @@ class _PairFormatter(Formatter):
 
 class PromptCompletionFormatter(_PairFormatter):
     name = "prompt_completion"
-    description = '{"prompt": ..., "completion": ...}'
+    description = '{"prompt": ..., "completion": ...}; TRL\'s conversational form with message lists too'
     keys = ("prompt", "completion")
+
+    def parse(self, record: dict[str, Any], report: Report) -> list[Message] | None:
+        if not isinstance(record.get("prompt"), list) and not isinstance(record.get("completion"), list):
+            return super().parse(record, report)
+        # TRL's conversational prompt-completion: {"prompt": [messages], "completion": [messages]}.
+        conversation = MessagesFormatter()
+        prompt = conversation.parse_list(record.get("prompt"), "prompt", report)
+        completion = conversation.parse_list(record.get("completion"), "completion", report)
+        if prompt is None or completion is None:
+            return None
+        if any(m.role != "assistant" for m in completion):
+            report("completion", "must hold only assistant messages", "put the question in 'prompt'")
+            return None
+        messages = [*prompt, *completion]
+        return messages if check_conversation(messages, "prompt", report) else None
 
 
 class PromptResponseFormatter(_PairFormatter):
@@ -198,10 +332,30 @@ BUILTIN_FORMATTERS = (
     MessagesFormatter,
     ShareGPTFormatter,
     AlpacaFormatter,
+    GeminiFormatter,
     PromptCompletionFormatter,
     PromptResponseFormatter,
     QuestionAnswerFormatter,
 )
+
+
+# --- Records that are not supervised fine-tuning data -------------------------------------
+
+
+def not_sft(fields: set[str]) -> str | None:
+    """What a record with these fields is, when it is data of a kind ftx does not train on (one
+    sentence), else None. Said instead of "a field is missing" so users know what they have."""
+    if {"chosen", "rejected"} <= fields:
+        return ("is preference data (a chosen and a rejected answer, as for DPO, ORPO or reward models), "
+                "not supervised fine-tuning data: ftx trains on one reference answer per prompt")
+    if fields & {"text", "content"} and not fields & {"prompt", "question", "instruction", "messages", "conversations", "contents"}:
+        return ("is plain text (language-modelling data, as TRL's 'text' field), with no prompt and answer "
+                "for ftx to train on and compare")
+    return None
+
+
+PREFERENCE_HINT = ("To fine-tune on the preferred answers, rename 'chosen' to the answer field "
+                   "(e.g. 'completion' or 'output') and drop 'rejected'")
 
 
 @hookimpl

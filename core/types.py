@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
@@ -13,6 +13,9 @@ ROLES: tuple[str, ...] = ("system", "user", "assistant")
 class Message:
     role: str
     content: str
+    # Whether an assistant turn is trained on (OpenAI's per-turn ``weight``): 1 trains it, 0 does
+    # not; None keeps ftx's default, which trains the final answer and no earlier turn.
+    weight: int | None = None
 
 
 @dataclass(frozen=True)
@@ -32,14 +35,23 @@ class Example:
     def reference(self) -> str:
         return self.messages[-1].content
 
+    def trained_turns(self) -> list[int]:
+        """Indexes of the assistant messages that carry loss: the final answer unless its weight
+        is 0, and any earlier assistant turn whose weight is 1."""
+        last = len(self.messages) - 1
+        return [i for i, m in enumerate(self.messages)
+                if m.role == "assistant" and (m.weight == 1 or (i == last and m.weight != 0))]
+
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "messages": [asdict(m) for m in self.messages]}
+        messages = [{"role": m.role, "content": m.content} | ({"weight": m.weight} if m.weight is not None else {})
+                    for m in self.messages]
+        return {"id": self.id, "messages": messages}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "") -> Example:
         return cls(
             id=str(data["id"]),
-            messages=tuple(Message(m["role"], m["content"]) for m in data["messages"]),
+            messages=tuple(Message(m["role"], m["content"], m.get("weight")) for m in data["messages"]),
             source=source,
         )
 

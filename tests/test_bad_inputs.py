@@ -34,16 +34,16 @@ DATA = [
     ("malformed.jsonl", "malformed.jsonl:3: invalid JSON: Expecting value at column 30 (each line must be one JSON object)"),
     ("latin1.jsonl", "latin1.jsonl:2: not valid UTF-8 (byte 0xf9 at column 16) (save the file as UTF-8)"),
     ("utf16.jsonl", "utf16.jsonl: the file is UTF-16 encoded; ftx reads UTF-8. Save it as UTF-8"),
-    ("missing_roles.jsonl", "missing_roles.jsonl:1: field 'messages[1].role': is missing (use one of: assistant, system, user)"),
+    ("missing_roles.jsonl", "missing_roles.jsonl:1: field 'messages[1].role': is missing (use one of: assistant, developer, model, system, user)"),
     ("role_order.jsonl", "role_order.jsonl:1: field 'messages[0].role': expected 'user' here, got 'assistant'"),
     ("empty_strings.jsonl", "empty_strings.jsonl:2: field 'question': is empty (write the question text or remove the record)"),
     ("wrong_types.jsonl", "wrong_types.jsonl:2: field 'answer': must be a string, not int"),
     ("duplicate_ids.jsonl", "duplicate_ids.jsonl:2: field 'id': duplicate id 'a' (first used at duplicate_ids.jsonl:1)"),
     ("empty.jsonl", "empty.jsonl: the file is empty. It needs at least one example"),
     ("binary.jsonl", "binary.jsonl: this looks like a binary file, not text data."),
-    ("unknown_schema.jsonl", "unknown_schema.jsonl:1: unknown schema: the records have fields text. Use one of these field sets"),
+    ("unknown_schema.jsonl", "unknown_schema.jsonl:1: unknown schema: the records have fields body, title. Use one of these field sets"),
     ("missing_column.csv", "missing_column.csv:2: unknown schema: the records have fields question, reply."),
-    ("not_an_array.json", "not_an_array.json: expected a JSON array of examples"),
+    ("two_arrays.json", "two_arrays.json: the object holds several arrays (train, test); ftx cannot tell which one holds the examples."),
 ]
 
 

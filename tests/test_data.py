@@ -100,7 +100,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
         "bad.jsonl:2: field 'messages[1].content': is empty (write the message text or remove the message)",
         "bad.jsonl:3: field 'messages[0].role': expected 'user' here, got 'assistant' (turns must alternate user, assistant, user, ...)",
         "bad.jsonl:4: field 'messages[0].content': must be a string, not int",
-        "bad.jsonl:5: field 'messages[0].role': unknown role 'robot' (use one of: assistant, system, user)",
+        "bad.jsonl:5: field 'messages[0].role': unknown role 'robot' (use one of: assistant, developer, model, system, user)",
         "bad.jsonl:6: field 'messages': is empty (add a user message and the assistant's answer)",
         "bad.jsonl:8: field 'id': duplicate id 'x' (first used at bad.jsonl:1) (ids must be unique)",
         "bad.jsonl:9: duplicate of the example at bad.jsonl:1 (remove one copy)",
@@ -131,7 +131,9 @@ def test_missing_field_in_detected_schema(tmp_path):
         ("empty.jsonl", b"", "empty.jsonl: the file is empty."),
         ("blank.jsonl", b"\n\n  \n", "blank.jsonl: the file is empty."),
         ("model.bin", b"\x00\x01\x02\x03" * 100, "model.bin: this looks like a binary file, not text data."),
-        ("data.jsonl", b'{"text": "hello"}\n{"text": "bye"}\n', "data.jsonl:1: unknown schema: the records have fields text."),
+        ("data.jsonl", b'{"title": "hello"}\n{"title": "bye"}\n', "data.jsonl:1: unknown schema: the records have fields title."),
+        ("lm.jsonl", b'{"text": "hello"}\n{"text": "bye"}\n', "lm.jsonl: this file is plain text (language-modelling data, as TRL's "
+         "'text' field), with no prompt and answer for ftx to train on and compare."),
         ("notes.txt", b"just some notes\n", "notes.txt: cannot tell the format of this file."),
     ],
 )
