@@ -105,3 +105,44 @@ def test_packed_rows_round_up_to_a_multiple_with_a_lossless_filler():
     assert batch["input_ids"].tolist() == [[1, 2, 3, 4, 5, 0, 0, 0]]
     assert batch["position_ids"].tolist() == [[0, 1, 2, 0, 1, 0, 1, 2]]  # the filler is a segment of its own
     assert batch["labels"].tolist() == [[IGNORE, 2, 3, IGNORE, 5, IGNORE, IGNORE, IGNORE]]
+
+
+CONVERSATION = (Message("user", "Who wrote it?"), Message("assistant", "Jane Austen", 1), Message("user", "When?"),
+                Message("assistant", "In 1813"))
+
+
+@pytest.mark.parametrize(
+    "weights, trained",
+    [
+        ((None, None), ["In 1813<|im_end|>\n"]),  # ftx's default: the final answer only
+        ((1, None), ["Jane Austen<|im_end|>\n", "In 1813<|im_end|>\n"]),
+        ((1, 0), ["Jane Austen<|im_end|>\n"]),
+        ((0, 0), []),
+    ],
+)
+def test_per_turn_weights_choose_the_turns_that_carry_loss(tokenizer, weights, trained):
+    messages = list(CONVERSATION)
+    messages[1] = Message("assistant", "Jane Austen", weights[0])
+    messages[3] = Message("assistant", "In 1813", weights[1])
+    encoded = encode(Example("1", tuple(messages)), ChatTemplate(), tokenizer)
+    # The whole conversation is there, as the chat template renders it...
+    full = tokenizer.apply_chat_template([{"role": m.role, "content": m.content} for m in messages], tokenize=False)
+    assert tokenizer.decode(encoded.input_ids) == full
+    # ...and the labelled spans are exactly the chosen answers with their end markers.
+    spans, current = [], []
+    for token, label in zip(encoded.input_ids, encoded.labels):
+        if label != IGNORE:
+            current.append(token)
+        elif current:
+            spans.append(tokenizer.decode(current))
+            current = []
+    if current:
+        spans.append(tokenizer.decode(current))
+    assert spans == trained
+
+
+def test_a_template_that_rewrites_history_trains_the_final_answer_only(tokenizer):
+    # Alpaca renders earlier answers differently from how it ends one, so the turns cannot be walked.
+    encoded = encode(Example("1", CONVERSATION), AlpacaTemplate(), tokenizer)
+    trained = tokenizer.decode([t for t, label in zip(encoded.input_ids, encoded.labels) if label != IGNORE])
+    assert trained == "In 1813<|im_end|>"

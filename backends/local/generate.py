@@ -82,7 +82,7 @@ def reference_logprobs(model: Any, tokenizer: Any, template: Template, examples:
     from .tokenize import IGNORE, PaddingCollator, encode
 
     collate = PaddingCollator(tokenizer.pad_token_id)
-    encoded = [encode(e, template, tokenizer) for e in examples]
+    encoded = [encode(e, template, tokenizer, turns=[len(e.messages) - 1]) for e in examples]  # the reference only
     results: list[tuple[float, int]] = []
     model.eval()
     for start in range(0, len(encoded), batch_size):

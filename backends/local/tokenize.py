@@ -40,11 +40,44 @@ def encode_prompt(messages: list[Message], template: Template, tokenizer: Any) -
     return [tokenizer.bos_token_id, *ids] if needs_bos(tokenizer, text) else ids
 
 
-def encode(example: Example, template: Template, tokenizer: Any) -> Encoded:
-    prompt_ids = encode_prompt(example.prompt, template, tokenizer)
-    completion = template.completion(example.prompt, example.reference, tokenizer)
-    completion_ids = tokenizer(completion, add_special_tokens=False).input_ids
-    return Encoded(prompt_ids + completion_ids, [IGNORE] * len(prompt_ids) + completion_ids)
+def encode(example: Example, template: Template, tokenizer: Any, turns: list[int] | None = None) -> Encoded:
+    """The example's tokens, with labels on the assistant turns in ``turns`` (by default the
+    ones that carry loss: the final answer, and earlier turns given ``weight`` 1)."""
+    last = len(example.messages) - 1
+    turns = example.trained_turns() if turns is None else turns
+    if turns == [last]:
+        prompt_ids = encode_prompt(example.prompt, template, tokenizer)
+        completion = template.completion(example.prompt, example.reference, tokenizer)
+        completion_ids = tokenizer(completion, add_special_tokens=False).input_ids
+        return Encoded(prompt_ids + completion_ids, [IGNORE] * len(prompt_ids) + completion_ids)
+    return _encode_turns(list(example.messages), set(turns), template, tokenizer)
+
+
+def _encode_turns(messages: list[Message], turns: set[int], template: Template, tokenizer: Any) -> Encoded:
+    """Every assistant turn tokenized as it follows its own prompt (as at generation time), the
+    ones in ``turns`` labelled. A template that rewrites earlier turns once later ones exist
+    (some strip reasoning from the history) cannot be walked this way: then only the final
+    answer is labelled, if it is in ``turns``."""
+    ids: list[int] = []
+    labels: list[int] = []
+    text = ""
+    for i, message in enumerate(messages):
+        if message.role != "assistant":
+            continue
+        prompt = template.prompt(messages[:i], tokenizer)
+        if not prompt.startswith(text):
+            last = len(messages) - 1
+            return encode(Example("", tuple(messages)), template, tokenizer, [last] if last in turns else [])
+        if ids:
+            new = tokenizer(prompt[len(text):], add_special_tokens=False).input_ids
+        else:
+            new = encode_prompt(messages[:i], template, tokenizer)
+        completion = template.completion(messages[:i], message.content, tokenizer)
+        completion_ids = tokenizer(completion, add_special_tokens=False).input_ids
+        ids += new + completion_ids
+        labels += [IGNORE] * len(new) + (completion_ids if i in turns else [IGNORE] * len(completion_ids))
+        text = prompt + completion
+    return Encoded(ids, labels)
 
 
 class PackingCollator:
