@@ -56,7 +56,19 @@ class Dataset:
         if errors:
             first = errors[0]
             more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-            raise DataError(f"{first}{more}.", errors, hint="Run 'ftx data validate' to list every problem.")
+            skip = " or pass --skip-invalid to use only the valid records" if self.examples else ""
+            raise DataError(f"{first}{more}.", errors, hint=f"Run 'ftx data validate' to list every problem,{skip}." if skip
+                            else "Run 'ftx data validate' to list every problem.")
+
+    def skip_invalid(self) -> str:
+        """Drop the errors, keeping the valid examples; what was skipped, in words ("" if nothing)."""
+        errors = self.errors
+        if not errors:
+            return ""
+        self.problems = self.warnings
+        records = len({p.where for p in errors})
+        return (f"{records} invalid record{'s' if records > 1 else ''} of {Path(self.path).name} "
+                f"(first: {errors[0]}); 'ftx data validate' lists them all")
 
 
 def bundled_path() -> Path:
@@ -506,19 +518,20 @@ def load(
                 report(missing[0] if missing else "", f"is missing (the file's schema is '{formatter.name}')", f"add {', '.join(repr(m) for m in missing)} to this record")
             problems.extend(record_problems)
             continue
-        for key in record.data.keys() - used:
+        extra = [k for k in record.data.keys() - used if record.data[k] not in (None, "", [], {})]
+        for key in extra:
             if key in MEDIA_FIELDS:
-                if record.data[key] not in (None, "", [], {}):
-                    report(key, f"holds {key}; ftx fine-tunes and compares text-only models, so this record cannot be used",
-                           "remove the record, or the field if the text does not depend on it")
-            elif not (key in LABEL_FIELDS and isinstance(record.data[key], bool)):
-                unused.setdefault(key, []).append(where)
+                report(key, f"holds {key}; ftx fine-tunes and compares text-only models, so this record cannot be used",
+                       "remove the record, or the field if the text does not depend on it")
         messages = formatter.parse(record.data, report)
         problems.extend(record_problems)
         if messages is None or record_problems:
             if not record_problems:
                 problems.append(Problem(f"the '{formatter.name}' formatter could not parse this record", where))
             continue
+        for key in extra:
+            if not (key in LABEL_FIELDS and isinstance(record.data[key], bool)):
+                unused.setdefault(key, []).append(where)
         if any(record.data.get(k) is False for k in LABEL_FIELDS):
             undesirable.append(where)
             continue
@@ -574,6 +587,25 @@ def _refuse_other_kinds(records: list[RawRecord], path: Path) -> None:
     if sample and all(kinds) and len(set(kinds)) == 1:
         hint = PREFERENCE_HINT if "preference" in kinds[0] else "Give prompt and answer pairs, or conversations that end with the answer"
         raise DataError(f"{path.name}: this file {kinds[0]}.", hint=hint + ".")
+
+
+def grouped(problems: list[Problem], shown: int = 3) -> list[Problem]:
+    """Identical problems of several records as one, placed at the first few of them
+    ("qa.jsonl:3, 7, 9 and 117 more"), so that one mistake repeated is one line."""
+    groups: dict[tuple[str, str, str, str], list[str]] = {}
+    for p in problems:
+        groups.setdefault((p.severity, p.message, p.field, p.hint), []).append(p.where)
+    out = []
+    for (severity, message, field, hint), places in groups.items():
+        where = places[0]
+        if len(places) > 1:
+            prefix = os.path.commonprefix(places)
+            prefix = prefix[: prefix.rfind(":") + 1]
+            where = places[0] + "".join(f", {p[len(prefix):]}" for p in places[1:shown])
+            if len(places) > shown:
+                where += f" and {len(places) - shown} more"
+        out.append(Problem(message, where, field, hint, severity))
+    return out
 
 
 def _example_id(data: dict[str, Any], default: str, problems: list[Problem]) -> str | None:

@@ -178,8 +178,11 @@ class _ConversationFormatter(Formatter):
                 return None
             role_key = next((k for k in self.role_keys if k in item), self.role_keys[0])
             role = item.get(role_key)
-            if role in self.tool_roles or item.get("tool_calls") or item.get("function_call"):
+            if role in self.tool_roles:
                 report(where, f"is a tool call or tool result (role {role!r}): this is tool-calling data", TOOL_HINT)
+                return None
+            if item.get("tool_calls") or item.get("function_call"):
+                report(where, "calls a tool ('tool_calls'): this is tool-calling data", TOOL_HINT)
                 return None
             if role not in self.role_names:
                 valid = ", ".join(sorted(self.role_names))
@@ -328,6 +331,12 @@ class QuestionAnswerFormatter(_PairFormatter):
     keys = ("question", "answer")
 
 
+class TextInputOutputFormatter(_PairFormatter):
+    name = "text_input_output"
+    description = 'Gemini API tuning: {"text_input": ..., "output": ...}'
+    keys = ("text_input", "output")
+
+
 BUILTIN_FORMATTERS = (
     MessagesFormatter,
     ShareGPTFormatter,
@@ -336,6 +345,7 @@ BUILTIN_FORMATTERS = (
     PromptCompletionFormatter,
     PromptResponseFormatter,
     QuestionAnswerFormatter,
+    TextInputOutputFormatter,
 )
 
 
@@ -345,7 +355,7 @@ BUILTIN_FORMATTERS = (
 def not_sft(fields: set[str]) -> str | None:
     """What a record with these fields is, when it is data of a kind ftx does not train on (one
     sentence), else None. Said instead of "a field is missing" so users know what they have."""
-    if {"chosen", "rejected"} <= fields:
+    if {"chosen", "rejected"} <= fields or {"preferred_output", "non_preferred_output"} <= fields:
         return ("is preference data (a chosen and a rejected answer, as for DPO, ORPO or reward models), "
                 "not supervised fine-tuning data: ftx trains on one reference answer per prompt")
     if fields & {"text", "content"} and not fields & {"prompt", "question", "instruction", "messages", "conversations", "contents"}:
@@ -354,8 +364,8 @@ def not_sft(fields: set[str]) -> str | None:
     return None
 
 
-PREFERENCE_HINT = ("To fine-tune on the preferred answers, rename 'chosen' to the answer field "
-                   "(e.g. 'completion' or 'output') and drop 'rejected'")
+PREFERENCE_HINT = ("To fine-tune on the preferred answers, keep each preferred answer as the reference "
+                   "(e.g. rename 'chosen' to 'completion' or 'output') and drop the other")
 
 
 @hookimpl

@@ -49,9 +49,11 @@ ftx.formatters  [built-in 0.1.0]
     formatter messages
     formatter sharegpt
     formatter alpaca
+    formatter gemini
     formatter prompt_completion
     formatter prompt_response
     formatter question_answer
+    formatter text_input_output
 ftx.report.html  [built-in 0.1.0]
     reporter html
 ftx.report.json_report  [built-in 0.1.0]

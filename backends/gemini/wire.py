@@ -75,6 +75,10 @@ def validate(train: list[Example], validation: list[Example], backend: str) -> l
                                     e.source or backend, hint="shorten or drop it"))
         if e.messages[-1].role != "assistant":
             problems.append(Problem(f"example {e.id} does not end with an assistant message", e.source or backend))
+    weighted = [e for e in train if any(m.weight is not None for m in e.messages)]
+    if weighted:
+        problems.append(Problem(f"{len(weighted)} training example(s) set per-turn weights, which Vertex tuning cannot take: "
+                                "it trains on every model turn", weighted[0].source or backend, severity="warning"))
     size = len(to_jsonl(train).encode())
     if size > MAX_FILE_BYTES:
         problems.append(Problem(f"the training file would be {size / 2**30:.1f} GB, over Vertex's 1 GB", backend,

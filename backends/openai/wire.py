@@ -12,8 +12,17 @@ MAX_EXAMPLE_TOKENS = 65_536  # per example, for gpt-4.1-family fine-tuning
 
 
 def to_jsonl(examples: list[Example]) -> str:
-    return "".join(json.dumps({"messages": [{"role": m.role, "content": m.content} for m in e.messages]}, ensure_ascii=False) + "\n"
-                   for e in examples)
+    return "".join(json.dumps({"messages": messages(e)}, ensure_ascii=False) + "\n" for e in examples)
+
+
+def messages(example: Example) -> list[dict]:
+    """OpenAI trains every assistant turn unless told otherwise; ftx trains the final answer and
+    the turns given weight 1. Explicit weights make the hosted job learn what a local one does."""
+    turns = example.trained_turns()
+    if turns == [len(example.messages) - 1] and sum(m.role == "assistant" for m in example.messages) == 1:
+        return [{"role": m.role, "content": m.content} for m in example.messages]
+    return [{"role": m.role, "content": m.content} | ({"weight": int(i in turns)} if m.role == "assistant" else {})
+            for i, m in enumerate(example.messages)]
 
 
 def validate(examples: list[Example], count: Callable[[str], int], backend: str) -> list[Problem]:
