@@ -62,3 +62,9 @@ def test_kernels_per_step(tmp_path):
 def test_startup(tmp_path):
     report = bench("startup.py", "--runs", "1", out=tmp_path / "s.json")
     assert set(report["median_seconds"]) == {"baseline: import click, rich, pluggy", "ftx --help", "ftx plugins"}
+
+
+def test_read_data(tmp_path):
+    report = bench("read_data.py", "--records", "200", "--runs", "1", out=tmp_path / "r.json")
+    assert set(report["results"]) == {"JSON Lines (baseline)", "JSON array"}
+    assert report["array_over_lines"] > 0

@@ -1,6 +1,7 @@
 """Reading, schema detection, validation (every problem, with file:line and field), splitting."""
 
 import json
+import os
 
 import pytest
 
@@ -204,3 +205,162 @@ def test_example_roundtrip():
     e = Example("1", (Message("user", "Q"), Message("assistant", "A")))
     assert Example.from_dict(e.to_dict()) == e
     assert e.prompt == [Message("user", "Q")] and e.reference == "A"
+
+
+# --- Format by content, compression, special files --------------------------------------
+
+
+ROWS = [{"question": f"Q{i}", "answer": f"A{i}"} for i in range(3)]
+
+
+@pytest.mark.parametrize("compress", ["gzip", "bz2", "lzma"])
+def test_compressed_files_are_read_transparently(tmp_path, compress):
+    import importlib
+
+    module = importlib.import_module(compress)
+    path = tmp_path / "qa.jsonl.x"
+    path.write_bytes(module.compress("".join(json.dumps(r) + "\n" for r in ROWS).encode()))
+    dataset = load(path)
+    assert [e.reference for e in dataset.examples] == ["A0", "A1", "A2"]
+    assert [e.id for e in dataset.examples] == ["qa.jsonl.x:1", "qa.jsonl.x:2", "qa.jsonl.x:3"]
+
+
+def test_a_damaged_gzip_file_is_one_sentence(tmp_path):
+    import gzip
+
+    path = tmp_path / "qa.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"question": "Q", "answer": "A"}\n' * 50)[:40])
+    with pytest.raises(DataError, match=r"qa.jsonl.gz: the gzip file is damaged"):
+        load(path)
+
+
+def test_records_on_one_line_get_unique_places(tmp_path):
+    path = write(tmp_path, "a.json", json.dumps(ROWS))  # what json.dump writes: one line
+    dataset = load(path)
+    assert [e.id for e in dataset.examples] == ["a.json:1", "a.json:1:38", "a.json:1:74"]
+
+
+def test_a_syntax_error_in_pretty_printed_json_is_one_problem(tmp_path):
+    text = json.dumps(ROWS, indent=2).replace('"A1"', '"A1",,')
+    path = write(tmp_path, "a.jsonl", text)  # an array, whatever the suffix says
+    with pytest.raises(DataError) as info:
+        load(path)
+    assert info.value.message.startswith("a.jsonl:8: invalid JSON: Expecting property name enclosed in double quotes")
+
+
+def test_json_lines_with_a_broken_first_line_still_reports_every_line(tmp_path):
+    path = write(tmp_path, "a.json", '{"question": "Q", "answer": }\n' + "".join(json.dumps(r) + "\n" for r in ROWS))
+    dataset = load(path)
+    assert len(dataset.examples) == 3
+    assert [str(p) for p in dataset.errors] == ["a.json:1: invalid JSON: Expecting value at column 29 (each line must be one JSON object)"]
+
+
+def test_devices_are_refused_and_pipes_are_read(tmp_path):
+    import subprocess
+    import sys
+
+    with pytest.raises(DataError, match=r"/dev/zero: is a character device, not a data file"):
+        load("/dev/zero")
+    # A named pipe nobody writes to: an empty file, at once (it used to wait forever).
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError, match="the file is empty. Nothing was written to the pipe"):
+        load(fifo)
+    # Process substitution, <(cat qa.jsonl), is a pipe with a writer: read to its end.
+    qa = write(tmp_path, "qa.jsonl", "".join(json.dumps(r) + "\n" for r in ROWS))
+    script = ("import sys; from ftx import data; from ftx.formatters import BUILTIN_FORMATTERS as F; "
+              "print(len(data.load(sys.argv[1], formatters={f.name: f for f in F}).examples))")
+    out = subprocess.run(["bash", "-c", f'"{sys.executable}" -c "{script}" <(cat {qa})'], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "3", out.stderr
+
+
+def test_grouped_problems_name_the_first_places_and_count_the_rest(tmp_path):
+    lines = [json.dumps({"question": f"Q{i}", "answer": "" if i % 2 else f"A{i}"}) for i in range(12)]
+    path = write(tmp_path, "qa.jsonl", "\n".join(lines) + "\n")
+    grouped = [str(p) for p in datamod.grouped(load(path).problems)]
+    assert grouped == ["qa.jsonl:2, 4, 6 and 3 more: field 'answer': is empty (write the answer text or remove the record)"]
+
+
+# --- What the records hold ------------------------------------------------------------------
+
+
+def test_alpaca_system_and_history_become_messages(tmp_path):
+    record = {"instruction": "And in French?", "input": "", "output": "Bonjour", "system": "You translate.",
+              "history": [["Hello in German?", "Hallo"]]}
+    dataset = load(write(tmp_path, "a.jsonl", json.dumps(record) + "\n"))
+    assert [(m.role, m.content) for m in dataset.examples[0].messages] == [
+        ("system", "You translate."), ("user", "Hello in German?"), ("assistant", "Hallo"), ("user", "And in French?"),
+        ("assistant", "Bonjour")]
+
+
+@pytest.mark.parametrize("history, message", [
+    ("Hallo", "field 'history': must be a list of [instruction, response] pairs, not str"),
+    ([["only one"]], "field 'history[0]': must be a pair of non-empty strings [instruction, response]"),
+])
+def test_bad_alpaca_history(tmp_path, history, message):
+    record = {"instruction": "Q", "output": "A", "history": history}
+    dataset = load(write(tmp_path, "a.jsonl", json.dumps(record) + "\n"))
+    assert [str(p) for p in dataset.errors] == [f"a.jsonl:1: {message}"]
+
+
+@pytest.mark.parametrize("weight, message", [
+    (2, "field 'messages[1].weight': must be 0 or 1, got 2 (0 leaves the turn out of training, 1 trains it)"),
+    (True, "field 'messages[1].weight': must be 0 or 1, got True (0 leaves the turn out of training, 1 trains it)"),
+])
+def test_bad_weights(tmp_path, weight, message):
+    record = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A", "weight": weight}]}
+    dataset = load(write(tmp_path, "a.jsonl", json.dumps(record) + "\n"))
+    assert [str(p) for p in dataset.errors] == [f"a.jsonl:1: {message}"]
+
+
+def test_a_weight_on_a_user_turn_is_refused_and_no_trained_turn_is_warned(tmp_path):
+    rows = [{"messages": [{"role": "user", "content": "Q", "weight": 1}, {"role": "assistant", "content": "A"}]},
+            {"messages": [{"role": "user", "content": "Q2"}, {"role": "assistant", "content": "A2", "weight": 0}]}]
+    dataset = load(write(tmp_path, "a.jsonl", "".join(json.dumps(r) + "\n" for r in rows)))
+    assert [str(p) for p in dataset.errors] == ["a.jsonl:1: field 'messages[0].weight': is only for assistant messages (remove it from this message)"]
+    assert [p.message for p in dataset.warnings] == [
+        "has no assistant turn with weight 1, so it teaches nothing in training (it can still be a held-out example)"]
+
+
+def test_openai_uploads_carry_ftx_s_trained_turns():
+    from ftx.backends.openai import wire
+    from ftx.types import Example
+
+    single = Example("1", (Message("user", "Q"), Message("assistant", "A")))
+    assert wire.messages(single) == [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]
+    # OpenAI would train the earlier answer too; ftx trains the final one unless told otherwise.
+    multi = Example("2", (Message("user", "Q"), Message("assistant", "A"), Message("user", "Q2"), Message("assistant", "B")))
+    assert [m.get("weight") for m in wire.messages(multi)] == [None, 0, None, 1]
+    weighted = Example("3", (Message("user", "Q"), Message("assistant", "A", 1), Message("user", "Q2"), Message("assistant", "B", 0)))
+    assert [m.get("weight") for m in wire.messages(weighted)] == [None, 1, None, 0]
+
+
+def test_weights_survive_the_run_directory(tmp_path):
+    from ftx.types import Example
+
+    example = Example("1", (Message("user", "Q"), Message("assistant", "A", 1), Message("user", "Q2"), Message("assistant", "B", 0)))
+    datamod.write_jsonl(tmp_path / "train.jsonl", [example])
+    assert datamod.read_jsonl_examples(tmp_path / "train.jsonl")[0].messages == example.messages
+
+
+def test_skip_invalid_uses_the_valid_records_and_counts_the_others(tmp_path):
+    from rich.console import Console
+
+    from ftx.config import RunConfig
+    from ftx.plugins import get_registry
+    from ftx.runner import load_data
+
+    lines = [json.dumps({"question": f"Q{i}", "answer": f"A{i}"}) for i in range(10)]
+    lines[3] = '{"question": "Q3", "answer": }'
+    lines[6] = json.dumps({"question": "Q6", "answer": ""})
+    path = write(tmp_path, "qa.jsonl", "\n".join(lines) + "\n")
+    with pytest.raises(DataError) as info:
+        load_data(RunConfig(data=str(path), eval_size=2), get_registry())
+    assert "or pass --skip-invalid to use only the valid records" in str(info.value)
+
+    console = Console(record=True, width=400)
+    splits = load_data(RunConfig(data=str(path), eval_size=2, skip_invalid=True), get_registry(), console)
+    assert len(splits.train) + len(splits.eval) == 8
+    assert console.export_text().splitlines()[0] == (
+        "warning: skipped 2 invalid records of qa.jsonl (first: qa.jsonl:4: invalid JSON: Expecting value at column 30 "
+        "(each line must be one JSON object)); 'ftx data validate' lists them all")
