@@ -717,9 +717,21 @@ def write_jsonl(path: Path, examples: list[Example]) -> None:
 
 def read_jsonl_examples(path: Path) -> list[Example]:
     """Examples ftx wrote itself (run directories), in canonical form."""
+    from ftx.errors import StoreError
+
+    hint = "Restore it from a backup, or start a new run; the run's other files are untouched."
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StoreError(f"{path} is missing.", hint=hint) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{path} cannot be read: {exc}.", hint=hint) from None
     out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
-            out.append(Example.from_dict(json.loads(line), f"{path.name}:{number}"))
+            try:
+                out.append(Example.from_dict(json.loads(line), f"{path.name}:{number}"))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise StoreError(f"{path}:{number} is damaged (cut short, or not an example ftx wrote).", hint=hint) from None
     return out
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import secrets
 import sqlite3
 import tempfile
@@ -86,6 +87,22 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
 
+_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_run_name(name: str) -> None:
+    """A run id is a folder name inside the runs folder, never a path (``../x``, ``/tmp/x``)."""
+    if not _RUN_NAME.fullmatch(name) or ".." in name:
+        shown = name if len(name) <= 60 else name[:57] + "..."
+        raise StoreError(f"{shown!r} is not a valid run name.",
+                         hint="Use up to 100 letters, digits, '.', '_' and '-', starting with a letter or digit (no '/' or '..').")
+
+
+# What the rest of ftx reads from run.json, and the type it must have.
+META_FIELDS = {"id": str, "created": (int, float), "status": str, "backends": dict}
+OPTIONAL_META_FIELDS = {"config": dict, "splits": dict, "seed": int}
+
+
 @dataclass
 class Run:
     """One run directory and its ``run.json``."""
@@ -96,7 +113,8 @@ class Run:
 
     @property
     def id(self) -> str:
-        return self.meta["id"]
+        """The folder's name: a run copied to another folder is that folder's run."""
+        return self.path.name
 
     def backend_dir(self, backend: str) -> Path:
         path = self.path / backend
@@ -160,6 +178,10 @@ class Run:
         return rows
 
 
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    return {str: "a string", dict: "an object", int: "an integer"}.get(kind, "a number")  # type: ignore[call-overload]
+
+
 def _created(path: Path) -> float:
     """When a run was created (its run.json says; a damaged one counts as oldest)."""
     try:
@@ -173,9 +195,12 @@ class RunStore:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"the runs folder {self.root} is a file, not a folder.", hint="Give another --runs-dir (or runs_dir in ftx.toml).")
 
     def create(self, meta: dict[str, Any], run_id: str | None = None) -> Run:
         run_id = run_id or new_run_id()
+        check_run_name(run_id)
         path = self.root / run_id
         try:
             path.mkdir(parents=True, exist_ok=False)
@@ -189,8 +214,14 @@ class RunStore:
 
     def open(self, ref: str) -> Run:
         """A run by id, unique id prefix, 'latest', or path to its directory."""
+        if len(ref) > 1000:
+            raise StoreError(f"no run '{ref[:40]}...' ({len(ref):,} characters) in {self.root}.", hint="'ftx runs' lists the runs.")
         candidate = Path(ref)
-        if (candidate / "run.json").exists():
+        try:
+            is_run_dir = (candidate / "run.json").is_file()
+        except OSError:  # a name longer than the file system allows, say
+            is_run_dir = False
+        if is_run_dir:
             path = candidate
         elif ref == "latest":
             runs = self._dirs()
@@ -210,6 +241,15 @@ class RunStore:
             raise StoreError(f"{path / 'run.json'} is not an ftx run file.")
         if version > SCHEMA_VERSION:
             raise StoreError(f"run {path.name} was written by a newer ftx (run schema {version}).", hint="Upgrade ftx to read it.")
+        for key, kind in [*META_FIELDS.items(), *((k, t) for k, t in OPTIONAL_META_FIELDS.items() if k in meta)]:
+            if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
+                what = "is missing" if key not in meta else f"is {type(meta[key]).__name__}, not {_kind_name(kind)}"
+                raise StoreError(f"{path / 'run.json'} is damaged: '{key}' {what}.",
+                                 hint="Restore the file from a backup, or start a new run; the run's other files are untouched.")
+        bad = next((name for name, state in meta["backends"].items() if not isinstance(state, dict)), None)
+        if bad is not None:
+            raise StoreError(f"{path / 'run.json'} is damaged: the state of backend '{bad}' is not an object.",
+                             hint="Restore the file from a backup, or start a new run; the run's other files are untouched.")
         return Run(path, meta)
 
     def _dirs(self) -> list[Path]:
@@ -228,42 +268,45 @@ class RunStore:
         )
         return db
 
-    def index(self, run: Run) -> None:
+    @staticmethod
+    def _row(run: Run) -> tuple:
         meta = run.meta
-        row = (
+        return (
             run.id, meta.get("created"), meta.get("updated"), meta.get("status"),
             (meta.get("config", {}).get("run", {}) or {}).get("data") or "(bundled)",
             ",".join(meta.get("backends", {})), str(run.path),
         )
+
+    def index(self, run: Run) -> None:
         try:
             with self._connect() as db:
-                db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)", row)
-        except sqlite3.Error:
+                db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)", self._row(run))
+        except (sqlite3.Error, OSError):
             pass  # the index is a cache: 'ftx runs' rebuilds it from run.json files
 
     def list(self) -> list[dict[str, Any]]:
-        """Runs, newest first. Rebuilds the index if it is missing or out of date."""
+        """Runs, newest first. The index is a cache: when it is missing, out of date or cannot
+        be written (a read-only folder), the run directories are read instead."""
+        keys = ("id", "created", "updated", "status", "data", "backends", "path")
+        dirs = self._dirs()
         try:
             with self._connect() as db:
                 rows = db.execute("SELECT id, created, updated, status, data, backends, path FROM runs").fetchall()
-        except sqlite3.Error:
+        except (sqlite3.Error, OSError):
             rows = []
-        known = {r[0] for r in rows}
-        dirs = self._dirs()
-        if {p.name for p in dirs} != known:
-            try:
-                (self.root / INDEX).unlink(missing_ok=True)
-            except OSError:
-                pass
+        if {p.name for p in dirs} != {r[0] for r in rows}:
+            rows = []
             for path in dirs:
                 try:
-                    self.index(self.open(str(path)))
+                    run = self.open(str(path))
                 except StoreError:
+                    rows.append((path.name, _created(path), None, "damaged", "", "", str(path)))
                     continue
+                rows.append(self._row(run))
             try:
                 with self._connect() as db:
-                    rows = db.execute("SELECT id, created, updated, status, data, backends, path FROM runs").fetchall()
-            except sqlite3.Error:
-                rows = []
-        keys = ("id", "created", "updated", "status", "data", "backends", "path")
-        return sorted((dict(zip(keys, r)) for r in rows), key=lambda r: r["id"], reverse=True)
+                    db.execute("DELETE FROM runs")
+                    db.executemany("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            except (sqlite3.Error, OSError):
+                pass
+        return sorted((dict(zip(keys, r)) for r in rows), key=lambda r: (r["created"] or 0, r["id"]), reverse=True)
