@@ -25,6 +25,10 @@ class Evaluator(ABC):
     asked for. ``"reference_logprob"`` asks backends that can (the local ones) for the summed
     log-probability of each reference answer (``reference_logprob``) and its token count
     (``reference_tokens``); backends that cannot leave the metric empty.
+
+    A metric with a corpus value (BLEU) should also return each example's sufficient statistics
+    in ``Scores.corpus_stats`` and implement ``corpus_value``: reports then resample the corpus
+    value itself, so its interval and paired test are about the value they show.
     """
 
     name: ClassVar[str]
@@ -43,6 +47,14 @@ class Evaluator(ABC):
         """Per-example values for each metric (same order as the inputs) and corpus values
         where the metric has one. An evaluator that pays for scoring (an API judge) says what
         this call paid in ``Scores.cost_usd``."""
+
+    def corpus_value(self, metric: str, totals: list[float]) -> float:
+        """The corpus value of ``metric`` from ``totals``: the element-wise sum of the
+        ``Scores.corpus_stats[metric]`` vectors of some examples (a bootstrap resample, with
+        repeats). Implement it only if ``score`` returns ``corpus_stats``; the totals over all
+        examples must give ``Scores.corpus[metric]``. Reports call it thousands of times, so it
+        works on numbers only, never text. The instance has the options the run was scored with."""
+        raise NotImplementedError(f"evaluator '{self.name}' returns no corpus statistics")
 
     def estimate_cost(self, splits: Splits, answers: int) -> float | None:
         """Dollars scoring ``answers`` answers to ``splits.eval`` will cost (None: free or

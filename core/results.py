@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ftx.stats import Comparison, bootstrap_ci, paired_test
+from ftx.errors import StoreError
+from ftx.stats import Comparison, CorpusScore, bootstrap_ci, corpus_bootstrap, interval, paired_test, resampled_comparison
 from ftx.store import Run, read_json
 
 
@@ -36,8 +38,10 @@ class BackendResult:
     train: dict[str, Any] = field(default_factory=dict)  # TrainStats as a dict
     per_example: dict[str, list[float]] = field(default_factory=dict)
     corpus: dict[str, float] = field(default_factory=dict)
+    corpus_stats: dict[str, list[list[float]]] = field(default_factory=dict)  # per-example statistics of corpus metrics
+    signatures: dict[str, str] = field(default_factory=dict)  # how a metric was computed (sacrebleu's signature)
     predictions: list[str] = field(default_factory=list)
-    ci: dict[str, tuple[float, float]] = field(default_factory=dict)  # 95% bootstrap interval of the mean
+    ci: dict[str, tuple[float, float]] = field(default_factory=dict)  # 95% bootstrap interval of value(metric)
     vs_baseline: dict[str, Comparison] = field(default_factory=dict)  # paired test against the baseline
     cost: float | None = None  # dollars spent on a hosted API: training plus answering
     scoring_cost: dict[str, float] = field(default_factory=dict)  # dollars paid to score its answers, per evaluator (an LLM judge)
@@ -108,6 +112,9 @@ def load_result(run: Run) -> RunResult:
     """Rebuild the result of ``run`` from ``scores.json`` and the predictions on disk."""
     scores_path = run.path / "scores.json"
     scores = read_json(scores_path) if scores_path.exists() else {"metrics": {}, "backends": {}}
+    if not isinstance(scores, dict) or not isinstance(scores.get("metrics"), dict) or not isinstance(scores.get("backends"), dict):
+        raise StoreError(f"{scores_path} is damaged: it is not the scores ftx wrote.",
+                         hint=f"Delete it and run 'ftx resume {run.id}' to score the answers again (nothing is trained or paid again).")
     metrics = [MetricInfo(name, m["evaluator"], m.get("higher_is_better", True), m.get("target"))
                for name, m in scores["metrics"].items()]
     backends = []
@@ -123,19 +130,18 @@ def load_result(run: Run) -> RunResult:
                 train=state.get("train", {}),
                 per_example=scored.get("per_example", {}),
                 corpus=scored.get("corpus", {}),
+                corpus_stats=scored.get("corpus_stats", {}),
+                signatures=scored.get("signatures", {}),
                 predictions=[r["prediction"] for r in run.read_predictions(name)],
                 train_log=read_train_log(run.path / name / "train_log.jsonl"),
                 cost=_cost(state),
                 scoring_cost=scored.get("cost_usd", {}),
             )
         )
-    add_statistics(backends, metrics, run.meta.get("baseline"), run.meta.get("seed", 0))
-    eval_rows = []
-    eval_path = run.path / "data" / "eval.jsonl"
-    if eval_path.exists():
-        from ftx.data import read_jsonl_examples
+    add_statistics(backends, metrics, run.meta.get("baseline"), run.meta.get("seed", 0), corpus_scorers(run, metrics))
+    from ftx.data import read_jsonl_examples
 
-        eval_rows = read_jsonl_examples(eval_path)
+    eval_rows = read_jsonl_examples(run.path / "data" / "eval.jsonl")  # missing or damaged: one clear error
     config = run.meta.get("config", {}).get("run", {})
     return RunResult(
         run_id=run.id,
@@ -172,16 +178,68 @@ def divergent_examples(result: RunResult, n: int) -> list[int]:
     return sorted(range(len(result.example_ids)), key=lambda i: -spread(i))[:n]
 
 
-def add_statistics(backends: list[BackendResult], metrics: list[MetricInfo], baseline: str | None, seed: int) -> None:
-    """Bootstrap intervals for every backend and metric, and paired tests against the baseline
-    over the same examples; seeded with the run's seed, so a report is reproducible."""
-    base = next((b for b in backends if b.name == baseline and b.status == "done"), None)
-    for b in backends:
-        for m in metrics:
-            values = b.per_example.get(m.name)
-            if not values:
+def corpus_scorers(run: Run, metrics: list[MetricInfo]) -> dict[str, CorpusScore]:
+    """For each metric whose evaluator implements ``Evaluator.corpus_value``, that function, on
+    an evaluator built with the options the run was scored with. An evaluator no longer
+    installed, or whose options no longer build, is left out: its metric keeps the interval of
+    the per-example mean, as runs scored before corpus statistics existed do."""
+    from ftx.evaluator import Evaluator
+    from ftx.options import build
+    from ftx.plugins import get_registry
+
+    sections = run.meta.get("config", {}).get("sections", {})
+    scorers: dict[str, CorpusScore] = {}
+    for name in {m.evaluator for m in metrics}:
+        try:
+            cls = get_registry().get("evaluator", name)
+            if cls.corpus_value is Evaluator.corpus_value:
                 continue
-            b.ci[m.name] = bootstrap_ci(values, seed=seed)
-            if base is not None and b is not base and len(base.per_example.get(m.name, [])) == len(values):
+            evaluator = cls(build(cls.Options, sections.get(name, {}), name))
+        except Exception:  # a missing or broken plugin must not stop a report
+            continue
+        for m in metrics:
+            if m.evaluator == name:
+                scorers[m.name] = functools.partial(evaluator.corpus_value, m.name)
+    return scorers
+
+
+def add_statistics(backends: list[BackendResult], metrics: list[MetricInfo], baseline: str | None, seed: int,
+                   scorers: dict[str, CorpusScore] | None = None) -> None:
+    """Bootstrap intervals for every backend and metric, and paired tests against the baseline
+    over the same examples; seeded with the run's seed, so a report is reproducible.
+
+    A metric with a corpus value is resampled as a corpus value (``ftx.stats.corpus_bootstrap``)
+    where the backend kept its statistics and ``scorers`` can recompute it; otherwise, as for
+    every other metric, its per-example values are resampled as a mean."""
+    base = next((b for b in backends if b.name == baseline and b.status == "done"), None)
+    for m in metrics:
+        resampled = _corpus_resamples(backends, m, (scorers or {}).get(m.name), seed)
+        for b in backends:
+            values = b.per_example.get(m.name)
+            if b.name in resampled:
+                b.ci[m.name] = interval(resampled[b.name])
+            elif values:
+                b.ci[m.name] = bootstrap_ci(values, seed=seed)
+            else:
+                continue
+            if base is None or b is base:
+                continue
+            if b.name in resampled and base.name in resampled:
+                diffs = [m.closeness(x) - m.closeness(y) for x, y in zip(resampled[b.name], resampled[base.name])]
+                b.vs_baseline[m.name] = resampled_comparison(m.closeness(b.corpus[m.name]) - m.closeness(base.corpus[m.name]), diffs)
+            elif values and len(base.per_example.get(m.name, [])) == len(values):
                 b.vs_baseline[m.name] = paired_test([m.closeness(v) for v in values], [m.closeness(v) for v in base.per_example[m.name]],
                                                     seed=seed)
+
+
+def _corpus_resamples(backends: list[BackendResult], metric: MetricInfo, score: CorpusScore | None,
+                      seed: int) -> dict[str, list[float]]:
+    """Backend name -> its corpus value on each bootstrap resample, for the backends that can;
+    backends with the same number of examples share the resamples, so they can be paired."""
+    able = [b for b in backends if score and b.corpus_stats.get(metric.name) and metric.name in b.corpus]
+    out: dict[str, list[float]] = {}
+    for n in sorted({len(b.corpus_stats[metric.name]) for b in able}):
+        group = [b for b in able if len(b.corpus_stats[metric.name]) == n]
+        values = corpus_bootstrap([b.corpus_stats[metric.name] for b in group], score, seed=seed)
+        out.update(zip((b.name for b in group), values))
+    return out

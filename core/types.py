@@ -104,16 +104,25 @@ class Completion:
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    truncated: bool = False  # stopped at max_new_tokens (or the context's end), not by the model
 
 
 @dataclass
 class Scores:
     """What an evaluator returns: per-example values for each metric it defines, plus a
-    corpus-level value where the metric has one (BLEU, chrF)."""
+    corpus-level value where the metric has one (BLEU, chrF).
+
+    ``corpus_stats`` holds, per corpus metric, each example's additive sufficient statistics
+    (BLEU's n-gram matches and lengths), so that reports can recompute the corpus value on
+    bootstrap resamples with ``Evaluator.corpus_value``; a corpus metric without them gets the
+    interval of its per-example mean. ``signatures`` says how a value was computed, for reports
+    (sacrebleu's signature, which names the tokenizer: ``tok:zh``)."""
 
     per_example: dict[str, list[float]]
     corpus: dict[str, float] = field(default_factory=dict)
     cost_usd: float | None = None  # what scoring these answers paid (an LLM judge's API calls); None: free or unknown
+    corpus_stats: dict[str, list[list[float]]] = field(default_factory=dict)  # metric -> one vector per example
+    signatures: dict[str, str] = field(default_factory=dict)  # metric -> how it was computed
 
 
 @dataclass

@@ -31,8 +31,13 @@ class Perplexity(Evaluator):
         if not pairs or any(lp is None or not n for lp, n in pairs):
             return Scores({})  # this backend cannot say: the metric stays empty for it
         per_example = [math.exp(-lp / n) for lp, n in pairs]
-        corpus = math.exp(-sum(lp for lp, _ in pairs) / sum(n for _, n in pairs))
-        return Scores({"perplexity": per_example}, {"perplexity": corpus})
+        stats = [[-lp, n] for lp, n in pairs]  # negative log-likelihood, tokens
+        corpus = self.corpus_value("perplexity", [sum(column) for column in zip(*stats)])
+        return Scores({"perplexity": per_example}, {"perplexity": corpus}, corpus_stats={"perplexity": stats})
+
+    def corpus_value(self, metric: str, totals: list[float]) -> float:
+        """Pooled over all tokens: exp(total NLL / total tokens)."""
+        return math.exp(totals[0] / totals[1])
 
 
 @hookimpl

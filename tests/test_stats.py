@@ -2,6 +2,8 @@
 
 import random
 
+import pytest
+
 from ftx.stats import bootstrap_ci, paired_test
 
 
@@ -38,3 +40,199 @@ def test_paired_verdicts():
 def test_edge_cases():
     assert bootstrap_ci([0.5]) == (0.5, 0.5)
     assert paired_test([], []).verdict == "no significant difference"
+
+
+# --- corpus metrics ------------------------------------------------------------------------------
+
+def ratio(totals):
+    """A corpus statistic for tests: matches over attempts, in percent."""
+    return 100 * totals[0] / totals[1] if totals[1] else 0.0
+
+
+def test_corpus_bootstrap_pairs_the_resamples_and_is_seeded():
+    from ftx.stats import corpus_bootstrap
+
+    rng = random.Random(0)
+    a = [[rng.randrange(5), 5] for _ in range(30)]
+    b = [[rng.randrange(5), 5] for _ in range(30)]
+    first, second = corpus_bootstrap([a, b], ratio, seed=1)
+    assert corpus_bootstrap([a, b], ratio, seed=1) == [first, second]
+    assert corpus_bootstrap([b], ratio, seed=1) == [second]  # the resamples depend only on n and the seed
+    assert corpus_bootstrap([a], ratio, seed=2) != [first]
+
+
+def test_integer_and_float_statistics_give_the_same_interval():
+    from ftx.stats import corpus_bootstrap_ci
+
+    rng = random.Random(0)
+    counts = [[rng.randrange(3), rng.randrange(1, 4), 10**9] for _ in range(40)]  # packed into one int per example
+    floats = [[float(x) for x in row] for row in counts]  # summed a column at a time
+    assert corpus_bootstrap_ci(counts, ratio, seed=4) == pytest.approx(corpus_bootstrap_ci(floats, ratio, seed=4))
+
+
+def test_corpus_paired_verdicts():
+    from ftx.stats import corpus_paired_test
+
+    rng = random.Random(0)
+    base = [[rng.randrange(3), 4] for _ in range(60)]
+    better = [[min(4, m + 1 + rng.randrange(2)), n] for m, n in base]
+    assert corpus_paired_test(better, base, ratio).verdict == "better"
+    assert corpus_paired_test(base, better, ratio).verdict == "worse"
+    assert corpus_paired_test(better, base, ratio, higher_is_better=False).verdict == "worse"
+    same = corpus_paired_test(base, base, ratio)
+    assert (same.diff, same.p_value, same.verdict) == (0.0, 1.0, "no significant difference")
+    assert corpus_paired_test(better, base, ratio).diff == pytest.approx(ratio([sum(c) for c in zip(*better)]) - ratio([sum(c) for c in zip(*base)]))
+
+
+def test_corpus_edge_cases():
+    from ftx.stats import corpus_bootstrap_ci, corpus_paired_test
+
+    assert corpus_bootstrap_ci([[1, 4]], ratio) == (25.0, 25.0)
+    assert all(v != v for v in corpus_bootstrap_ci([], ratio))  # nan
+    assert corpus_paired_test([], [], ratio).verdict == "no significant difference"
+    assert corpus_bootstrap_ci([[0, 0], [0, 0]], ratio) == (0.0, 0.0)
+
+
+# --- every interval a report shows contains the value it shows -----------------------------------
+
+def pride_and_prejudice_answers():
+    """45 bundled questions answered as a tiny model does, before and after tuning: short
+    answers, where corpus BLEU is far below the mean of sentence BLEU."""
+    import json
+    from importlib.resources import files
+
+    rows = [json.loads(line) for line in files("ftx").joinpath("bundled/pride_and_prejudice.jsonl").read_text().splitlines()]
+    rng = random.Random(5)
+    references = [r["answer"] for r in rng.sample(rows, 45)]
+
+    def tuned(answer):
+        x = rng.random()
+        return answer if x < 0.25 else answer.split()[0] if x < 0.5 else rng.choice(rows)["answer"]
+
+    def untuned(answer):
+        x = rng.random()
+        if x < 0.5:
+            return f"The answer is {rng.choice(rows)['answer']}."
+        return f"I believe it is {answer}, as the novel says." if x < 0.7 else "I don't know."
+
+    return references, {"lora": [tuned(a) for a in references], "base": [untuned(a) for a in references]}
+
+
+def score_like_a_run(references, answers):
+    """BackendResults as load_result builds them from scores.json, for every built-in evaluator
+    that needs neither a model nor a network (perplexity from made-up log-probabilities)."""
+    import json
+
+    from ftx.evaluators.bleu import Bleu
+    from ftx.evaluators.chrf import Chrf, ChrfOptions
+    from ftx.evaluators.exact_match import ExactMatch
+    from ftx.evaluators.jaccard import Jaccard
+    from ftx.evaluators.length_ratio import LengthRatio
+    from ftx.evaluators.perplexity import Perplexity
+    from ftx.evaluators.rouge import Rouge
+    from ftx.results import BackendResult, MetricInfo
+
+    evaluators = [Rouge(), Bleu(), Chrf(ChrfOptions(word_order=2)), Jaccard(), ExactMatch(), LengthRatio(), Perplexity()]
+    metrics = [MetricInfo(m, e.name, m not in e.lower_is_better, e.targets.get(m)) for e in evaluators for m in e.metrics]
+    rng = random.Random(1)
+    backends = []
+    for name, predictions in answers.items():
+        rows = [{"reference_logprob": -rng.uniform(1, 30), "reference_tokens": rng.randint(1, 8)} for _ in references]
+        scored = {"per_example": {}, "corpus": {}, "corpus_stats": {}}
+        for e in evaluators:
+            s = e.score(predictions, references, [""] * len(references), **({"rows": rows} if e.needs else {}))
+            scored["per_example"].update(s.per_example)
+            scored["corpus"].update(s.corpus)
+            scored["corpus_stats"].update(s.corpus_stats)
+        scored = json.loads(json.dumps(scored))  # as stored in scores.json
+        backends.append(BackendResult(name, "done", baseline=name == "base", **scored))
+    return backends, metrics
+
+
+def test_every_interval_contains_its_estimate():
+    from types import SimpleNamespace
+
+    from ftx.results import add_statistics, corpus_scorers
+
+    references, answers = pride_and_prejudice_answers()
+    backends, metrics = score_like_a_run(references, answers)
+    lora = backends[0]
+    old_low, old_high = bootstrap_ci(lora.per_example["bleu"], seed=42)
+    assert not old_low <= lora.value("bleu") <= old_high  # the old bug: 16.8 outside [29.9, 54.3]
+
+    run = SimpleNamespace(meta={"config": {"sections": {"chrf": {"word_order": 2}}}})
+    scorers = corpus_scorers(run, metrics)
+    assert set(scorers) == {"bleu", "chrf", "perplexity"}
+    add_statistics(backends, metrics, "base", 42, scorers)
+    for b in backends:
+        for m in metrics:
+            low, high = b.ci[m.name]
+            assert low <= b.value(m.name) <= high, (b.name, m.name, b.value(m.name), (low, high))
+    bleu = lora.vs_baseline["bleu"]
+    assert bleu.diff == pytest.approx(lora.corpus["bleu"] - backends[1].corpus["bleu"])  # of the corpus values
+    assert bleu.verdict == "better"
+
+
+def test_scores_without_corpus_statistics_keep_the_old_intervals():
+    from ftx.results import add_statistics, corpus_scorers
+
+    references, answers = pride_and_prejudice_answers()
+    backends, metrics = score_like_a_run(references, answers)
+    for b in backends:
+        b.corpus_stats = {}  # a scores.json written before they were kept
+    from types import SimpleNamespace
+
+    add_statistics(backends, metrics, "base", 42, corpus_scorers(SimpleNamespace(meta={}), metrics))
+    assert backends[0].ci["bleu"] == bootstrap_ci(backends[0].per_example["bleu"], seed=42)
+    assert backends[0].vs_baseline["bleu"] == paired_test(backends[0].per_example["bleu"], backends[1].per_example["bleu"], seed=42)
+
+
+def test_corpus_scorers_use_the_options_the_run_was_scored_with():
+    from types import SimpleNamespace
+
+    from ftx.evaluators.chrf import Chrf, ChrfOptions
+    from ftx.results import MetricInfo, corpus_scorers
+
+    scores = Chrf(ChrfOptions(word_order=2)).score(["Elizabeth walked to Netherfield"], ["Elizabeth walked to Longbourn"], [""])
+    totals = scores.corpus_stats["chrf"][0]
+    metrics = [MetricInfo("chrf", "chrf"), MetricInfo("rouge1", "rouge")]
+    scorer = corpus_scorers(SimpleNamespace(meta={"config": {"sections": {"chrf": {"word_order": 2}}}}), metrics)
+    assert scorer["chrf"](totals) == scores.corpus["chrf"] and "rouge1" not in scorer
+    assert corpus_scorers(SimpleNamespace(meta={"config": {"sections": {"chrf": {"word_order": "many"}}}}), metrics) == {}
+
+
+def test_a_run_directory_with_corpus_statistics(tmp_path):
+    """load_result reads the statistics from scores.json and rebuilds chrf with the run's options."""
+    import json
+
+    from click.testing import CliRunner
+
+    from ftx.cli import cli
+    from ftx.evaluators.bleu import Bleu
+    from ftx.evaluators.chrf import Chrf, ChrfOptions
+    from ftx.results import load_result
+    from ftx.store import RunStore
+    from ftx.testing import registered, sample_rows, write_jsonl
+    from tests.plugins import ftx_echo
+
+    data = write_jsonl(tmp_path / "qa.jsonl", sample_rows(30))
+    with registered(ftx_echo, name="echo"):
+        result = CliRunner().invoke(cli, ["run", "--data", str(data), "--backend", "echo", "--eval-size", "12", "--name", "r",
+                                          "--evaluator", "bleu", "--evaluator", "chrf", "--set", "chrf.word_order=2",
+                                          "--set", "run.reporters=json"])
+        assert result.exit_code == 0, result.output
+        run = RunStore(tmp_path / "runs").open("r")
+        references = [json.loads(line)["messages"][-1]["content"] for line in (run.path / "data" / "eval.jsonl").open()]
+        predictions = [r["prediction"] for r in run.read_predictions("echo")]
+        scores = json.loads((run.path / "scores.json").read_text())
+        for evaluator in (Bleu(), Chrf(ChrfOptions(word_order=2))):  # what the runner keeps of Scores
+            s = evaluator.score(predictions, references, [""] * len(references))
+            scores["backends"]["echo"].setdefault("corpus_stats", {}).update(s.corpus_stats)
+            scores["backends"]["echo"].setdefault("signatures", {}).update(s.signatures)
+        (run.path / "scores.json").write_text(json.dumps(scores))
+        echo = load_result(run).backends[0]
+    assert "tok:13a" in echo.signatures["bleu"] and "nw:2" in echo.signatures["chrf"]
+    for metric in ("bleu", "chrf"):
+        low, high = echo.ci[metric]
+        assert low <= echo.value(metric) <= high
+        assert (low, high) != bootstrap_ci(echo.per_example[metric], seed=42)  # resampled as a corpus value
