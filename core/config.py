@@ -15,11 +15,12 @@ The environment overrides it with ``FTX_<SECTION>__<KEY>`` (``FTX_RUN__SEED=7``,
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -53,7 +54,8 @@ class RunConfig:
     runs_dir: str = option("runs", "where run directories are created")
     max_cost: float | None = option(None, "refuse to start if the estimated cost of all backends is higher (dollars), unless confirmed")
     yes: bool = option(False, "accept an estimated cost above max_cost without asking")
-    max_new_tokens: int = option(64, "longest generated answer, in tokens")
+    max_new_tokens: int | Literal["auto"] = option(
+        "auto", "longest generated answer in tokens; auto: a quarter above the longest eval reference, rounded up to 32, from 64 to 1024")
     temperature: float = option(0.0, "sampling temperature for predictions; 0 is greedy")
     top_p: float = option(1.0, "nucleus sampling threshold")
     top_k: int = option(0, "sample from the k most likely tokens only (0: no limit)")
@@ -69,16 +71,35 @@ class RunConfig:
             problems.append("choose at least one backend")
         if len(set(self.backends)) != len(self.backends):
             problems.append(f"a backend is listed twice: {', '.join(self.backends)}")
-        if self.max_new_tokens < 1:
-            problems.append("max_new_tokens must be at least 1")
+        if self.max_new_tokens != "auto" and self.max_new_tokens < 1:
+            problems.append("max_new_tokens must be at least 1, or auto")
         return problems
 
     @property
     def generation(self) -> GenerationParams:
+        """The sampling settings; ``max_new_tokens`` must be resolved first (``auto_max_new_tokens``)."""
+        if self.max_new_tokens == "auto":
+            raise ConfigError("max_new_tokens=auto has not been resolved from the eval references yet.")
         return GenerationParams(
             max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
             repetition_penalty=self.repetition_penalty, seed=self.seed,
         )
+
+
+# max_new_tokens=auto: room for the longest eval reference with a margin for a model that says a
+# little more, or counts differently (the approximate count is within ~15% of real tokenizers).
+# The floor keeps short-answer data (the bundled demo's longest reference is 25 tokens) at the
+# old fixed 64; the cap bounds the time an untuned model that never stops spends on every answer.
+AUTO_NEW_TOKENS_MARGIN = 1.25
+AUTO_NEW_TOKENS_FLOOR = 64
+AUTO_NEW_TOKENS_CAP = 1024
+
+
+def auto_max_new_tokens(reference_tokens: list[int]) -> int:
+    """``max_new_tokens`` for references of these lengths: a quarter above the longest, rounded
+    up to a multiple of 32, between 64 and 1024."""
+    wanted = math.ceil(max(reference_tokens, default=0) * AUTO_NEW_TOKENS_MARGIN / 32) * 32
+    return min(max(wanted, AUTO_NEW_TOKENS_FLOOR), AUTO_NEW_TOKENS_CAP)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 from ftx import data as datamod
 from ftx import distributed
 from ftx.backend import Backend, BackendContext, TrainedModel
-from ftx.config import Config, RunConfig
+from ftx.config import AUTO_NEW_TOKENS_FLOOR, Config, RunConfig, auto_max_new_tokens
 from ftx.errors import ConfigError, FtxError, PreflightError, StoreError
 from ftx.evaluator import Evaluator
 from ftx.events import RunEvent
@@ -33,7 +33,8 @@ from ftx.reporter import Reporter
 from ftx.results import RunResult, load_result
 from ftx.secrets import redact
 from ftx.store import Run, RunStore, atomic_write_json, read_json
-from ftx.types import Completion, Problem, Splits, TrainStats
+from ftx.tokens import approximate
+from ftx.types import Completion, GenerationParams, Problem, Splits, TrainStats
 
 EXIT_OK = 0
 EXIT_PARTIAL = 3  # some backends failed; the report covers the others
@@ -106,11 +107,36 @@ def load_data(run_config: RunConfig, registry: Registry, console: Any = None) ->
     return splits
 
 
-def preflight(plan: Plan, splits: Splits) -> list[Problem]:
+def size_answers(plan: Plan, splits: Splits, run_config: RunConfig) -> dict[str, Any] | None:
+    """Resolve ``max_new_tokens=auto`` from the eval references' lengths, counted with the
+    tokenizer of the first backend that offers one (``token_counter``), else approximately.
+    Returns what was chosen and why, for run.json; None when the value was given."""
+    if run_config.max_new_tokens != "auto":
+        return None
+    count, counted_with = approximate, "approximate"
+    for backend, options in plan.backends:
+        if hasattr(backend, "token_counter"):
+            try:
+                count, counted_with = backend.token_counter(options), f"{backend.name}'s tokenizer"
+                break
+            except Exception:  # no tokenizer here (a missing model, no torch): its preflight says why
+                continue
+    lengths = [count(e.reference) for e in splits.eval]
+    run_config.max_new_tokens = auto_max_new_tokens(lengths)
+    return {"max_new_tokens": run_config.max_new_tokens, "from": "auto", "longest_reference_tokens": max(lengths, default=0),
+            "counted_with": counted_with}
+
+
+def preflight(plan: Plan, splits: Splits, generation: GenerationParams | None = None) -> list[Problem]:
+    """Every backend's ``check``; those whose check takes ``generation`` (how long answers may
+    be) get it."""
     problems: list[Problem] = []
     for backend, options in plan.backends:
         try:
-            found = backend.check(splits, options)
+            if generation is not None and "generation" in inspect.signature(backend.check).parameters:
+                found = backend.check(splits, options, generation=generation)
+            else:
+                found = backend.check(splits, options)
         except FtxError as exc:
             found = [Problem(str(exc))]
         problems.extend(dataclasses.replace(p, where=p.where or backend.name) for p in found)
@@ -144,7 +170,11 @@ class Runner:
         registry = get_registry()
         plan = make_plan(config, registry)
         splits = load_data(config.run, registry, self.err)
-        problems = preflight(plan, splits)
+        sized = size_answers(plan, splits, config.run)
+        if sized and sized["max_new_tokens"] > AUTO_NEW_TOKENS_FLOOR:
+            self.err.print(f"max_new_tokens={sized['max_new_tokens']} (auto: the longest eval reference is "
+                           f"{sized['longest_reference_tokens']} tokens, by {sized['counted_with']})")
+        problems = preflight(plan, splits, config.run.generation)
         for p in problems:
             if p.severity == "warning":
                 self.err.print(f"[yellow]warning:[/] {p}")
@@ -161,6 +191,8 @@ class Runner:
             "seed": config.run.seed,
             "splits": {"train": len(splits.train), "eval": len(splits.eval), "leaked": splits.leaked},
         }
+        if sized:  # config.run holds the value chosen, so a resumed run answers with the same
+            meta["generation"] = sized
         if distributed.enabled():
             meta["world_size"] = distributed.world_size()
         run = RunStore(config.run.runs_dir).create(meta, run_name)
@@ -198,7 +230,9 @@ class Runner:
         config = config_of(run)
         plan = make_plan(config)
         self.err.print(f"resuming run [bold]{run.id}[/]")
-        return self._execute(run, config.run, plan, splits_of(run))
+        splits = splits_of(run)
+        size_answers(plan, splits, config.run)  # only for a run.json written by hand with "auto"
+        return self._execute(run, config.run, plan, splits)
 
     def _follow(self, run_id: str | None, runs_dir: Any) -> tuple[None, int]:
         """A worker process of a launcher: train the distributed backends alongside the main
@@ -336,7 +370,8 @@ class Runner:
         def on_answer(index: int, completion: Completion) -> None:
             example = todo[index]
             row = {"id": example.id, "prediction": completion.text,
-                   "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens}
+                   "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
+                   "truncated": bool(getattr(completion, "truncated", False))}
             run.append_prediction(name, row)
             with run.lock:
                 done[example.id] = row
@@ -378,7 +413,7 @@ class Runner:
                 continue
             rows = run.read_predictions(backend.name)
             predictions = [r["prediction"] for r in rows]
-            scored: dict[str, Any] = {"per_example": {}, "corpus": {}}
+            scored: dict[str, Any] = {"per_example": {}, "corpus": {}, "corpus_stats": {}, "signatures": {}}
             # What scoring paid, added up over every evaluation of this run (a resumed run
             # scores again, and cached verdicts cost nothing the second time).
             costs = dict(before.get(backend.name, {}).get("cost_usd", {}))
@@ -394,6 +429,8 @@ class Runner:
                 else:
                     scored["per_example"].update(scores.per_example)
                     scored["corpus"].update(scores.corpus)
+                    scored["corpus_stats"].update(scores.corpus_stats)  # lets reports resample corpus metrics
+                    scored["signatures"].update(scores.signatures)
                     paid = scores.cost_usd
                 if paid is not None:
                     costs[evaluator.name] = round(costs.get(evaluator.name, 0.0) + paid, 6)

@@ -108,3 +108,49 @@ def test_subprocess_run_prints_the_table(tmp_path, tiny_model, qa_file):
     assert result.returncode == 0, result.stderr
     assert "local-base" in result.stdout and "local-lora" in result.stdout and "★" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_untuned_baseline_runs_on_long_real_data_and_counts_answers_cut_short(tmp_path, tiny_model):
+    """Training examples far over the model's context do not matter to local-base; answers get
+    room for the longest reference (max_new_tokens=auto), and those cut short are counted."""
+    import transformers
+
+    from ftx.config import auto_max_new_tokens
+    from ftx.testing import sample_rows, write_jsonl
+
+    def alpaca(rows, repeat):
+        return [{"instruction": r["question"], "input": "", "output": " ".join([r["answer"]] * repeat)} for r in rows]
+
+    rows = sample_rows(12)
+    data = write_jsonl(tmp_path / "alpaca.jsonl", alpaca(rows[:8], 100))
+    evalset = write_jsonl(tmp_path / "eval.jsonl", alpaca(rows[8:], 8))
+    result = CliRunner().invoke(cli, ["run", "--data", str(data), "--eval", str(evalset), "--model", str(tiny_model),
+                                      "--backend", "local-base", "--name", "r"])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "runs" / "r"
+    meta = json.loads((run / "run.json").read_text())
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_model)
+    references = [len(tokenizer(r["output"], add_special_tokens=False).input_ids) for r in alpaca(rows[8:], 8)]
+    chosen = auto_max_new_tokens(references)
+    assert chosen > 64  # these references would have been cut at the old fixed limit
+    assert meta["config"]["run"]["max_new_tokens"] == chosen  # what a resumed run answers with
+    assert meta["generation"] == {"max_new_tokens": chosen, "from": "auto", "longest_reference_tokens": max(references),
+                                  "counted_with": "local-base's tokenizer"}
+    predictions = [json.loads(l) for l in (run / "local-base" / "predictions.jsonl").read_text().splitlines()]
+    cut = sum(p["truncated"] for p in predictions)
+    assert cut == 4 and all(p["completion_tokens"] == chosen for p in predictions)  # an untuned tiny model never stops
+    report = json.loads((run / "report.json").read_text())
+    assert report["max_new_tokens"] == chosen and report["backends"][0]["answers_cut_short"] == cut
+    warning = f"local-base: 4 of 4 answers (100%) stopped at max_new_tokens={chosen} before the model ended them"
+    assert warning in " ".join(result.output.split())
+    assert warning in (run / "report.md").read_text() and warning in (run / "report.html").read_text()
+
+    # A resumed run answers with the value chosen at the start.
+    meta["backends"]["local-base"]["status"] = "generating"
+    meta["status"] = "running"
+    (run / "run.json").write_text(json.dumps(meta))
+    (run / "local-base" / "predictions.jsonl").unlink()
+    resumed = CliRunner().invoke(cli, ["resume", "r"])
+    assert resumed.exit_code == 0, resumed.output
+    predictions = [json.loads(l) for l in (run / "local-base" / "predictions.jsonl").read_text().splitlines()]
+    assert [p["completion_tokens"] for p in predictions] == [chosen] * 4

@@ -212,3 +212,13 @@ def test_vertex_jsonl_keeps_the_system_prompt_and_turns():
         "contents": [{"role": "user", "parts": [{"text": "Hi"}]}, {"role": "model", "parts": [{"text": "Hello"}]},
                      {"role": "user", "parts": [{"text": "Who wrote it?"}]}, {"role": "model", "parts": [{"text": "Jane Austen"}]}],
     }
+
+
+def test_answers_stopped_at_max_tokens_are_counted(tmp_path, google, data):
+    google.behaviour.cut_at_max_tokens = True  # finishReason MAX_TOKENS past maxOutputTokens words
+    result = run("--data", str(data), "--backend", "gemini-base", "--eval-size", "8", "--name", "r", "--set", "run.max_new_tokens=4",
+                 *gemini_args(google))
+    assert result.exit_code == 0, result.text
+    rows = [json.loads(l) for l in (tmp_path / "runs" / "r" / "gemini-base" / "predictions.jsonl").read_text().splitlines()]
+    assert [r["truncated"] for r in rows] == [True] * 8
+    assert json.loads((tmp_path / "runs" / "r" / "report.json").read_text())["backends"][0]["answers_cut_short"] == 8

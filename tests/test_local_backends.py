@@ -354,3 +354,137 @@ def test_bfloat16_training_on_cpu_runs_under_autocast_without_input_casts(tiny_m
     assert stats.steps == 2 and stats.final_loss == stats.final_loss  # a number, not NaN
     assert seen and all(casting == {False} and autocast for casting, autocast in seen), seen
     assert _casting(model) == {True}
+
+
+# --- long examples and answer lengths ----------------------------------------------------------
+
+def long_rows(n=16, every=4, repeat=40, skip=0):
+    """Alpaca records from the bundled Q&A; every ``every``-th answer repeated ``repeat`` times."""
+    rows = []
+    for i, r in enumerate(sample_rows(skip + n)[skip:]):
+        answer = " ".join([r["answer"]] * (repeat if i % every == 0 else 1))
+        rows.append({"instruction": r["question"], "input": "", "output": answer})
+    return rows
+
+
+def encoded_lengths(tiny_model, rows):
+    import transformers
+
+    from ftx.backends.local.tokenize import encode
+    from ftx.plugins import get_registry
+    from ftx.types import Example, Message
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_model)
+    template = get_registry().get("template", "chat")()
+    examples = [Example(str(i), (Message("user", r["instruction"]), Message("assistant", r["output"]))) for i, r in enumerate(rows)]
+    return [len(encode(e, template, tokenizer)) for e in examples]
+
+
+def test_fit_cuts_ids_and_labels_together_and_leaves_out_what_has_no_answer():
+    from ftx.backends.local.lengths import fit
+    from ftx.backends.local.tokenize import IGNORE, Encoded
+
+    short = Encoded([1, 2, 3, 4], [IGNORE, IGNORE, 3, 4])
+    long = Encoded(list(range(10)), [IGNORE] * 4 + list(range(4, 10)))
+    prompt_fills = Encoded(list(range(10)), [IGNORE] * 8 + [8, 9])
+    fitted = fit([short, long, prompt_fills], 6, "truncate")
+    assert fitted.examples == [short, Encoded(list(range(6)), [IGNORE] * 4 + [4, 5])]
+    assert (fitted.over, fitted.longest, fitted.dropped, fitted.no_answer) == (2, 10, 1, 1)
+    dropped = fit([short, long, prompt_fills], 6, "drop")
+    assert dropped.examples == [short] and dropped.dropped == 2
+    refused = fit([short, long], 6, "error")
+    assert refused.examples == [short, long] and refused.over == 1  # preflight refuses; nothing is changed
+
+
+def test_auto_lengths_fit_the_data_within_the_model():
+    from ftx.backends.local.lengths import AUTO_CAP, resolve_max_seq_length
+    from ftx.config import auto_max_new_tokens
+
+    assert resolve_max_seq_length("auto", [40, 751, 300], context=2048) == 751  # the longest example
+    assert resolve_max_seq_length("auto", [40, 751], context=512) == 512  # no more than the model takes
+    assert resolve_max_seq_length("auto", [40, 90_000], context=131_072) == AUTO_CAP
+    assert resolve_max_seq_length("auto", [40, 751], context=None) == 751
+    assert resolve_max_seq_length(300, [40, 751], context=2048) == 300  # a number is kept as given
+    assert auto_max_new_tokens([4, 25, 12]) == 64  # the bundled demo's references: as before
+    assert auto_max_new_tokens([118, 414]) == 544  # a quarter above the longest, rounded up to 32
+    assert auto_max_new_tokens([5000]) == 1024
+    assert auto_max_new_tokens([]) == 64
+
+
+def test_untuned_baseline_checks_only_its_eval_prompts(tiny_model):
+    from ftx.backends.local import LocalBase, LocalLoRA
+    from ftx.types import Example, GenerationParams, Message, Splits
+
+    def example(i, prompt_words, answer_words):
+        return Example(f"e{i}", (Message("user", "word " * prompt_words), Message("assistant", "word " * answer_words)), source=f"d.jsonl:{i}")
+
+    # "word " is 3 tokens of the tiny tokenizer; its model's context is 512 tokens.
+    splits = Splits([example(1, 10, 900), example(2, 10, 10)], [example(3, 10, 10), example(4, 150, 10), example(5, 300, 10)])
+    base = LocalBase.Options(model=str(tiny_model))
+    problems = LocalBase().check(splits, base, generation=GenerationParams(max_new_tokens=64))
+    # The 900-word training example does not matter to a backend that does not train.
+    assert [(p.severity, str(p).split(" (")[0]) for p in problems] == [
+        ("error", "1 of 3 eval prompts do not fit the model's context of 512 tokens with room for an answer"),
+        ("warning", "1 of 3 eval prompts leave less than max_new_tokens 64 for the answer in the model's context of 512 tokens"),
+    ]
+    assert "d.jsonl:5" in problems[0].message and "d.jsonl:4" in problems[1].message
+    lora = LocalLoRA.Options(model=str(tiny_model), max_seq_length=600)
+    problems = LocalLoRA().check(Splits(splits.train, splits.eval[:1]), lora)
+    assert [str(p) for p in problems] == ["max_seq_length 600 is over the model's context of 512 tokens "
+                                         "(--set local-lora.max_seq_length=512, or auto)"]
+    problems = LocalLoRA().check(Splits(splits.train, splits.eval[:1]), LocalLoRA.Options(model=str(tiny_model)))
+    assert len(problems) == 1 and problems[0].severity == "warning"
+    assert problems[0].message.startswith("1 of 2 training examples are over max_seq_length 512 (longest 27")
+    assert "the model's context is 512 tokens, so they cannot be kept whole" in problems[0].hint
+
+
+@pytest.mark.parametrize("policy", ["truncate", "drop", "error"])
+def test_long_training_examples_follow_the_policy_with_one_counted_warning(tmp_path, tiny_model, policy):
+    rows = long_rows()
+    data = write_jsonl(tmp_path / "alpaca.jsonl", rows)
+    evalset = write_jsonl(tmp_path / "eval.jsonl", long_rows(2, repeat=1, skip=16))
+    result = CliRunner().invoke(cli, ["run", "--data", str(data), "--eval", str(evalset), "--model", str(tiny_model), "--backend", "local-lora",
+                                      "--name", "r", *sets("local-lora.max_seq_length=100", f"local-lora.long_examples={policy}",
+                                                           "local-lora.max_steps=1", "local-lora.batch_size=16", "local-lora.packing=false",
+                                                           "run.max_new_tokens=4")])
+    lengths = encoded_lengths(tiny_model, rows)
+    over = [n for n in lengths if n > 100]
+    assert len(over) == 4
+    said = f"4 of 16 training examples are over max_seq_length 100 (longest {max(lengths)}, at alpaca.jsonl:{lengths.index(max(lengths)) + 1})"
+    text = " ".join((result.output + str(result.exception or "")).split())  # rich wraps lines
+    assert text.count("training examples are over max_seq_length") == 1, text
+    assert said in text, text
+    if policy == "error":
+        assert result.exit_code != 0 and "Nothing was trained" in text and "long_examples=truncate trains on their first 100 tokens" in text
+        return
+    assert result.exit_code == 0, text
+    state = json.loads((tmp_path / "runs" / "r" / "run.json").read_text())["backends"]["local-lora"]
+    assert state["state"]["max_seq_length"] == 100
+    assert state["state"]["long_examples"] == {"over": 4, "longest": max(lengths), "policy": policy, "dropped": 4 if policy == "drop" else 0}
+    # One step over the whole training split: the tokens it saw are the examples as cut (or left out).
+    kept = [min(n, 100) for n in lengths] if policy == "truncate" else [n for n in lengths if n <= 100]
+    assert state["train"]["train_tokens"] == sum(kept)
+    assert (f"{said}; truncated to fit" if policy == "truncate" else f"{said}; left out") in text
+
+
+def test_answers_say_whether_they_stopped_at_the_limit(tiny_model, monkeypatch):
+    import transformers
+
+    from ftx.backends.local import generate as gen
+    from ftx.plugins import get_registry
+    from ftx.types import GenerationParams, Message
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(tiny_model)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_model)
+    template = get_registry().get("template", "chat")()
+    prompts = [[Message("user", "Who is Mr Darcy?")], [Message("user", "Where is Pemberley?")]]
+    cut = gen.generate(model, tokenizer, template, prompts, GenerationParams(max_new_tokens=3), batch_size=2, device="cpu")
+    assert [(c.completion_tokens, c.truncated) for c in cut] == [(3, True), (3, True)]  # an untuned model never stops
+    # Make the token each answer begins with a stop token: both end there, on their own.
+    first = set()
+    for prompt in prompts:
+        ids = torch.tensor([gen.encode_prompt(prompt, template, tokenizer)])
+        first.add(int(model.generate(ids, max_new_tokens=1, do_sample=False, pad_token_id=tokenizer.pad_token_id)[0, -1]))
+    monkeypatch.setattr(gen, "stop_token_ids", lambda tokenizer, template: sorted(first))
+    ended = gen.generate(model, tokenizer, template, prompts, GenerationParams(max_new_tokens=3), batch_size=1, device="cpu")
+    assert [(c.completion_tokens, c.truncated) for c in ended] == [(1, False), (1, False)]

@@ -330,3 +330,19 @@ def test_llm_judge_with_a_wrong_key_fails_clearly(tmp_path, fake, monkeypatch):
     with pytest.raises(FtxError, match=r"the judge \(gpt-4.1-mini\) failed") as info:
         LLMJudge(JudgeOptions(base_url=fake.base_url, max_retries=0)).score(["a"], ["b"], ["q"])
     assert "sk-wrong-key-123456" not in str(info.value)
+
+
+def test_answers_stopped_at_the_length_limit_are_counted(tmp_path, fake, data):
+    fake.behaviour.cut_at_max_tokens = True  # finish_reason "length" past max_completion_tokens words
+    result = run("--data", str(data), "--backend", "openai-base", "--eval-size", "8", "--name", "r", "--set", "run.max_new_tokens=4", *FAST)
+    assert result.exit_code == 0, result.text
+    rows = [json.loads(l) for l in (tmp_path / "runs" / "r" / "openai-base" / "predictions.jsonl").read_text().splitlines()]
+    assert [r["truncated"] for r in rows] == [True] * 8 and all(len(r["prediction"].split()) == 4 for r in rows)
+    report = json.loads((tmp_path / "runs" / "r" / "report.json").read_text())
+    assert report["backends"][0]["answers_cut_short"] == 8
+    assert "openai-base: 8 of 8 answers (100%) stopped at max_new_tokens=4" in " ".join(result.output.split())
+    # max_new_tokens=auto gives the references' length room: nothing is cut.
+    result = run("--data", str(data), "--backend", "openai-base", "--eval-size", "8", "--name", "auto", *FAST)
+    assert result.exit_code == 0, result.text
+    assert json.loads((tmp_path / "runs" / "auto" / "report.json").read_text())["backends"][0]["answers_cut_short"] == 0
+    assert meta(tmp_path, "auto")["generation"]["counted_with"] == "approximate"

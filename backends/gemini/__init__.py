@@ -209,8 +209,10 @@ class GeminiModel(TrainedModel):
             response = retrying(lambda: self.connection.client.models.generate_content(model=self.model, contents=turns, config=config),
                                 f"asking {self.model}", self.opts, self.ctx.cancelled)
             usage = response.usage_metadata
+            reason = response.candidates[0].finish_reason if response.candidates else None
             return Completion((response.text or "").strip(), (usage.prompt_token_count or 0) if usage else 0,
-                              (usage.candidates_token_count or 0) if usage else 0)
+                              (usage.candidates_token_count or 0) if usage else 0,
+                              truncated=getattr(reason, "name", reason) == "MAX_TOKENS")
 
         return answer_concurrently(prompts, ask, ctx=self.ctx, label=self.label, info=self.model.rsplit("/", 1)[-1],
                                    concurrency=self.opts.concurrency, prices=_prices(self.opts, self.price_model), on_answer=on_answer)

@@ -21,6 +21,7 @@ from ftx.errors import ConfigError, FtxError
 from ftx.hookspecs import hookimpl
 from ftx.types import Completion, Example, GenerationParams, Message, Problem, Splits, TrainStats
 
+from . import lengths
 from . import model as models
 from .options import LocalOptions, LoraOptions, QLoraOptions, TrainOptions
 
@@ -118,7 +119,10 @@ class LocalBackend(Backend):
 
     # --- preflight -------------------------------------------------------------------------
 
-    def check(self, splits: Splits, opts: LocalOptions) -> list[Problem]:
+    def check(self, splits: Splits, opts: LocalOptions, generation: GenerationParams | None = None) -> list[Problem]:
+        """Only what this backend uses: the eval prompts against the model's context (with room
+        for ``generation.max_new_tokens`` when the runner says it), and for trainers the
+        training examples against ``max_seq_length``."""
         problems: list[Problem] = []
         for module, package in (("torch", "torch"), ("transformers", "transformers"), *self.requires()):
             try:
@@ -128,25 +132,25 @@ class LocalBackend(Backend):
         if problems:
             return problems
         try:
-            source = models.resolve(opts.model)
+            directory = models.materialize(models.resolve(opts.model))
             template = self.template(opts)
-            tokenizer = models.load_tokenizer(models.materialize(source), opts.trust_remote_code)
+            tokenizer = models.load_tokenizer(directory, opts.trust_remote_code)
+            context = lengths.load_context(directory, opts.trust_remote_code)
+            return self.check_lengths(splits, opts, template, tokenizer, context, generation)
         except FtxError as exc:
             return [Problem(str(exc), self.name)]
-        from .tokenize import encode
 
-        for example in [*splits.train, *splits.eval]:
-            try:
-                length = len(encode(example, template, tokenizer))
-            except FtxError as exc:
-                return [Problem(str(exc), self.name)]
-            if length > opts.max_seq_length:
-                problems.append(Problem(
-                    f"is {length} tokens with the '{opts.template}' template, over max_seq_length {opts.max_seq_length}",
-                    example.source or example.id,
-                    hint=f"shorten it, or --set {self.name}.max_seq_length={length}",
-                ))
-        return problems
+    def check_lengths(self, splits: Splits, opts: LocalOptions, template: Any, tokenizer: Any, context: int | None,
+                      generation: GenerationParams | None) -> list[Problem]:
+        from .tokenize import encode_prompt
+
+        prompts = [(len(encode_prompt(e.prompt, template, tokenizer)), e.source or e.id) for e in splits.eval]
+        return lengths.eval_prompt_problems(prompts, context, generation.max_new_tokens if generation else None)
+
+    def token_counter(self, opts: LocalOptions) -> Callable[[str], int]:
+        """Counts tokens with this backend's tokenizer (the runner sizes ``max_new_tokens=auto`` with it)."""
+        tokenizer = models.load_tokenizer(models.materialize(models.resolve(opts.model)), opts.trust_remote_code)
+        return lambda text: len(tokenizer(text, add_special_tokens=False).input_ids)
 
     def requires(self) -> list[tuple[str, str]]:
         """Extra (module, package) pairs this backend needs beyond torch and transformers."""
@@ -197,6 +201,34 @@ class LocalTrainer(LocalBackend):
 
     artifact: ClassVar[str] = MODEL_DIR
 
+    def check_lengths(self, splits: Splits, opts: TrainOptions, template: Any, tokenizer: Any, context: int | None,
+                      generation: GenerationParams | None) -> list[Problem]:
+        from .tokenize import encode
+
+        problems = super().check_lengths(splits, opts, template, tokenizer, context, generation)
+        if opts.max_seq_length != "auto" and context is not None and opts.max_seq_length > context:
+            problems.append(Problem(f"max_seq_length {opts.max_seq_length} is over the model's context of {context} tokens",
+                                    hint=f"--set {self.name}.max_seq_length={context}, or auto"))
+            return problems
+        encoded = [encode(e, template, tokenizer) for e in splits.train]
+        problems += self.fit(encoded, opts, context, splits.train).problems
+        return problems
+
+    def fit(self, encoded: list[Any], opts: TrainOptions, context: int | None, examples: list[Example]) -> lengths.Fitted:
+        """The training examples within max_seq_length, by the ``long_examples`` policy; the
+        one counted message about the others is in ``problems``."""
+        limit = lengths.resolve_max_seq_length(opts.max_seq_length, [len(e) for e in encoded], context)
+        fitted = lengths.fit(encoded, limit, opts.long_examples)
+        if fitted.over:
+            longest = max(range(len(encoded)), key=lambda i: len(encoded[i]))
+            message, hint = lengths.over_length_message(fitted, self.name, opts.long_examples, context,
+                                                        examples[longest].source or examples[longest].id)
+            fitted.problems.append(Problem(message, hint=hint, severity="error" if opts.long_examples == "error" else "warning"))
+        if encoded and not fitted.examples:
+            fitted.problems.append(Problem(f"no training example is left within max_seq_length {limit}",
+                                           hint=f"raise {self.name}.max_seq_length, or shorten the prompts"))
+        return fitted
+
     def prepare(self, model: Any, opts: TrainOptions) -> Any:
         """Turn the loaded model into the one that trains (adapters, quantization, ...)."""
         return model
@@ -224,7 +256,17 @@ class LocalTrainer(LocalBackend):
             use_liger_kernels(model, ctx.log)
         model = self.prepare(model, opts)
         template = self.template(opts)
-        encoded = [encode(e, template, tokenizer) for e in splits.train]
+        fitted = self.fit([encode(e, template, tokenizer) for e in splits.train], opts, lengths.model_context(model.config), splits.train)
+        errors = [p for p in fitted.problems if p.severity == "error"]
+        if errors:  # preflight refused this data already; a resumed run with other options may not have
+            raise ConfigError(f"{errors[0].message}.", hint=errors[0].hint)
+        for problem in fitted.problems:
+            ctx.log(f"warning: {problem.message} ({problem.hint})")
+        ctx.state["max_seq_length"] = fitted.limit
+        if fitted.over:
+            ctx.state["long_examples"] = {"over": fitted.over, "longest": fitted.longest, "policy": opts.long_examples,
+                                          "dropped": fitted.dropped}
+        encoded = fitted.examples
         # Validation comes out of the training split: the eval split must stay unseen, or
         # choosing the best checkpoint on it would flatter the final comparison.
         encoded, validation = holdout_share(encoded, opts.validation_size, seed)

@@ -1,12 +1,18 @@
-"""Batched generation for evaluation: prompts sorted by length, left padding, KV cache."""
+"""Batched generation for evaluation: prompts sorted by length, left padding, KV cache.
+
+Each answer says whether it was cut short (``Completion.truncated``): it stopped because it
+reached ``max_new_tokens``, or the end of the model's context, before the model ended it.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
+from ftx.errors import FtxError
 from ftx.templates import Template
 from ftx.types import Completion, Example, GenerationParams, Message
 
+from .lengths import model_context
 from .tokenize import encode_prompt
 
 
@@ -28,6 +34,17 @@ def cut_at_stop(text: str, stops: list[str]) -> str:
     return text[:cut].strip()
 
 
+def room_for_answer(prompt_tokens: int, max_new_tokens: int, context: int | None) -> int:
+    """How many tokens an answer may have after a prompt: max_new_tokens, or less where the
+    model's context ends first. A prompt that fills the context is an error that says so."""
+    if context is None:
+        return max_new_tokens
+    if prompt_tokens >= context:
+        raise FtxError(f"an eval prompt is {prompt_tokens} tokens, which leaves no room for an answer in the model's context of {context} tokens.",
+                       hint="Shorten it or leave it out of the eval data, or use a model with a longer context.")
+    return min(max_new_tokens, context - prompt_tokens)
+
+
 def generate(model: Any, tokenizer: Any, template: Template, prompts: list[list[Message]], params: GenerationParams,
              *, batch_size: int, device: str, progress: Any = None, label: str = "generating",
              on_answer: Callable[[int, Completion], None] | None = None) -> list[Completion]:
@@ -41,11 +58,13 @@ def generate(model: Any, tokenizer: Any, template: Template, prompts: list[list[
     stops = template.stop_strings(tokenizer)
     sampling = params.temperature > 0
     task = progress.add_task(label, total=len(encoded), info="") if progress is not None else None
+    context = model_context(model.config)
     torch.manual_seed(params.seed)
     model.eval()
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
         longest = max(len(encoded[i]) for i in batch)
+        room = room_for_answer(longest, params.max_new_tokens, context)
         pad = tokenizer.pad_token_id
         input_ids = torch.tensor([[pad] * (longest - len(encoded[i])) + encoded[i] for i in batch], device=device)
         mask = torch.tensor([[0] * (longest - len(encoded[i])) + [1] * len(encoded[i]) for i in batch], device=device)
@@ -56,15 +75,19 @@ def generate(model: Any, tokenizer: Any, template: Template, prompts: list[list[
             kwargs.update(temperature=None, top_p=None, top_k=None)
         with torch.inference_mode():
             output = model.generate(
-                input_ids=input_ids, attention_mask=mask, max_new_tokens=params.max_new_tokens,
+                input_ids=input_ids, attention_mask=mask, max_new_tokens=room,
                 repetition_penalty=params.repetition_penalty, eos_token_id=eos, pad_token_id=pad, use_cache=True, **kwargs,
             )
         for row, i in enumerate(batch):
             new = output[row, longest:].tolist()
+            # Cut short: every step of the budget was taken and no stop token or string came.
+            # (A row that ended early is padded to the batch's length, with its stop token.)
+            cut_short = len(new) >= room and not set(new) & set(eos) and not any(
+                stop in tokenizer.decode(new, skip_special_tokens=False) for stop in stops)
             while new and new[-1] == pad:
                 new.pop()
             text = cut_at_stop(tokenizer.decode(new, skip_special_tokens=True), stops)
-            results[i] = Completion(text, prompt_tokens=len(encoded[i]), completion_tokens=len(new))
+            results[i] = Completion(text, prompt_tokens=len(encoded[i]), completion_tokens=len(new), truncated=cut_short)
             if on_answer is not None:
                 on_answer(i, results[i])
         if task is not None:

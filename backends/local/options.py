@@ -15,7 +15,6 @@ from ftx.options import option
 class LocalOptions:
     model: str | None = option(None, "model directory or .gguf file (default: bundled SmolLM2-135M-Instruct)")
     template: str = option("chat", "prompt template: chat (the model's own), chatml, alpaca, plain")
-    max_seq_length: int = option(512, "longest example in tokens (prompt + answer); longer ones are preflight errors")
     device: Literal["auto", "cpu", "cuda", "mps"] = option("auto", "where to run: auto picks CUDA when present")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = option("auto", "weights dtype: auto is bfloat16 on capable GPUs, else float32")
     eval_batch_size: int = option(16, "prompts per generation batch")
@@ -23,8 +22,6 @@ class LocalOptions:
 
     def validate(self) -> list[str]:
         problems = []
-        if self.max_seq_length < 8:
-            problems.append("max_seq_length must be at least 8")
         if self.eval_batch_size < 1:
             problems.append("eval_batch_size must be at least 1")
         return problems
@@ -32,6 +29,10 @@ class LocalOptions:
 
 @dataclass
 class TrainOptions(LocalOptions):
+    max_seq_length: int | Literal["auto"] = option(
+        "auto", "longest training example in tokens (prompt + answer); auto: the longest in the data, at most the model's context and 4096")
+    long_examples: Literal["truncate", "drop", "error"] = option(
+        "truncate", "training examples over max_seq_length: truncate (keep the prompt and the answer's start), drop, or error (refuse in preflight)")
     epochs: float = option(3.0, "passes over the training data")
     max_steps: int = option(0, "stop after this many optimizer steps (0: use epochs)")
     learning_rate: float = option(5e-5, "peak learning rate")
@@ -53,6 +54,8 @@ class TrainOptions(LocalOptions):
 
     def validate(self) -> list[str]:
         problems = super().validate()
+        if self.max_seq_length != "auto" and self.max_seq_length < 8:
+            problems.append("max_seq_length must be at least 8, or auto")
         if self.epochs <= 0 and self.max_steps <= 0:
             problems.append("set epochs > 0 or max_steps > 0")
         if self.learning_rate <= 0:

@@ -112,9 +112,9 @@ class ChatModel(TrainedModel):
             with api_errors(f"asking {self.model}"):
                 response = self.client.chat.completions.create(
                     model=self.model, messages=[{"role": m.role, "content": m.content} for m in messages], **kwargs)
-            usage = response.usage
-            return Completion(response.choices[0].message.content or "", usage.prompt_tokens if usage else 0,
-                              usage.completion_tokens if usage else 0)
+            usage, choice = response.usage, response.choices[0]
+            return Completion(choice.message.content or "", usage.prompt_tokens if usage else 0,
+                              usage.completion_tokens if usage else 0, truncated=choice.finish_reason == "length")
 
         return answer_concurrently(prompts, ask, ctx=self.ctx, label=self.label, info=self.model, concurrency=self.opts.concurrency,
                                    prices=_prices(self.opts, self.model), on_answer=on_answer)

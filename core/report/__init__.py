@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from ftx.errors import StoreError
 from ftx.results import BackendResult, MetricInfo, RunResult
+from ftx.store import Run, read_json
 
 
 def fmt_metric(metric: str, value: float | None) -> str:
@@ -71,6 +74,70 @@ def scoring_cost_note(result: RunResult) -> str:
     return "scoring paid: " + ", ".join(f"{name} ${usd:.2f}" for name, usd in paid.items()) if paid else ""
 
 
+CUT_SHORT_WARNING = 0.10  # above this share of a backend's answers cut short, the reports warn
+
+
+@dataclass
+class CutShort:
+    """A backend's answers that stopped at the length limit, not where the model ended them."""
+
+    backend: str
+    count: int
+    answers: int
+
+    @property
+    def share(self) -> float:
+        return self.count / self.answers if self.answers else 0.0
+
+    @property
+    def many(self) -> bool:
+        return self.share > CUT_SHORT_WARNING
+
+
+def max_new_tokens(result: RunResult) -> int | None:
+    """The answer length limit the run used (chosen from its references when it was auto)."""
+    try:
+        value = read_json(result.run_dir / "run.json").get("config", {}).get("run", {}).get("max_new_tokens")
+    except StoreError:
+        return None
+    return value if isinstance(value, int) else None
+
+
+def cut_short(result: RunResult) -> list[CutShort]:
+    """Per finished backend, how many answers stopped at max_new_tokens (or the end of a local
+    model's context); predictions written before ftx recorded it count as not cut."""
+    run = Run(result.run_dir, {})
+    out = []
+    for b in result.backends:
+        if b.status != "done":
+            continue
+        try:
+            rows = run.read_predictions(b.name)
+        except StoreError:
+            continue
+        out.append(CutShort(b.name, sum(1 for r in rows if r.get("truncated")), len(rows)))
+    return out
+
+
+def cut_short_warnings(result: RunResult) -> list[str]:
+    """One sentence per backend with many answers cut short, saying what to do."""
+    limit = max_new_tokens(result)
+    at = f"max_new_tokens={limit}" if limit else "max_new_tokens"
+    advice = f"--set run.max_new_tokens={limit * 2}" if limit else "a higher run.max_new_tokens"
+    return [f"{c.backend}: {c.count} of {c.answers} answers ({c.share:.0%}) stopped at {at} before the model ended them, "
+            f"and their scores count the cut; {advice} gives longer answers room." for c in cut_short(result) if c.many]
+
+
+def cut_short_note(result: RunResult) -> str:
+    """'answers cut at max_new_tokens=64: local-base 3/40' when any was, else ''."""
+    counts = [c for c in cut_short(result) if c.count]
+    if not counts:
+        return ""
+    limit = max_new_tokens(result)
+    return (f"answers cut at max_new_tokens{f'={limit}' if limit else ''}: "
+            + ", ".join(f"{c.backend} {c.count}/{c.answers}" for c in counts))
+
+
 def answers_to(result: RunResult, i: int) -> list[tuple[str, str, list[str]]]:
     """Each finished backend's name, its answer to eval example ``i``, and its first three
     scores on it ("rougeL 0.500"), for the reports that show examples side by side."""
@@ -85,4 +152,5 @@ def answers_to(result: RunResult, i: int) -> list[tuple[str, str, list[str]]]:
     return out
 
 
-__all__ = ["BackendResult", "MetricInfo", "RunResult", "LEGEND", "fmt_metric", "fmt_seconds", "fmt_count", "fmt_ci", "mark", "rows", "answers_to"]
+__all__ = ["BackendResult", "MetricInfo", "RunResult", "LEGEND", "fmt_metric", "fmt_seconds", "fmt_count", "fmt_ci", "mark", "rows", "answers_to",
+           "CutShort", "cut_short", "cut_short_note", "cut_short_warnings", "max_new_tokens"]

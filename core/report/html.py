@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ftx.hookspecs import hookimpl
-from ftx.report import LEGEND, answers_to, fmt_metric, rows, scoring_cost_note
+from ftx.report import LEGEND, answers_to, cut_short_note, cut_short_warnings, fmt_metric, rows, scoring_cost_note
 from ftx.reporter import Reporter
 from ftx.results import RunResult, divergent_examples
 from ftx.store import atomic_write_text
@@ -30,7 +30,7 @@ td.best { font-weight: 700; color: #1a7f37; } .ci { color: #888; font-size: .85e
 .better { color: #1a7f37; } .worse { color: #c62828; } .charts { display: flex; flex-wrap: wrap; gap: 1rem; }
 figure { margin: 0; } figcaption { font-weight: 600; margin-bottom: .2rem; } .legend span { margin-right: 1rem; }
 .example { margin: 1rem 0; } .example td { text-align: left; } .example td.answer { max-width: 40rem; white-space: pre-wrap; }
-.note { color: #666; font-size: .9em; }
+.note { color: #666; font-size: .9em; } .warning { color: #9a6700; }
 """
 
 
@@ -146,6 +146,8 @@ def render(result: RunResult) -> str:
     charts = "".join(metric_chart(result, m) for m in result.metrics)
     note = scoring_cost_note(result)
     loss = loss_chart(result)
+    warnings = "".join(f"<p class=warning>⚠ {escape(w)}</p>" for w in cut_short_warnings(result))
+    cut = cut_short_note(result)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>ftx run {escape(result.run_id)}</title><style>{CSS}</style></head>
@@ -155,7 +157,8 @@ def render(result: RunResult) -> str:
 status: {escape(result.status)}{f" · baseline: {escape(result.baseline)}" if result.baseline else ""}</div>
 <h2>Comparison</h2>
 {table_html(result)}
-<p class=note>Green bold marks the best value of each column; {escape(LEGEND)}.{f" {escape(note.capitalize())}." if note else ""}</p>
+<p class=note>Green bold marks the best value of each column; {escape(LEGEND)}.{f" {escape(note.capitalize())}." if note else ""}{f" {escape(cut.capitalize())}." if cut else ""}</p>
+{warnings}
 <h2>Metrics</h2>
 <p class=note>Bars are means over the held-out examples (corpus values for BLEU and chrF); whiskers are 95% bootstrap intervals.</p>
 <div class=charts>{charts}</div>

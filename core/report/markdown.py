@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ftx.hookspecs import hookimpl
-from ftx.report import LEGEND, rows, scoring_cost_note
+from ftx.report import LEGEND, cut_short_note, cut_short_warnings, rows, scoring_cost_note
 from ftx.reporter import Reporter
 from ftx.results import RunResult
 from ftx.store import atomic_write_text
@@ -35,6 +35,10 @@ def render(result: RunResult) -> str:
     lines += ["", "Bold marks the best value in each column; " + LEGEND + "."]
     if note := scoring_cost_note(result):
         lines += ["", note.capitalize() + "."]
+    if note := cut_short_note(result):
+        lines += ["", note.capitalize() + "."]
+    for warning in cut_short_warnings(result):
+        lines += ["", f"> **Warning:** {warning}"]
     return "\n".join(lines) + "\n"
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ftx.hookspecs import hookimpl
-from ftx.report import LEGEND, answers_to, rows, scoring_cost_note
+from ftx.report import LEGEND, answers_to, cut_short_note, cut_short_warnings, rows, scoring_cost_note
 from ftx.reporter import Reporter
 from ftx.results import RunResult
 
@@ -137,6 +137,11 @@ class TerminalReporter(Reporter):
         for line in loss_curves(result):
             console.print(line)
         if note := scoring_cost_note(result):
+            console.print(f"[dim]{note}[/]")
+        warnings = cut_short_warnings(result)
+        for warning in warnings:
+            console.print(f"[yellow]warning:[/] {warning}")
+        if not warnings and (note := cut_short_note(result)):
             console.print(f"[dim]{note}[/]")
         for b in result.backends:
             if b.status != "done":

@@ -34,6 +34,7 @@ class Behaviour:
     auth: int = 200  # 401: every token is refused; 403: the account lacks permission
     generate_429: int = 0  # the next N generateContent requests get 429 with Retry-After
     generate_500: int = 0
+    cut_at_max_tokens: bool = False  # answers longer than maxOutputTokens words stop there: finishReason MAX_TOKENS
     retry_after: str = "0"
 
 
@@ -221,9 +222,13 @@ class FakeGoogle(FakeServer):
                 return self._error(req, 500, "Internal error encountered.", "INTERNAL")
         question = body["contents"][-1]["parts"][0]["text"]
         answer = self._answer(question, job) if job else "I believe that is a question about a classic novel."
+        finish = "STOP"
+        limit = body.get("generationConfig", {}).get("maxOutputTokens")
+        if self.behaviour.cut_at_max_tokens and limit and len(answer.split()) > limit:
+            answer, finish = " ".join(answer.split()[:limit]), "MAX_TOKENS"
         usage = {"promptTokenCount": len(question.split()), "candidatesTokenCount": len(answer.split()),
                  "totalTokenCount": len(question.split()) + len(answer.split())}
-        return self._send(req, 200, {"candidates": [{"content": {"role": "model", "parts": [{"text": answer}]}, "finishReason": "STOP"}],
+        return self._send(req, 200, {"candidates": [{"content": {"role": "model", "parts": [{"text": answer}]}, "finishReason": finish}],
                                      "usageMetadata": usage, "modelVersion": model})
 
     def _answer(self, question: str, job: dict[str, Any]) -> str:

@@ -31,6 +31,7 @@ class Behaviour:
     chat_500_after: int = -1  # after N more answered chat requests, every one gets 500 (-1: never)
     retry_after: str = "0"
     latency: float = 0.0  # seconds each chat completion takes, like a real model answering
+    cut_at_max_tokens: bool = False  # answers longer than max_completion_tokens words stop there: finish_reason "length"
 
 
 @dataclass
@@ -197,12 +198,16 @@ class FakeOpenAI(FakeServer):
             answer = self._grade(question)
         else:
             answer = self._answer(params["model"], question)
+        finish = "stop"
+        limit = params.get("max_completion_tokens")
+        if self.behaviour.cut_at_max_tokens and limit and len(answer.split()) > limit:
+            answer, finish = " ".join(answer.split()[:limit]), "length"
         usage = {"prompt_tokens": len(question.split()), "completion_tokens": len(answer.split()),
                  "total_tokens": len(question.split()) + len(answer.split())}
         for kind in ("prompt_tokens", "completion_tokens"):  # what the tests can check costs against
             self.state.counts[f"chat_{kind}"] = self.state.counts.get(f"chat_{kind}", 0) + usage[kind]
         return 200, {"id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()), "model": params["model"],
-                     "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": answer}}],
+                     "choices": [{"index": 0, "finish_reason": finish, "message": {"role": "assistant", "content": answer}}],
                      "usage": usage}, None
 
     def _grade(self, text: str) -> str:
