@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from typing import Any
 
 import click
 
-from ftx.errors import FtxError
+from ftx.errors import ConfigError, DataError, FtxError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -18,6 +19,18 @@ def _consoles() -> tuple[Any, Any]:
     from rich.console import Console
 
     return Console(), Console(stderr=True)
+
+
+def _store(runs_dir: str | None) -> Any:
+    """The runs folder: --runs-dir, else ``runs_dir`` from ftx.toml or FTX_RUN__RUNS_DIR, as
+    ``ftx run`` uses it, so that every command finds the runs it made."""
+    from ftx.store import RunStore
+
+    if runs_dir is None:
+        from ftx import config as configmod
+
+        runs_dir = configmod.load(None).run.runs_dir
+    return RunStore(runs_dir)
 
 
 @click.group(context_settings=CONTEXT)
@@ -50,13 +63,14 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--model", "-m", metavar="PATH", help="Local model directory or .gguf file for the local backends.")
 @click.option("--format", "format_", metavar="NAME", help="Input schema (default: detected). ftx formatters lists them.")
 @click.option("--seed", type=int, help="Seed for the split, training and sampling.")
+@click.option("--skip-invalid", is_flag=True, default=None, help="Use the valid records and skip invalid ones (counted in a warning).")
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Set an option, e.g. --set local-lora.epochs=3. Repeatable.")
 @click.option("--config", "config_file", metavar="FILE", help="Config file (default: ./ftx.toml if present).")
 @click.option("--runs-dir", metavar="DIR", help="Where run directories go (default: runs).")
 @click.option("--name", metavar="ID", help="Run id (default: a timestamp).")
 @click.option("--max-cost", type=float, metavar="DOLLARS", help="Refuse to start if hosted training is estimated to cost more.")
 @click.option("--yes", "-y", is_flag=True, default=None, help="Accept an estimated cost above --max-cost without asking.")
-def run(data, eval_data, eval_size, backends, evaluators, model, format_, seed, sets, config_file, runs_dir, name, max_cost, yes) -> None:
+def run(data, eval_data, eval_size, backends, evaluators, model, format_, seed, skip_invalid, sets, config_file, runs_dir, name, max_cost, yes) -> None:
     """Train every chosen backend on the same data and compare them on held-out examples.
 
     \b
@@ -71,10 +85,13 @@ def run(data, eval_data, eval_size, backends, evaluators, model, format_, seed, 
     """
     from ftx import config as configmod
     from ftx.runner import Runner
+    from ftx.store import check_run_name
 
+    if name is not None:
+        check_run_name(name)  # before anything is read or trained
     cli_values = {
         "data": data, "eval_data": eval_data, "eval_size": eval_size, "model": model, "format": format_,
-        "seed": seed, "runs_dir": runs_dir, "max_cost": max_cost, "yes": yes,
+        "seed": seed, "skip_invalid": skip_invalid, "runs_dir": runs_dir, "max_cost": max_cost, "yes": yes,
         "backends": list(backends) or None, "evaluators": list(evaluators) or None,
     }
     config = configmod.load(config_file, cli=cli_values, sets=sets)
@@ -85,14 +102,13 @@ def run(data, eval_data, eval_size, backends, evaluators, model, format_, seed, 
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("run_ref", metavar="RUN")
-@click.option("--runs-dir", default="runs", show_default=True, metavar="DIR")
+@click.option("--runs-dir", metavar="DIR", help="Where the runs are (default: runs_dir from ftx.toml, else runs).")
 def resume(run_ref: str, runs_dir: str) -> None:
     """Continue an interrupted run: finished backends are kept, trained ones re-attached."""
     from ftx.runner import Runner
-    from ftx.store import RunStore
 
     out, err = _consoles()
-    run = RunStore(runs_dir).open(run_ref)
+    run = _store(runs_dir).open(run_ref)
     _, code = Runner(out, err).resume(run)
     sys.exit(code)
 
@@ -102,7 +118,7 @@ def resume(run_ref: str, runs_dir: str) -> None:
 @click.option("--backend", "-b", "backend_name", required=True, metavar="NAME", help="The backend whose model to export.")
 @click.option("--merge", "merge_out", metavar="DIR", help="Write a merged model (adapter folded into the base weights) here.")
 @click.option("--out", "plain_out", metavar="DIR", help="Write the artifact as it is (e.g. the LoRA adapter) here.")
-@click.option("--runs-dir", default="runs", show_default=True, metavar="DIR")
+@click.option("--runs-dir", metavar="DIR", help="Where the runs are (default: runs_dir from ftx.toml, else runs).")
 def export(run_ref: str, backend_name: str, merge_out: str | None, plain_out: str | None, runs_dir: str) -> None:
     """Write a trained model where other tools can load it.
 
@@ -114,31 +130,32 @@ def export(run_ref: str, backend_name: str, merge_out: str | None, plain_out: st
     from pathlib import Path
 
     from ftx.runner import plan_of
-    from ftx.store import RunStore
 
     if bool(merge_out) == bool(plain_out):
         raise click.UsageError("give exactly one of --merge DIR or --out DIR.")
-    run = RunStore(runs_dir).open(run_ref)
+    run = _store(runs_dir).open(run_ref)
     state = run.meta["backends"].get(backend_name)
     if state is None:
         raise click.UsageError(f"run {run.id} has no backend '{backend_name}' (it has {', '.join(run.meta['backends'])}).")
     if not state.get("trained"):
         raise click.UsageError(f"backend '{backend_name}' of run {run.id} has not finished training.")
-    backend, options = next((b, o) for b, o in plan_of(run).backends if b.name == backend_name)
     out = Path(merge_out or plain_out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        what = "a file" if not out.is_dir() else "a folder that is not empty"
+        raise ConfigError(f"{out} is {what}; ftx export writes a new folder and overwrites nothing.", hint="Choose another path.")
+    backend, options = next((b, o) for b, o in plan_of(run).backends if b.name == backend_name)
     backend.export(run.path / backend_name, options, out, merge=bool(merge_out))
     click.echo(f"wrote {out}")
 
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("run_ref", metavar="RUN")
-@click.option("--runs-dir", default="runs", show_default=True, metavar="DIR")
+@click.option("--runs-dir", metavar="DIR", help="Where the runs are (default: runs_dir from ftx.toml, else runs).")
 def cancel(run_ref: str, runs_dir: str) -> None:
     """Cancel a run's hosted jobs (fine-tuning jobs on OpenAI, Vertex AI, ...)."""
     from ftx.runner import plan_of
-    from ftx.store import RunStore
 
-    run = RunStore(runs_dir).open(run_ref)
+    run = _store(runs_dir).open(run_ref)
     for backend, options in plan_of(run).backends:
         state = run.backend_state(backend.name)
         outcome = backend.cancel(state.get("state", {}), options)
@@ -151,40 +168,48 @@ def cancel(run_ref: str, runs_dir: str) -> None:
 
 
 @cli.command(context_settings=CONTEXT)
-@click.option("--runs-dir", default="runs", show_default=True, metavar="DIR")
+@click.option("--runs-dir", metavar="DIR", help="Where the runs are (default: runs_dir from ftx.toml, else runs).")
 def runs(runs_dir: str) -> None:
     """List runs, newest first."""
     import time
 
     from rich.table import Table
 
-    from ftx.store import RunStore
+
+    from ftx.display import markup
 
     out, _ = _consoles()
-    found = RunStore(runs_dir).list()
+    store = _store(runs_dir)
+    found = store.list()
     if not found:
-        out.print(f"No runs in {runs_dir}. Start one with: ftx run")
+        out.print(f"No runs in {markup(store.root)}. Start one with: ftx run")
         return
     table = Table("run", "created", "status", "backends", "data")
+    # Ids are what users type next: never cut them; the data path gives way instead.
+    table.columns[0].no_wrap = True
+    table.columns[0].min_width = max(len(r["id"]) for r in found)
+    table.columns[4].overflow = "fold"
     for r in found:
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r["created"] else ""
-        table.add_row(r["id"], created, r["status"], r["backends"].replace(",", ", "), r["data"])
+        table.add_row(markup(r["id"], newlines=False), created, markup(r["status"] or ""),
+                      markup(r["backends"].replace(",", ", "), newlines=False), markup(r["data"] or "", newlines=False))
     out.print(table)
 
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("run_ref", metavar="RUN", default="latest")
-@click.option("--runs-dir", default="runs", show_default=True, metavar="DIR")
+@click.option("--runs-dir", metavar="DIR", help="Where the runs are (default: runs_dir from ftx.toml, else runs).")
 def show(run_ref: str, runs_dir: str) -> None:
     """Show a run's comparison table and status (RUN: id, id prefix, or 'latest')."""
     from ftx.report.terminal import TerminalReporter
     from ftx.results import load_result
-    from ftx.store import RunStore
+
+    from ftx.display import markup
 
     out, _ = _consoles()
-    run = RunStore(runs_dir).open(run_ref)
+    run = _store(runs_dir).open(run_ref)
     result = load_result(run)
-    out.print(f"run {run.id} · status: {run.meta.get('status')} · data: {result.data}")
+    out.print(f"run {markup(run.id)} · status: {markup(run.meta.get('status'))} · data: {markup(result.data)}")
     TerminalReporter().report(result, run.path, out)
 
 
@@ -193,7 +218,7 @@ def show(run_ref: str, runs_dir: str) -> None:
 @click.option("--examples", "-n", type=click.IntRange(min=0), default=0, metavar="N",
               help="Also show the N examples the backends disagree on most, answers side by side.")
 @click.option("--reporter", "reporters", multiple=True, metavar="NAME", help="Reporters to run (default: the run's own).")
-@click.option("--runs-dir", default="runs", show_default=True, metavar="DIR")
+@click.option("--runs-dir", metavar="DIR", help="Where the runs are (default: runs_dir from ftx.toml, else runs).")
 def report(run_ref: str, examples: int, reporters: tuple[str, ...], runs_dir: str) -> None:
     """Write a run's reports again (report.json, .md, .html, plugins') and show its table.
 
@@ -207,10 +232,9 @@ def report(run_ref: str, examples: int, reporters: tuple[str, ...], runs_dir: st
     from ftx.results import load_result
     from ftx.config import RunConfig
     from ftx.runner import config_of
-    from ftx.store import RunStore
 
     out, _ = _consoles()
-    run = RunStore(runs_dir).open(run_ref)
+    run = _store(runs_dir).open(run_ref)
     result = load_result(run)
     registry = get_registry()
     # The run's own reporters, and today's defaults (report.html for a run made before it existed).
@@ -225,16 +249,15 @@ def report(run_ref: str, examples: int, reporters: tuple[str, ...], runs_dir: st
 @cli.command(context_settings=CONTEXT)
 @click.argument("run_a", metavar="RUN_A")
 @click.argument("run_b", metavar="RUN_B")
-@click.option("--runs-dir", default="runs", show_default=True, metavar="DIR")
+@click.option("--runs-dir", metavar="DIR", help="Where the runs are (default: runs_dir from ftx.toml, else runs).")
 def compare(run_a: str, run_b: str, runs_dir: str) -> None:
     """Compare two runs: each backend's metrics in both, the change, and whether it is
     significant (paired over the same eval examples)."""
     from ftx.report.compare import changes_table
     from ftx.results import load_result
-    from ftx.store import RunStore
 
     out, _ = _consoles()
-    store = RunStore(runs_dir)
+    store = _store(runs_dir)
     out.print(changes_table(load_result(store.open(run_a)), load_result(store.open(run_b))))
 
 
@@ -327,12 +350,15 @@ def _load_dataset(path: str, format_: str, tokenizer: str | None, max_tokens: in
 @click.option("--tokenizer", metavar="DIR", help="Model directory whose tokenizer counts tokens (default: an approximation).")
 def validate(path: str, format_: str, max_tokens: int | None, tokenizer: str | None) -> None:
     """Check FILE and list every problem with file:line and field. Exit 0 if usable, 1 if not."""
+    from ftx.data import grouped
+    from ftx.display import plain
+
     dataset, _, _ = _load_dataset(path, format_, tokenizer, max_tokens)
-    for problem in dataset.problems:
+    for problem in grouped(dataset.problems):
         color = "red" if problem.severity == "error" else "yellow"
-        click.echo(click.style(f"{problem.severity}: ", fg=color) + str(problem))
+        click.echo(click.style(f"{problem.severity}: ", fg=color) + plain(problem))
     n_err, n_warn = len(dataset.errors), len(dataset.warnings)
-    summary = f"{dataset.path}: {len(dataset.examples)} valid examples (schema: {dataset.schema}), {n_err} error(s), {n_warn} warning(s)"
+    summary = f"{plain(dataset.path)}: {len(dataset.examples)} valid examples (schema: {dataset.schema}), {n_err} error(s), {n_warn} warning(s)"
     click.echo(summary, err=bool(n_err))
     sys.exit(1 if n_err else 0)
 
@@ -351,13 +377,19 @@ def stats(path: str, format_: str, tokenizer: str | None, as_json: bool) -> None
     dataset, count, how = _load_dataset(path, format_, tokenizer, None)
     result = datamod.stats(dataset, count)
     result["token_counts"] = how
+    if not dataset.examples:  # nothing usable: say so, and fail, whatever the output format
+        if as_json:
+            click.echo(json.dumps(result, indent=2))
+        raise DataError(f"{path}: no valid examples ({len(dataset.errors)} error(s)).", hint="Run 'ftx data validate' to list them.")
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
     from rich.table import Table
 
     out, _ = _consoles()
-    table = Table(title=f"{path} · schema: {result['schema']}", show_header=False, title_justify="left")
+    from ftx.display import markup
+
+    table = Table(title=f"{markup(path)} · schema: {markup(result['schema'])}", show_header=False, title_justify="left")
     for key in ("records", "examples", "errors", "duplicates", "with_system_prompt", "multi_turn", "total_tokens"):
         table.add_row(key.replace("_", " "), str(result[key]))
     for key in ("prompt_tokens", "answer_tokens"):
@@ -381,7 +413,10 @@ def _add_plugin_commands() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs the CLI and renders errors as one line."""
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(os.environ.get("FTX_DEBUG"))
+    args = argv if argv is not None else sys.argv[1:]
+    debug = "--debug" in args or bool(os.environ.get("FTX_DEBUG"))
+    resumable = bool({"run", "resume"} & set(args))
+    _terminate_like_ctrl_c()
     try:
         _add_plugin_commands()
         cli.main(args=argv, prog_name="ftx", standalone_mode=False)
@@ -390,31 +425,51 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            _interrupted(resumable)
         click.echo("Aborted.", err=True)
         sys.exit(130)
     except FtxError as exc:
         if debug:
             raise
-        click.echo(click.style("error: ", fg="red", bold=True) + str(exc), err=True)
+        from ftx.display import plain
+
+        click.echo(click.style("error: ", fg="red", bold=True) + plain(exc), err=True)
         for problem in getattr(exc, "problems", [])[1:20]:
-            click.echo(f"  {problem}", err=True)
+            click.echo(f"  {plain(problem)}", err=True)
         extra = len(getattr(exc, "problems", [])) - 20
         if extra > 0:
             click.echo(f"  ... and {extra} more", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("\ninterrupted. Continue with: ftx resume latest", err=True)
-        sys.exit(130)
+        _interrupted(resumable)
     except Exception as exc:
         if debug:
             raise
+        from ftx.display import plain
+
         click.echo(
             click.style("error: ", fg="red", bold=True)
-            + f"unexpected {type(exc).__name__}: {exc}. Run again with --debug for the traceback, and please report it.",
+            + f"unexpected {type(exc).__name__}: {plain(exc)}. Run again with --debug for the traceback, and please report it.",
             err=True,
         )
         sys.exit(1)
+
+
+def _terminate_like_ctrl_c() -> None:
+    """SIGTERM (what Slurm, Kubernetes and systemd send before SIGKILL) does what Ctrl-C does:
+    a run saves what it has and says how to resume, instead of dying with no word."""
+    import signal
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def _interrupted(resumable: bool) -> None:
+    hint = " Continue with: ftx resume latest" if resumable else ""
+    click.echo(f"\ninterrupted.{hint}", err=True)
+    sys.exit(130)
 
 
 if __name__ == "__main__":

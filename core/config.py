@@ -46,6 +46,7 @@ class RunConfig:
     eval_size: float = option(0.15, "held-out share of the data: a fraction (0.15) or a count (40)")
     seed: int = option(42, "seed for the split, training and sampling")
     format: str = option("auto", "input schema: auto, or a formatter name (ftx formatters)")
+    skip_invalid: bool = option(False, "train on the valid records and skip invalid ones (counted in a warning) instead of refusing the file")
     backends: list[str] = option(["local-base", "local-lora"], "backends to train and compare")
     evaluators: list[str] = option(["rouge", "bleu", "jaccard", "exact_match"], "evaluators to score with")
     reporters: list[str] = option(["terminal", "json", "markdown", "html"], "reporters for the finished run")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -97,8 +98,11 @@ def coerce(value: Any, annotation: Any) -> Any:
     origin = get_origin(annotation)
     if origin in (Union, types.UnionType):
         args = get_args(annotation)
-        if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in ("", "none", "null"))):
+        if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in ("none", "null"))):
             return None
+        if type(None) in args and isinstance(value, str) and not value.strip():
+            # FTX_RUN__DATA= is a mistake far more often than a wish for the default.
+            raise ValueError("it is empty; leave the option out (or unset the variable) to use the default")
         errors = []
         for arg in args:
             if arg is type(None):
@@ -138,27 +142,37 @@ def coerce(value: Any, annotation: Any) -> Any:
     if annotation is int:
         if isinstance(value, bool):
             raise ValueError(f"expected an integer, got {value!r}")
+        number = None
         if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
+            number = value
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        elif isinstance(value, str):
             try:
-                return int(value.replace("_", ""))
+                number = int(value.replace("_", ""))
             except ValueError:
                 pass
-        raise ValueError(f"expected an integer, got {value!r}")
+        if number is None:
+            raise ValueError(f"expected an integer, got {value!r}")
+        if abs(number) >= 2**63:  # what torch, numpy and the index store take
+            raise ValueError(f"expected an integer below 2^63, got {number}")
+        return number
     if annotation is float:
         if isinstance(value, bool):
             raise ValueError(f"expected a number, got {value!r}")
+        number = None
         if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
+            number = float(value)
+        elif isinstance(value, str):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise ValueError(f"expected a number, got {value!r}")
+        if number is None:
+            raise ValueError(f"expected a number, got {value!r}")
+        if not math.isfinite(number):  # nan and inf compare false with every bound a validate() checks
+            raise ValueError(f"expected a finite number, got {value!r}")
+        return number
     if annotation is str:
         if isinstance(value, str):
             return value

@@ -85,6 +85,7 @@ def make_plan(config: Config, registry: Registry | None = None) -> Plan:
 
 def load_data(run_config: RunConfig, registry: Registry, console: Any = None) -> Splits:
     """Read, validate and split the data; every problem at once, warnings printed."""
+    from ftx.display import markup
     formatters = registry.items["formatter"]
     classes = {name: r.cls for name, r in formatters.items()}
     path = run_config.data or datamod.bundled_path()
@@ -93,10 +94,14 @@ def load_data(run_config: RunConfig, registry: Registry, console: Any = None) ->
     for dataset in (train, evalset):
         if dataset is None:
             continue
+        if run_config.skip_invalid and dataset.examples:
+            skipped = dataset.skip_invalid()
+            if skipped and console is not None:
+                console.print(f"[yellow]warning:[/] skipped {markup(skipped)}")
         dataset.raise_for_errors()
         if console is not None:
             for warning in dataset.warnings[:5]:
-                console.print(f"[yellow]warning:[/] {warning}")
+                console.print(f"[yellow]warning:[/] {markup(warning)}")
             if len(dataset.warnings) > 5:
                 console.print(f"[yellow]warning:[/] ... and {len(dataset.warnings) - 5} more (ftx data validate lists them)")
     splits = datamod.split(train.examples, eval_size=run_config.eval_size, seed=run_config.seed,

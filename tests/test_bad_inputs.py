@@ -16,10 +16,13 @@ BAD = Path(__file__).parent / "bad_inputs"
 def ftx(capsys, *argv):
     """Run the CLI in this process as the console script would; return (exit code, stderr).
     An exception that escapes main() (a traceback) fails the test."""
-    with pytest.raises(SystemExit) as exit_info:
+    try:
         main(list(argv))
+        code = 0
+    except SystemExit as exit_info:
+        code = exit_info.code or 0
     captured = capsys.readouterr()
-    return exit_info.value.code, captured.err
+    return code, captured.err
 
 
 def assert_one_clear_error(code, err, expected):
@@ -180,3 +183,176 @@ def test_damaged_run_directories(tmp_path, capsys):
     (missing.path / "scores.json").write_text("{}")
     code, err = ftx(capsys, "show", "missing")
     assert_one_clear_error(code, err, "no run 'missing' in")
+
+
+# --- Runs that survive, round 2: run files, names and the runs folder -----------------------
+
+
+def _finished_looking_run(store, name):
+    """A run directory as ftx leaves a finished one, without training anything."""
+    from ftx.data import write_jsonl
+    from ftx.types import Example, Message
+
+    run = store.create({"config": {"run": {}, "sections": {}}, "seed": 1, "splits": {"train": 1, "eval": 1, "leaked": []}}, name)
+    run.backend_state("local-base")["status"] = "done"
+    run.meta["status"] = "done"
+    run.save()
+    example = Example("q1", (Message("user", "Q"), Message("assistant", "A")))
+    write_jsonl(run.path / "data" / "eval.jsonl", [example])
+    write_jsonl(run.path / "data" / "train.jsonl", [example])
+    run.write_predictions("local-base", [{"id": "q1", "prediction": "A"}])
+    (run.path / "scores.json").write_text(json.dumps({"metrics": {}, "backends": {}}))
+    return run
+
+
+DAMAGE = [
+    ("run.json", lambda m: m.pop("backends"), "run.json is damaged: 'backends' is missing."),
+    ("run.json", lambda m: m.update(status=3), "run.json is damaged: 'status' is int, not a string."),
+    ("run.json", lambda m: m.update(created="yesterday"), "run.json is damaged: 'created' is str, not a number."),
+    ("run.json", lambda m: m["backends"].update({"local-base": "done"}), "run.json is damaged: the state of backend 'local-base' is not an object."),
+    ("scores.json", "", "scores.json is corrupt"),
+    ("scores.json", "[]", "scores.json is damaged: it is not the scores ftx wrote. Delete it and run 'ftx resume r'"),
+    ("data/eval.jsonl", '{"id": "q1", "messages": [{"role": "us', "eval.jsonl:1 is damaged (cut short, or not an example ftx wrote)."),
+    ("data/eval.jsonl", None, "data/eval.jsonl is missing."),
+]
+
+
+@pytest.mark.parametrize("name, damage, expected", DAMAGE, ids=[f"{d[0]}-{i}" for i, d in enumerate(DAMAGE)])
+def test_damaged_run_files_are_named_in_one_sentence(tmp_path, capsys, name, damage, expected):
+    from ftx.store import RunStore
+
+    run = _finished_looking_run(RunStore(tmp_path / "runs"), "r")
+    path = run.path / name
+    if callable(damage):
+        meta = json.loads(path.read_text())
+        damage(meta)
+        path.write_text(json.dumps(meta))
+    elif damage is None:
+        path.unlink()
+    else:
+        path.write_text(damage)
+    for command in ("show", "report"):
+        code, err = ftx(capsys, command, "r")
+        assert_one_clear_error(code, err, expected)
+        assert "0 held-out examples" not in err
+
+
+def test_a_very_long_run_reference(capsys):
+    code, err = ftx(capsys, "show", "x" * 5000)
+    assert_one_clear_error(code, err, "no run 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' (5,000 characters) in runs.")
+
+
+@pytest.mark.parametrize("name", ["../../x", "/tmp/x", "a/b", "..", ".hidden", "x" * 101, "run\x1b[2J"])
+def test_run_names_are_names_not_paths(tmp_path, capsys, name):
+    code, err = ftx(capsys, "run", "--name", name, "--backend", "local-base")
+    assert_one_clear_error(code, err, "is not a valid run name. Use up to 100 letters, digits")
+    assert not (tmp_path / "runs").exists() and not (tmp_path.parent / "x").exists()
+    assert "\x1b" not in err
+
+
+def test_ftx_runs_lists_every_run_whole_at_80_columns(tmp_path, monkeypatch):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from ftx.cli import cli
+    from ftx.store import RunStore
+
+    monkeypatch.setenv("COLUMNS", "80")
+    store = RunStore(tmp_path / "runs")
+    ids = ["20261129-101500-aaaa", "20261129-101500-aaab", "20261129-101500-aaac"]
+    for name in ids:
+        _finished_looking_run(store, name)
+    shutil.copytree(store.root / ids[0], store.root / "copied-run")  # a copy keeps the id inside run.json
+    (store.root / "index.sqlite").unlink()
+    store.root.chmod(0o555)  # read-only, and no index to read
+    try:
+        result = CliRunner().invoke(cli, ["runs"])
+    finally:
+        store.root.chmod(0o755)
+    assert result.exit_code == 0, result.output
+    for name in [*ids, "copied-run"]:
+        assert name in result.output
+    assert "No runs" not in result.output
+
+
+def test_runs_dir_that_is_a_file_and_export_onto_a_file(tmp_path, capsys):
+    (tmp_path / "afile").write_text("")
+    for argv in (["runs", "--runs-dir", "afile"], ["show", "--runs-dir", "afile"]):
+        code, err = ftx(capsys, *argv)
+        assert_one_clear_error(code, err, "the runs folder afile is a file, not a folder.")
+
+
+def test_every_command_uses_runs_dir_from_ftx_toml(tmp_path, capsys):
+    from ftx.store import RunStore
+
+    (tmp_path / "ftx.toml").write_text('[run]\nruns_dir = "experiments"\n')
+    _finished_looking_run(RunStore(tmp_path / "experiments"), "r")
+    for argv in (["show", "latest"], ["runs"], ["report", "r"]):
+        code, err = ftx(capsys, *argv)
+        assert code == 0, err
+
+
+def test_user_text_is_never_terminal_markup_or_escape_codes(tmp_path, capsys):
+    from ftx.store import RunStore
+
+    hostile = "[/INST] [link=https://evil.example]click[/link] [bold]x\x1b]8;;https://evil.example\x07y\x1b[2J\u202ez"
+    folder = tmp_path / "d["
+    folder.mkdir()
+    data = folder / "]qa.jsonl"  # the path holds "[/]"
+    data.write_text("".join(json.dumps({"question": f"{hostile} {i}", "answer": hostile, "role": "\x1b[2J"}) + "\n" for i in range(3)))
+    for argv in (["data", "stats", str(data)], ["data", "validate", str(data)]):
+        main_out = _run_and_capture(capsys, *argv)
+        assert "d[/]qa.jsonl" in main_out.replace("\n", "") and "\x1b" not in main_out
+    run = _finished_looking_run(RunStore(tmp_path / "runs"), "r")
+    run.meta["config"]["run"]["data"] = str(data)
+    run.save()
+    for argv in (["runs"], ["show", "r"]):
+        out = _run_and_capture(capsys, *argv)
+        assert "d[/]qa.jsonl" in out.replace("\n", "").replace("│", "").replace(" ", "") or "]qa.jsonl" in out
+    code, err = ftx(capsys, "data", "validate", str(tmp_path / "nope[/].jsonl"))
+    assert_one_clear_error(code, err, "nope[/].jsonl: no such file or directory.")
+    code, err = ftx(capsys, "run", "--data", str(tmp_path / "bad\x1b[2J.jsonl"))
+    assert_one_clear_error(code, err, "bad\\x1b[2J.jsonl: no such file or directory.")
+    assert "\x1b" not in err
+
+
+def _run_and_capture(capsys, *argv) -> str:
+    """stdout and stderr of a command that must succeed, with no escape sequence in them."""
+    try:
+        main(list(argv))
+    except SystemExit as exc:
+        assert not exc.code, capsys.readouterr()
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "\x1b" not in captured.out + captured.err
+    return captured.out + captured.err
+
+
+OUT_OF_RANGE = [
+    ({"FTX_RUN__EVAL_SIZE": "nan"}, [], "bad value for 'run.eval_size' (from FTX_RUN__EVAL_SIZE): expected a finite number, got 'nan'"),
+    ({"FTX_RUN__DATA": ""}, [], "bad value for 'run.data' (from FTX_RUN__DATA): it is empty; leave the option out"),
+    ({}, ["--set", "local-lora.learning_rate=nan"], "bad value for 'local-lora.learning_rate' (from --set): expected a finite number"),
+    ({}, ["--set", "local-lora.learning_rate=inf"], "bad value for 'local-lora.learning_rate' (from --set): expected a finite number"),
+    ({}, ["--seed", str(2**70)], "expected an integer below 2^63"),
+]
+
+
+@pytest.mark.parametrize("env, argv, expected", OUT_OF_RANGE, ids=[e[2][:40] for e in OUT_OF_RANGE])
+def test_values_out_of_range_are_refused_before_any_run_exists(tmp_path, capsys, monkeypatch, env, argv, expected):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    code, err = ftx(capsys, "run", *argv)
+    assert_one_clear_error(code, err, expected)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_export_never_writes_over_a_file(tmp_path, capsys):
+    from ftx.store import RunStore
+
+    run = _finished_looking_run(RunStore(tmp_path / "runs"), "r")
+    run.backend_state("local-base")["trained"] = True
+    run.save()
+    (tmp_path / "taken").write_text("mine")
+    code, err = ftx(capsys, "export", "r", "--backend", "local-base", "--out", "taken")
+    assert_one_clear_error(code, err, "taken is a file; ftx export writes a new folder and overwrites nothing. Choose another path.")
+    assert (tmp_path / "taken").read_text() == "mine"
