@@ -17,7 +17,7 @@ import stat
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Generator, Iterator, TypeVar
 
 from ftx.errors import DataError
 from ftx.formatters import PREFERENCE_HINT, Formatter, not_sft
@@ -304,7 +304,8 @@ def _read_json(raw: bytes, name: str, is_record: Callable[[dict[str, Any]], bool
     decode = json.JSONDecoder().raw_decode
     pos = _SPACE.match(text).end()
     if text[pos] == "[":
-        yield from _walk_array(text, pos, places)
+        end = yield from _walk_array(text, pos, places)
+        _nothing_after(text, end, places)
         return
     values: list[tuple[int, Any]] = []
     while pos < len(text):
@@ -341,12 +342,20 @@ def _member_start(text: str, pos: int, key: str) -> int:
         pos = _SPACE.match(text, _SPACE.match(text, pos).end() + 1).end()  # past the comma
 
 
-def _walk_array(text: str, pos: int, places: _Places) -> Iterator[RawRecord]:
-    """The elements of the JSON array at ``pos``, each with the line it starts on."""
+def _nothing_after(text: str, pos: int, places: _Places) -> None:
+    """The document ends here: more text means records were lost to a missing '[' or ','."""
+    pos = _SPACE.match(text, pos).end()
+    if pos < len(text):
+        raise places.error(json.JSONDecodeError("Extra data after the array", text, pos))
+
+
+def _walk_array(text: str, pos: int, places: _Places) -> Generator[RawRecord, None, int]:
+    """The elements of the JSON array at ``pos``, each with the line it starts on; returns
+    where the array ends."""
     decode = json.JSONDecoder().raw_decode
     pos = _SPACE.match(text, pos + 1).end()
     if text.startswith("]", pos):
-        return
+        return pos + 1
     while True:
         try:
             value, end = decode(text, pos)
@@ -357,7 +366,7 @@ def _walk_array(text: str, pos: int, places: _Places) -> Iterator[RawRecord]:
         if text.startswith(",", pos):
             pos = _SPACE.match(text, pos + 1).end()
         elif text.startswith("]", pos):
-            return
+            return pos + 1
         else:
             exc = json.JSONDecodeError("Expecting ',' delimiter", text, pos)
             raise places.error(exc)

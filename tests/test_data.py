@@ -364,3 +364,9 @@ def test_skip_invalid_uses_the_valid_records_and_counts_the_others(tmp_path):
     assert console.export_text().splitlines()[0] == (
         "warning: skipped 2 invalid records of qa.jsonl (first: qa.jsonl:4: invalid JSON: Expecting value at column 30 "
         "(each line must be one JSON object)); 'ftx data validate' lists them all")
+
+
+def test_text_after_the_array_is_an_error(tmp_path):
+    path = write(tmp_path, "a.json", json.dumps(ROWS, indent=1) + '\n{"question": "lost", "answer": "x"}\n')
+    with pytest.raises(DataError, match=r"a.json:15: invalid JSON: Extra data after the array at column 1"):
+        load(path)
