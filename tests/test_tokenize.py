@@ -146,3 +146,11 @@ def test_a_template_that_rewrites_history_trains_the_final_answer_only(tokenizer
     encoded = encode(Example("1", CONVERSATION), AlpacaTemplate(), tokenizer)
     trained = tokenizer.decode([t for t, label in zip(encoded.input_ids, encoded.labels) if label != IGNORE])
     assert trained == "In 1813<|im_end|>"
+
+
+def test_examples_without_a_trained_turn_are_left_out_of_training(tokenizer):
+    from ftx.backends.local.lengths import fit
+
+    silent = (Message("user", "Q"), Message("assistant", "A", 0))
+    encoded = [encode(Example("1", silent), ChatTemplate(), tokenizer), encode(EXAMPLE, ChatTemplate(), tokenizer)]
+    assert len(fit(encoded, 512, "truncate").examples) == 1

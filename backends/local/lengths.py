@@ -79,6 +79,8 @@ def fit(encoded: list[Encoded], limit: int, policy: str) -> Fitted:
     """
     out = Fitted([], limit, len(encoded), longest=max((len(e) for e in encoded), default=0))
     for example in encoded:
+        if not any(label != IGNORE for label in example.labels[1:]):
+            continue  # every turn has weight 0: nothing to learn (the data check warned already)
         if len(example) <= limit:
             out.examples.append(example)
             continue
