@@ -41,11 +41,13 @@ class BackendResult:
     corpus_stats: dict[str, list[list[float]]] = field(default_factory=dict)  # per-example statistics of corpus metrics
     signatures: dict[str, str] = field(default_factory=dict)  # how a metric was computed (sacrebleu's signature)
     predictions: list[str] = field(default_factory=list)
-    ci: dict[str, tuple[float, float]] = field(default_factory=dict)  # 95% bootstrap interval of value(metric)
+    ci: dict[str, tuple[float, float]] = field(default_factory=dict)  # 95% bootstrap interval (see interval())
+    corpus_ci: set[str] = field(default_factory=set)  # corpus metrics whose ci was resampled as corpus values
     vs_baseline: dict[str, Comparison] = field(default_factory=dict)  # paired test against the baseline
     cost: float | None = None  # dollars spent on a hosted API: training plus answering
     scoring_cost: dict[str, float] = field(default_factory=dict)  # dollars paid to score its answers, per evaluator (an LLM judge)
     train_log: list[dict[str, Any]] = field(default_factory=list)  # the loss curve: {"step", "loss"} or {"step", "eval_loss"}
+    answers_cut_short: int | None = None  # answers that stopped at max_new_tokens ("truncated"); None unless done
 
     def value(self, metric: str) -> float | None:
         """The headline value: the corpus value where the metric has one, else the mean."""
@@ -53,6 +55,15 @@ class BackendResult:
             return self.corpus[metric]
         values = self.per_example.get(metric)
         return statistics.fmean(values) if values else None
+
+    def interval(self, metric: str) -> tuple[float, float] | None:
+        """The 95% interval of ``value(metric)``: of the mean, or of the corpus value where it was
+        resampled as one. None for a corpus value whose statistics were not kept (a run scored
+        before they were, or an evaluator no longer installed): its ``ci`` is of the
+        per-example mean, which need not contain the corpus value."""
+        if metric not in self.ci or (metric in self.corpus and metric not in self.corpus_ci):
+            return None
+        return self.ci[metric]
 
 
 @dataclass
@@ -68,6 +79,8 @@ class RunResult:
     baseline: str | None = None
     data: str = ""
     model: str = ""
+    max_new_tokens: int | None = None  # the answer length limit the run used (as chosen, when it was auto)
+    scorers: dict[str, CorpusScore] = field(default_factory=dict)  # corpus metric -> summed statistics to its value
 
     def scoring_cost(self) -> dict[str, float]:
         """Dollars each paying evaluator (an LLM judge) spent scoring all backends' answers."""
@@ -98,7 +111,7 @@ def read_train_log(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     entries = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").split("\n"):  # not splitlines: JSON keeps U+2028 raw
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
@@ -120,6 +133,8 @@ def load_result(run: Run) -> RunResult:
     backends = []
     for name, state in run.meta["backends"].items():
         scored = scores["backends"].get(name, {})
+        rows = run.read_predictions(name)
+        done = state.get("status", "pending") == "done"
         backends.append(
             BackendResult(
                 name=name,
@@ -132,17 +147,20 @@ def load_result(run: Run) -> RunResult:
                 corpus=scored.get("corpus", {}),
                 corpus_stats=scored.get("corpus_stats", {}),
                 signatures=scored.get("signatures", {}),
-                predictions=[r["prediction"] for r in run.read_predictions(name)],
+                predictions=[r["prediction"] for r in rows],
+                answers_cut_short=sum(1 for r in rows if r.get("truncated")) if done else None,  # not recorded before: not cut
                 train_log=read_train_log(run.path / name / "train_log.jsonl"),
                 cost=_cost(state),
                 scoring_cost=scored.get("cost_usd", {}),
             )
         )
-    add_statistics(backends, metrics, run.meta.get("baseline"), run.meta.get("seed", 0), corpus_scorers(run, metrics))
+    scorers = corpus_scorers(run, metrics)
+    add_statistics(backends, metrics, run.meta.get("baseline"), run.meta.get("seed", 0), scorers)
     from ftx.data import read_jsonl_examples
 
     eval_rows = read_jsonl_examples(run.path / "data" / "eval.jsonl")  # missing or damaged: one clear error
     config = run.meta.get("config", {}).get("run", {})
+    limit = config.get("max_new_tokens")  # "auto" in a run that stopped before choosing it
     return RunResult(
         run_id=run.id,
         run_dir=run.path,
@@ -155,6 +173,8 @@ def load_result(run: Run) -> RunResult:
         baseline=run.meta.get("baseline"),
         data=config.get("data") or "(bundled Pride and Prejudice Q&A)",
         model=config.get("model") or "(bundled SmolLM2-135M-Instruct)",
+        max_new_tokens=limit if type(limit) is int else None,
+        scorers=scorers,
     )
 
 
@@ -218,6 +238,7 @@ def add_statistics(backends: list[BackendResult], metrics: list[MetricInfo], bas
             values = b.per_example.get(m.name)
             if b.name in resampled:
                 b.ci[m.name] = interval(resampled[b.name])
+                b.corpus_ci.add(m.name)
             elif values:
                 b.ci[m.name] = bootstrap_ci(values, seed=seed)
             else:

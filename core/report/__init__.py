@@ -1,13 +1,15 @@
-"""Built-in reporters (each a plugin module) and the formatting they share."""
+"""Built-in reporters (each a plugin module) and the formatting they share.
+
+The helpers here return plain text with the user's text (backend names, ids, answers, reasons)
+as it is; each reporter escapes it for its medium: rich ``Text`` for the terminal
+(``ftx.display.plain``), ``cell`` in markdown.py, ``html.escape`` after ``plain`` in html.py."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from ftx.errors import StoreError
 from ftx.results import BackendResult, MetricInfo, RunResult
-from ftx.store import Run, read_json
 
 
 def fmt_metric(metric: str, value: float | None) -> str:
@@ -32,15 +34,38 @@ def fmt_count(n: int | None) -> str:
 
 
 MARKS = {"better": "▲", "worse": "▼"}
-LEGEND = "± half-width of the 95% bootstrap interval · ▲/▼ better/worse than the baseline (paired bootstrap, p < 0.05)"
+MARKS_LEGEND = "▲/▼ better/worse than the baseline (paired bootstrap, p < 0.05)"
+
+
+def fmt_interval(metric: str, low: float, high: float) -> str:
+    return f"[{fmt_metric(metric, low)}, {fmt_metric(metric, high)}]"
 
 
 def fmt_ci(backend: BackendResult, metric: str) -> str:
-    """'±0.063' for a mean; nothing for corpus-level values, whose interval is not computed."""
-    if metric in backend.corpus or metric not in backend.ci:
+    """The 95% interval of the value shown: '±.063' (its half-width) for a mean; '[6.0, 33.6]'
+    for a corpus value (BLEU, chrF, perplexity), whose interval is far from symmetric around it;
+    '' where there is none (a corpus value whose statistics were not kept)."""
+    ci = backend.interval(metric)
+    if ci is None:
         return ""
-    low, high = backend.ci[metric]
+    low, high = ci
+    if metric in backend.corpus:
+        return fmt_interval(metric, low, high)
     return "±" + fmt_metric(metric, (high - low) / 2).lstrip("0")
+
+
+def legend(result: RunResult, sep: str = " · ") -> str:
+    """What the interval notation and the marks of ``result``'s tables mean, parts joined by ``sep``."""
+    done = [b for b in result.backends if b.status == "done"]
+    shown = {(m.name in b.corpus) for b in done for m in result.metrics if b.interval(m.name) is not None}
+    parts = []
+    if False in shown:
+        parts.append("± half-width of the 95% bootstrap interval")
+    if True in shown:
+        parts.append("[low, high] 95% bootstrap interval of a corpus value")
+    if result.baseline:
+        parts.append(MARKS_LEGEND)
+    return sep.join(parts)
 
 
 def mark(backend: BackendResult, metric: str) -> str:
@@ -74,6 +99,20 @@ def scoring_cost_note(result: RunResult) -> str:
     return "scoring paid: " + ", ".join(f"{name} ${usd:.2f}" for name, usd in paid.items()) if paid else ""
 
 
+def signature_notes(result: RunResult) -> list[str]:
+    """'bleu signature: nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.4.0', one per
+    metric that records how it was computed (sacrebleu's signature); per backend when they
+    differ, since such values do not compare."""
+    notes = []
+    for m in result.metrics:
+        found = {b.name: b.signatures[m.name] for b in result.backends if b.status == "done" and m.name in b.signatures}
+        if len(set(found.values())) == 1:
+            notes.append(f"{m.name} signature: {next(iter(found.values()))}")
+        elif found:
+            notes.append(f"{m.name} signature, not the same for every backend: " + "; ".join(f"{n} {s}" for n, s in found.items()))
+    return notes
+
+
 CUT_SHORT_WARNING = 0.10  # above this share of a backend's answers cut short, the reports warn
 
 
@@ -94,34 +133,16 @@ class CutShort:
         return self.share > CUT_SHORT_WARNING
 
 
-def max_new_tokens(result: RunResult) -> int | None:
-    """The answer length limit the run used (chosen from its references when it was auto)."""
-    try:
-        value = read_json(result.run_dir / "run.json").get("config", {}).get("run", {}).get("max_new_tokens")
-    except StoreError:
-        return None
-    return value if isinstance(value, int) else None
-
-
 def cut_short(result: RunResult) -> list[CutShort]:
     """Per finished backend, how many answers stopped at max_new_tokens (or the end of a local
     model's context); predictions written before ftx recorded it count as not cut."""
-    run = Run(result.run_dir, {})
-    out = []
-    for b in result.backends:
-        if b.status != "done":
-            continue
-        try:
-            rows = run.read_predictions(b.name)
-        except StoreError:
-            continue
-        out.append(CutShort(b.name, sum(1 for r in rows if r.get("truncated")), len(rows)))
-    return out
+    return [CutShort(b.name, b.answers_cut_short, len(b.predictions)) for b in result.backends
+            if b.status == "done" and b.answers_cut_short is not None]
 
 
 def cut_short_warnings(result: RunResult) -> list[str]:
     """One sentence per backend with many answers cut short, saying what to do."""
-    limit = max_new_tokens(result)
+    limit = result.max_new_tokens
     at = f"max_new_tokens={limit}" if limit else "max_new_tokens"
     advice = f"--set run.max_new_tokens={limit * 2}" if limit else "a higher run.max_new_tokens"
     return [f"{c.backend}: {c.count} of {c.answers} answers ({c.share:.0%}) stopped at {at} before the model ended them, "
@@ -133,7 +154,7 @@ def cut_short_note(result: RunResult) -> str:
     counts = [c for c in cut_short(result) if c.count]
     if not counts:
         return ""
-    limit = max_new_tokens(result)
+    limit = result.max_new_tokens
     return (f"answers cut at max_new_tokens{f'={limit}' if limit else ''}: "
             + ", ".join(f"{c.backend} {c.count}/{c.answers}" for c in counts))
 
@@ -152,5 +173,5 @@ def answers_to(result: RunResult, i: int) -> list[tuple[str, str, list[str]]]:
     return out
 
 
-__all__ = ["BackendResult", "MetricInfo", "RunResult", "LEGEND", "fmt_metric", "fmt_seconds", "fmt_count", "fmt_ci", "mark", "rows", "answers_to",
-           "CutShort", "cut_short", "cut_short_note", "cut_short_warnings", "max_new_tokens"]
+__all__ = ["BackendResult", "MetricInfo", "RunResult", "legend", "fmt_metric", "fmt_seconds", "fmt_count", "fmt_ci", "fmt_interval",
+           "mark", "rows", "answers_to", "signature_notes", "CutShort", "cut_short", "cut_short_note", "cut_short_warnings"]

@@ -12,8 +12,10 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from ftx.display import plain
 from ftx.hookspecs import hookimpl
-from ftx.report import LEGEND, answers_to, cut_short_note, cut_short_warnings, fmt_metric, rows, scoring_cost_note
+from ftx.report import (answers_to, cut_short_note, cut_short_warnings, fmt_interval, fmt_metric, legend, rows, scoring_cost_note,
+                        signature_notes)
 from ftx.reporter import Reporter
 from ftx.results import RunResult, divergent_examples
 from ftx.store import atomic_write_text
@@ -34,20 +36,31 @@ figure { margin: 0; } figcaption { font-weight: 600; margin-bottom: .2rem; } .le
 """
 
 
+def text(value: object, limit: int | None = None) -> str:
+    """Text ftx did not write, for the page: HTML escaped, and control characters (NUL, ESC,
+    U+202E, which would reverse what follows) shown as escapes; cut to ``limit`` characters."""
+    shown = plain(value)
+    return escape(shown[:limit] if limit else shown)
+
+
+def sentence(value: str) -> str:
+    return value[:1].upper() + value[1:]
+
+
 def colour(i: int) -> str:
     return COLOURS[i % len(COLOURS)]
 
 
 def table_html(result: RunResult) -> str:
-    head = "".join(f"<th>{escape(m.name)}{' ↓' if not m.higher_is_better and m.target is None else ''}"
+    head = "".join(f"<th>{text(m.name)}{' ↓' if not m.higher_is_better and m.target is None else ''}"
                    f"{f' →{m.target:g}' if m.target is not None else ''}</th>" for m in result.metrics)
     out = [f"<table><tr><th>backend</th>{head}<th>train time</th><th>train tokens</th><th>cost</th></tr>"]
     for row in rows(result):
         b = row["backend"]
         tail = f"<td>{row['time']}</td><td>{row['tokens']}</td><td>{row['cost']}</td>"
         if b.status != "done":
-            out.append(f"<tr><td>{escape(row['label'])}</td><td class=failed colspan={len(result.metrics)}>"
-                       f"{escape(b.status)}: {escape(b.error or 'did not finish')}</td>{tail}</tr>")
+            out.append(f"<tr><td>{text(row['label'])}</td><td class=failed colspan={len(result.metrics)}>"
+                       f"{text(b.status)}: {text(b.error or 'did not finish')}</td>{tail}</tr>")
             continue
         cells = []
         for m in result.metrics:
@@ -56,7 +69,7 @@ def table_html(result: RunResult) -> str:
             ci = f" <span class=ci>{escape(row['ci'][m.name])}</span>" if row["ci"][m.name] else ""
             css = " class=best" if m.name in row["best"] else ""
             cells.append(f"<td{css}>{escape(row['values'][m.name])}{ci}{mark}</td>")
-        out.append(f"<tr><td>{escape(row['label'])}</td>{''.join(cells)}{tail}</tr>")
+        out.append(f"<tr><td>{text(row['label'])}</td>{''.join(cells)}{tail}</tr>")
     out.append("</table>")
     return "\n".join(out)
 
@@ -67,21 +80,22 @@ def metric_chart(result: RunResult, metric: Any) -> str:
     if not done:
         return ""
     label_w, bar_w, row_h = 120, 240, 26
-    highs = [max(b.value(metric.name), b.ci.get(metric.name, (0, 0))[1]) for _, b in done]
+    highs = [max(b.value(metric.name), (b.interval(metric.name) or (0, 0))[1]) for _, b in done]
     top = max(max(highs), 1e-9) * 1.1
     height = row_h * len(done) + 24
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 70}" height="{height}" role="img" '
-             f'aria-label="{escape(metric.name)} by backend">']
+             f'aria-label="{text(metric.name)} by backend">']
     for row, (i, b) in enumerate(done):
         y = row * row_h + 4
         value = b.value(metric.name)
         width = max(0.0, value) / top * bar_w
-        parts.append(f'<text x="0" y="{y + 15}" font-size="12">{escape(b.name[:18])}</text>')
+        parts.append(f'<text x="0" y="{y + 15}" font-size="12">{text(b.name, 18)}</text>')
         parts.append(f'<rect x="{label_w}" y="{y}" width="{width:.1f}" height="18" fill="{colour(i)}"/>')
-        if metric.name in b.ci and metric.name not in b.corpus:
-            low, high = b.ci[metric.name]
+        if ci := b.interval(metric.name):
+            low, high = ci
             x1, x2 = label_w + max(0.0, low) / top * bar_w, label_w + max(0.0, high) / top * bar_w
-            parts.append(f'<path d="M{x1:.1f} {y + 9}H{x2:.1f}M{x1:.1f} {y + 4}V{y + 14}M{x2:.1f} {y + 4}V{y + 14}" stroke="#333" fill="none"/>')
+            parts.append(f'<path d="M{x1:.1f} {y + 9}H{x2:.1f}M{x1:.1f} {y + 4}V{y + 14}M{x2:.1f} {y + 4}V{y + 14}" stroke="#333" fill="none">'
+                         f'<title>95% interval {escape(fmt_interval(metric.name, low, high))}</title></path>')
         parts.append(f'<text x="{label_w + bar_w + 6}" y="{y + 15}" font-size="12">{escape(fmt_metric(metric.name, value))}</text>')
     axis_y = row_h * len(done) + 8
     parts.append(f'<path d="M{label_w} 0V{axis_y}" stroke="#999"/>')
@@ -90,7 +104,7 @@ def metric_chart(result: RunResult, metric: Any) -> str:
                  f'{escape(fmt_metric(metric.name, top))}</text></svg>')
     arrow = " (lower is better)" if not metric.higher_is_better and metric.target is None else (
         f" (closest to {metric.target:g} is best)" if metric.target is not None else "")
-    return f"<figure><figcaption>{escape(metric.name)}{arrow}</figcaption>{''.join(parts)}</figure>"
+    return f"<figure><figcaption>{text(metric.name)}{arrow}</figcaption>{''.join(parts)}</figure>"
 
 
 def loss_chart(result: RunResult) -> str:
@@ -119,26 +133,26 @@ def loss_chart(result: RunResult) -> str:
         y = (h - bottom) - frac * (h - bottom - 10)
         parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" fill="#666" text-anchor="end">{value:.2f}</text>')
     parts.append(f'<text x="{w - 5}" y="{h - 6}" font-size="10" fill="#666" text-anchor="end">step {max_step}</text>')
-    legend = []
+    keys = []
     for i, name, train, evals in series:
         if len(train) >= 2:
             parts.append(f'<polyline fill="none" stroke="{colour(i)}" stroke-width="2" points="{" ".join(xy(s, v) for s, v in train)}"/>')
         if len(evals) >= 2:
             parts.append(f'<polyline fill="none" stroke="{colour(i)}" stroke-width="2" stroke-dasharray="5 4" '
                          f'points="{" ".join(xy(s, v) for s, v in evals)}"/>')
-        legend.append(f'<span style="color:{colour(i)}">■</span> {escape(name)}')
+        keys.append(f'<span style="color:{colour(i)}">■</span> {text(name)}')
     parts.append("</svg>")
     return (f"<figure><figcaption>loss (solid: training, dashed: validation)</figcaption>{''.join(parts)}"
-            f"<div class=legend>{' '.join(f'<span>{item}</span>' for item in legend)}</div></figure>")
+            f"<div class=legend>{' '.join(f'<span>{item}</span>' for item in keys)}</div></figure>")
 
 
 def examples_html(result: RunResult, n: int = 10) -> str:
     out = []
     for i in divergent_examples(result, n):
-        answers = "".join(f"<tr><td>{escape(name)}</td><td class=answer>{escape(answer)}</td><td>{escape(' · '.join(scores))}</td></tr>"
+        answers = "".join(f"<tr><td>{text(name)}</td><td class=answer>{text(answer)}</td><td>{text(' · '.join(scores))}</td></tr>"
                           for name, answer, scores in answers_to(result, i))
-        out.append(f"<div class=example><b>{escape(result.example_ids[i])}</b> · {escape(result.prompts[i])}<table>"
-                   f"<tr><td>reference</td><td class=answer>{escape(result.references[i])}</td><td></td></tr>{answers}</table></div>")
+        out.append(f"<div class=example><b>{text(result.example_ids[i])}</b> · {text(result.prompts[i])}<table>"
+                   f"<tr><td>reference</td><td class=answer>{text(result.references[i])}</td><td></td></tr>{answers}</table></div>")
     return "\n".join(out)
 
 
@@ -146,21 +160,25 @@ def render(result: RunResult) -> str:
     charts = "".join(metric_chart(result, m) for m in result.metrics)
     note = scoring_cost_note(result)
     loss = loss_chart(result)
-    warnings = "".join(f"<p class=warning>⚠ {escape(w)}</p>" for w in cut_short_warnings(result))
+    warnings = "".join(f"<p class=warning>⚠ {text(w)}</p>" for w in cut_short_warnings(result))
     cut = cut_short_note(result)
+    explained = legend(result)
+    signatures = " · ".join(signature_notes(result))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>ftx run {escape(result.run_id)}</title><style>{CSS}</style></head>
+<title>ftx run {text(result.run_id)}</title><style>{CSS}</style></head>
 <body>
-<h1>ftx run {escape(result.run_id)}</h1>
-<div class=meta>data: {escape(result.data)} · model: {escape(result.model)} · {len(result.example_ids)} held-out examples ·
-status: {escape(result.status)}{f" · baseline: {escape(result.baseline)}" if result.baseline else ""}</div>
+<h1>ftx run {text(result.run_id)}</h1>
+<div class=meta>data: {text(result.data)} · model: {text(result.model)} · {len(result.example_ids)} held-out examples ·
+status: {text(result.status)}{f" · baseline: {text(result.baseline)}" if result.baseline else ""}</div>
 <h2>Comparison</h2>
 {table_html(result)}
-<p class=note>Green bold marks the best value of each column; {escape(LEGEND)}.{f" {escape(note.capitalize())}." if note else ""}{f" {escape(cut.capitalize())}." if cut else ""}</p>
+<p class=note>Green bold marks the best value of each column{f"; {escape(explained)}" if explained else ""}.{f" {text(sentence(note))}." if note else ""}{f" {text(sentence(cut))}." if cut else ""}
+{f" {text(signatures)}" if signatures else ""}</p>
 {warnings}
 <h2>Metrics</h2>
-<p class=note>Bars are means over the held-out examples (corpus values for BLEU and chrF); whiskers are 95% bootstrap intervals.</p>
+<p class=note>Bars are means over the held-out examples (corpus values for BLEU, chrF and perplexity); whiskers are 95% bootstrap intervals
+of the value shown (none for a corpus value whose per-example statistics were not kept).</p>
 <div class=charts>{charts}</div>
 {f"<h2>Training</h2>{loss}" if loss else ""}
 <h2>Examples the backends disagree on most</h2>

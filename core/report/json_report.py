@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from ftx.hookspecs import hookimpl
-from ftx.report import cut_short, max_new_tokens
 from ftx.reporter import Reporter
 from ftx.results import RunResult
 from ftx.store import atomic_write_json
@@ -15,7 +14,6 @@ REPORT_SCHEMA = 1
 
 
 def as_dict(result: RunResult) -> dict[str, Any]:
-    cut = {c.backend: c.count for c in cut_short(result)}
     return {
         "schema_version": REPORT_SCHEMA,
         "run_id": result.run_id,
@@ -26,7 +24,7 @@ def as_dict(result: RunResult) -> dict[str, Any]:
         "metrics": [{"name": m.name, "evaluator": m.evaluator, "higher_is_better": m.higher_is_better, "target": m.target} for m in result.metrics],
         "best": {m.name: result.best(m) for m in result.metrics},
         "scoring_cost_usd": result.scoring_cost(),
-        "max_new_tokens": max_new_tokens(result),
+        "max_new_tokens": result.max_new_tokens,
         "backends": [
             {
                 "name": b.name,
@@ -36,9 +34,10 @@ def as_dict(result: RunResult) -> dict[str, Any]:
                 "train": b.train,
                 "cost_usd": b.cost,
                 "scoring_cost_usd": b.scoring_cost,
-                "answers_cut_short": cut.get(b.name),
+                "answers_cut_short": b.answers_cut_short,
                 "scores": {m.name: b.value(m.name) for m in result.metrics},
-                "ci95": {m: list(ci) for m, ci in b.ci.items()},
+                "ci95": {m.name: list(ci) for m in result.metrics if (ci := b.interval(m.name))},
+                "signatures": b.signatures,
                 "vs_baseline": {m: {"diff": c.diff, "p_value": c.p_value, "verdict": c.verdict} for m, c in b.vs_baseline.items()},
             }
             for b in result.backends

@@ -5,47 +5,83 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ftx.display import plain
 from ftx.hookspecs import hookimpl
-from ftx.report import LEGEND, answers_to, cut_short_note, cut_short_warnings, rows, scoring_cost_note
+from ftx.report import answers_to, cut_short_note, cut_short_warnings, legend, rows, scoring_cost_note, signature_notes
 from ftx.reporter import Reporter
 from ftx.results import RunResult
 
 
+def shown(text: object, style: str = "", *, newlines: bool = True) -> Any:
+    """Text ftx did not write (names, ids, data, answers, reasons) for rich: a ``Text``, so that
+    neither markup (``[/INST]``, ``[link=...]``) nor emoji codes (``:warning:``) are read in it,
+    with control characters shown as escapes (``ftx.display.plain``)."""
+    from rich.text import Text
+
+    return Text(plain(text, newlines=newlines), style=style)
+
+
 def header(m: Any) -> str:
     """The metric's name and direction: ↓ lower is better, →1 closest to 1 is better."""
-    return m.name + (f" →{m.target:g}" if m.target is not None else "" if m.higher_is_better else " ↓")
+    return plain(m.name, newlines=False) + (f" →{m.target:g}" if m.target is not None else "" if m.higher_is_better else " ↓")
+
+
+def _title(result: RunResult) -> Any:
+    return shown(f"ftx run {plain(result.run_id, newlines=False)} · {len(result.example_ids)} held-out examples", newlines=False)
+
+
+def _caption(result: RunResult, best: str) -> Any:
+    first = best + (f" · baseline: {plain(result.baseline, newlines=False)}" if result.baseline else "")
+    return shown("\n".join(filter(None, [first, legend(result, sep="\n")])))
+
+
+def _value(row: dict[str, Any], metric: str) -> Any:
+    """A finished backend's value of ``metric``: its ▲/▼, green and ★ where it is the best."""
+    from rich.text import Text
+
+    value = row["values"][metric] + row["marks"][metric]
+    return Text(value + "★", style="bold green") if metric in row["best"] else Text(value)
 
 
 def comparison_table(result: RunResult, width: int = 80) -> Any:
     """Backends as rows, metrics as columns; metrics as rows when that would not fit ``width``."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
-    wide = max((len(b.name) for b in result.backends), default=7) + 9 * (len(result.metrics) + 1) + 4
+    shown_rows = rows(result)
+    names = max([7, *(len(plain(row["label"], newlines=False)) for row in shown_rows)])
+    metrics = [max(len(line) for line in [*header(m).split("_"), *(str(_value(row, m.name)) for row in shown_rows),
+                                          *(row["ci"][m.name] for row in shown_rows)])
+               for m in result.metrics]
+    wide = names + sum(w + 3 for w in metrics) + 3 + 9 + 1  # each column padded and ruled, the train column, the edge
     if wide > width:
         return metric_rows_table(result)
-    caption = f"★ best in column · baseline: {result.baseline}\n{LEGEND}" if result.baseline else "★ best in column"
-    table = Table(title=f"ftx run {result.run_id} · {len(result.example_ids)} held-out examples", title_justify="left",
-                  caption=caption, caption_justify="left", box=box.SIMPLE_HEAVY)
+    table = Table(title=_title(result), title_justify="left", caption=_caption(result, "★ best in column"), caption_justify="left",
+                  box=box.SIMPLE_HEAVY)
     table.add_column("backend", style="bold", no_wrap=True)
     for m in result.metrics:
-        table.add_column(header(m).replace("_", "\n"), justify="right", no_wrap=True)  # exact_match: two short lines
+        table.add_column(shown(header(m).replace("_", "\n")), justify="right", no_wrap=True)  # exact_match: two short lines
     table.add_column("train\ntokens" + ("\ncost" if any(b.cost is not None for b in result.backends) else ""),
                      justify="right", no_wrap=True)
-    for row in rows(result):
+    for row in shown_rows:
         b = row["backend"]
-        train = row["time"] + (f"\n[dim]{row['tokens']}[/]" if row["tokens"] != "–" else "") + (
-            f"\n[dim]{row['cost']}[/]" if row["cost"] != "–" else "")
+        train = Text(row["time"])
+        for extra in (row["tokens"], row["cost"]):
+            if extra != "–":
+                train.append("\n" + extra, style="dim")
+        label = shown(row["label"], newlines=False)
         if b.status != "done":
-            cells = [f"[red]{b.status}[/]"] + [""] * (len(result.metrics) - 1) if result.metrics else []
-            table.add_row(b.name, *cells, train)
+            cells = [shown(b.status, "red", newlines=False)] + [""] * (len(result.metrics) - 1) if result.metrics else []
+            table.add_row(label, *cells, train)
             continue
         cells = []
         for m in result.metrics:
-            value = row["values"][m.name] + row["marks"][m.name]
-            value = f"[bold green]{value}★[/]" if m.name in row["best"] else value
-            cells.append(value + (f"\n[dim]{row['ci'][m.name]}[/]" if row["ci"][m.name] else ""))
-        table.add_row(b.name, *cells, train)
+            cell = _value(row, m.name)
+            if row["ci"][m.name]:
+                cell.append("\n" + row["ci"][m.name], style="dim")
+            cells.append(cell)
+        table.add_row(label, *cells, train)
     return table
 
 
@@ -54,27 +90,27 @@ def metric_rows_table(result: RunResult) -> Any:
     from rich import box
     from rich.table import Table
 
-    caption = f"★ best in row · baseline: {result.baseline}\n{LEGEND}" if result.baseline else "★ best in row"
-    table = Table(title=f"ftx run {result.run_id} · {len(result.example_ids)} held-out examples", title_justify="left",
-                  caption=caption, caption_justify="left", box=box.SIMPLE_HEAVY)
+    table = Table(title=_title(result), title_justify="left", caption=_caption(result, "★ best in row"), caption_justify="left",
+                  box=box.SIMPLE_HEAVY)
     table.add_column("metric", style="bold", no_wrap=True)
-    shown = rows(result)
-    for row in shown:
-        table.add_column(row["backend"].name, justify="right", no_wrap=True)
+    shown_rows = rows(result)
+    for row in shown_rows:
+        table.add_column(shown(row["backend"].name, newlines=False), justify="right", no_wrap=True)
     for m in result.metrics:
         cells = []
-        for row in shown:
+        for row in shown_rows:
             if row["backend"].status != "done":
-                cells.append(f"[red]{row['backend'].status}[/]")
+                cells.append(shown(row["backend"].status, "red", newlines=False))
                 continue
-            value = row["values"][m.name] + row["marks"][m.name]
-            value = f"[bold green]{value}★[/]" if m.name in row["best"] else value
-            cells.append(value + (f" [dim]{row['ci'][m.name]}[/]" if row["ci"][m.name] else ""))
-        table.add_row(header(m), *cells)
-    table.add_row("train time", *[row["time"] for row in shown], style="dim")
-    table.add_row("train tokens", *[row["tokens"] for row in shown], style="dim")
-    if any(row["cost"] != "–" for row in shown):
-        table.add_row("cost", *[row["cost"] for row in shown], style="dim")
+            cell = _value(row, m.name)
+            if row["ci"][m.name]:
+                cell.append(" " + row["ci"][m.name], style="dim")
+            cells.append(cell)
+        table.add_row(shown(header(m)), *cells)
+    table.add_row("train time", *[row["time"] for row in shown_rows], style="dim")
+    table.add_row("train tokens", *[row["tokens"] for row in shown_rows], style="dim")
+    if any(row["cost"] != "–" for row in shown_rows):
+        table.add_row("cost", *[row["cost"] for row in shown_rows], style="dim")
     return table
 
 
@@ -93,38 +129,44 @@ def sparkline(values: list[float], width: int = 32) -> str:
     return "".join(SPARKS[min(len(SPARKS) - 1, int((v - low) / span * len(SPARKS)))] for v in values)
 
 
-def loss_curves(result: RunResult) -> list[str]:
+def loss_curves(result: RunResult) -> list[Any]:
     """One line per trained backend: first loss, the curve, last loss, steps (and eval loss)."""
     lines = []
-    width = max((len(b.name) for b in result.backends), default=0)
+    names = {b.name: plain(b.name, newlines=False) for b in result.backends}
+    width = max((len(name) for name in names.values()), default=0)
     for b in result.backends:
         train = [e["loss"] for e in b.train_log if isinstance(e.get("loss"), (int, float))]
         if len(train) < 2:
             continue
         evals = [e["eval_loss"] for e in b.train_log if isinstance(e.get("eval_loss"), (int, float))]
-        line = f"{b.name:<{width}}  loss {train[0]:.3f} [cyan]{sparkline(train)}[/] {train[-1]:.3f} · {len(train)} steps"
+        line = shown(f"{names[b.name]:<{width}}  loss {train[0]:.3f} ")
+        line.append(sparkline(train), style="cyan")
+        line.append(f" {train[-1]:.3f} · {len(train)} steps")
         if len(evals) >= 2:
-            line += f" · eval loss {evals[0]:.3f} → {evals[-1]:.3f}"
+            line.append(f" · eval loss {evals[0]:.3f} → {evals[-1]:.3f}")
         lines.append(line)
     return lines
 
 
 def print_examples(result: RunResult, n: int, console: Any) -> None:
-    """The ``n`` examples the backends disagree on most, each answer beside its scores."""
+    """The ``n`` examples the backends disagree on most, each answer beside its scores (one a
+    line, so that the answer keeps most of the width)."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     from ftx.results import divergent_examples
 
     for rank, i in enumerate(divergent_examples(result, n), start=1):
-        table = Table(box=box.SIMPLE, show_header=True, title_justify="left", expand=False,
-                      title=f"[bold]{rank}. {result.example_ids[i]}[/] · {result.prompts[i]}")
+        title = Text.assemble((f"{rank}. {plain(result.example_ids[i], newlines=False)}", "bold"), " · ",
+                              plain(result.prompts[i]))
+        table = Table(box=box.SIMPLE, show_header=True, title_justify="left", expand=False, title=title)
         table.add_column("", style="bold", no_wrap=True)
         table.add_column("answer", overflow="fold", ratio=1)
         table.add_column("scores", no_wrap=True, style="dim")
-        table.add_row("reference", f"[green]{result.references[i]}[/]", "")
+        table.add_row("reference", shown(result.references[i], "green"), "")
         for name, answer, scores in answers_to(result, i):
-            table.add_row(name, answer or "[dim](empty)[/]", " ".join(scores))
+            table.add_row(shown(name, newlines=False), shown(answer) if answer else Text("(empty)", style="dim"), shown("\n".join(scores)))
         console.print(table)
 
 
@@ -133,21 +175,26 @@ class TerminalReporter(Reporter):
     description = "comparison table in the terminal; ★ marks the best value of each column"
 
     def report(self, result: RunResult, run_dir: Path, console: Any) -> None:
+        from rich.text import Text
+
         console.print(comparison_table(result, console.width))
         for line in loss_curves(result):
             console.print(line)
+        for note in signature_notes(result):
+            console.print(shown(note, "dim"))
         if note := scoring_cost_note(result):
-            console.print(f"[dim]{note}[/]")
+            console.print(shown(note, "dim"))
         warnings = cut_short_warnings(result)
         for warning in warnings:
-            console.print(f"[yellow]warning:[/] {warning}")
+            console.print(Text.assemble(("warning:", "yellow"), " ", plain(warning)))
         if not warnings and (note := cut_short_note(result)):
-            console.print(f"[dim]{note}[/]")
+            console.print(shown(note, "dim"))
         for b in result.backends:
             if b.status != "done":
-                console.print(f"[red]✗ {b.name}[/] {b.status}: {b.error or 'did not finish'}" + (f" (log: {b.log})" if b.log else ""))
+                why = f" {b.status}: {b.error or 'did not finish'}" + (f" (log: {b.log})" if b.log else "")
+                console.print(Text.assemble((f"✗ {plain(b.name, newlines=False)}", "red"), plain(why)))
         files = [p.name for p in (run_dir / "report.json", run_dir / "report.md", run_dir / "report.html") if p.exists()]
-        console.print(f"[dim]run directory: {run_dir}" + (f" ({', '.join(files)})" if files else "") + "[/]")
+        console.print(shown(f"run directory: {run_dir}" + (f" ({', '.join(files)})" if files else ""), "dim"))
 
 
 @hookimpl
