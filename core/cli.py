@@ -18,7 +18,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 def _consoles() -> tuple[Any, Any]:
     from rich.console import Console
 
-    return Console(), Console(stderr=True)
+    # emoji=False: ":thumbs_up:" in a path or an answer is text, not a picture.
+    return Console(emoji=False), Console(stderr=True, emoji=False)
 
 
 def _store(runs_dir: str | None) -> Any:

@@ -736,7 +736,7 @@ def read_jsonl_examples(path: Path) -> list[Example]:
     except (OSError, UnicodeDecodeError) as exc:
         raise StoreError(f"{path} cannot be read: {exc}.", hint=hint) from None
     out = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if line.strip():
             try:
                 out.append(Example.from_dict(json.loads(line), f"{path.name}:{number}"))

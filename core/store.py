@@ -163,14 +163,17 @@ class Run:
         rows = []
         path = self.path / backend / PREDICTIONS
         if path.exists():
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            # "\n" only: U+2028 and friends inside an answer are text, and splitlines() would cut there.
+            for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+                if not line.strip():
+                    continue
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError:
                     raise StoreError(f"{path}:{number} is corrupt.", hint="Delete the file to generate the predictions again.") from None
         partial = self.path / backend / PARTIAL
         if partial.exists():
-            for line in partial.read_text(encoding="utf-8", errors="replace").splitlines():
+            for line in partial.read_text(encoding="utf-8", errors="replace").split("\n"):
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError:

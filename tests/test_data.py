@@ -370,3 +370,18 @@ def test_text_after_the_array_is_an_error(tmp_path):
     path = write(tmp_path, "a.json", json.dumps(ROWS, indent=1) + '\n{"question": "lost", "answer": "x"}\n')
     with pytest.raises(DataError, match=r"a.json:15: invalid JSON: Extra data after the array at column 1"):
         load(path)
+
+
+def test_line_separators_inside_text_survive_the_run_directory(tmp_path):
+    from ftx.store import RunStore
+    from ftx.types import Example
+
+    text = "one\u2028two\u2029three\x85four"
+    example = Example("1", (Message("user", text), Message("assistant", text)))
+    datamod.write_jsonl(tmp_path / "eval.jsonl", [example])
+    assert datamod.read_jsonl_examples(tmp_path / "eval.jsonl")[0].messages == example.messages
+    run = RunStore(tmp_path / "runs").create({}, "r")
+    run.write_predictions("b", [{"id": "1", "prediction": text}, {"id": "2", "prediction": "x"}])
+    run.append_prediction("c", {"id": "1", "prediction": text})
+    assert [r["prediction"] for r in run.read_predictions("b")] == [text, "x"]
+    assert [r["prediction"] for r in run.read_predictions("c")] == [text]
