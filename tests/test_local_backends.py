@@ -83,7 +83,7 @@ def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, tiny_model, 
     assert meta["backends"]["local-lora"]["status"] == "done"
     assert meta["backends"]["local-lora"]["train"]["steps"] == 6  # the same final step count
     steps = [e["step"] for e in map(json.loads, (folder / "train_log.jsonl").read_text().splitlines())]
-    assert steps == [1, 2, 3, 3, 4, 5, 6]  # steps 1-2 were not trained again
+    assert steps == [1, 2, 3, 4, 5, 6]  # resumed from checkpoint-2: step 3 is logged once, steps 1-2 not trained again
     assert "resuming training from" in (folder / "log.txt").read_text()
 
 

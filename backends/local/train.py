@@ -9,9 +9,14 @@ bar with loss, learning rate and tokens/s.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import os
+import re
+import shutil
 import time
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 from ftx import distributed
 from ftx.backend import BackendContext
@@ -77,11 +82,82 @@ def adapter_inputs_uncast(model: Any, mixed_precision: bool) -> Iterator[None]:
         yield
 
 
-def last_checkpoint(folder: Any) -> str | None:
-    """The newest complete checkpoint under ``folder``, to resume an interrupted training."""
-    from transformers.trainer_utils import get_last_checkpoint
+CHECKPOINT = re.compile(r"checkpoint-(\d+)")  # transformers' PREFIX_CHECKPOINT_DIR and step
+STAGING = ".partial"  # under checkpoints/: a checkpoint being written, renamed into place when complete
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors",
+           "pytorch_model.bin", "pytorch_model.bin.index.json", "adapter_model.bin")
 
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+
+def complete(checkpoint: Path) -> bool:
+    """Whether Trainer finished writing ``checkpoint``: it writes trainer_state.json last, after
+    the weights, optimizer, scheduler and RNG state."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return any((checkpoint / name).is_file() for name in WEIGHTS)
+
+
+def last_checkpoint(folder: Path, log: Callable[[str], None]) -> str | None:
+    """The newest complete checkpoint under ``folder``, to resume an interrupted training.
+
+    transformers' ``get_last_checkpoint`` takes the highest step whether or not its folder was
+    finished, so a process killed while writing one (or a full disk) blocked every resume. ftx
+    writes checkpoints under ``.partial/`` and renames them when complete; what an older ftx
+    left under the final name, and what ``.partial/`` holds, is removed here (by the main
+    process), so that Trainer neither resumes from it nor counts it among the kept ones.
+    """
+    if not folder.is_dir():
+        return None
+    main = distributed.is_main()
+    if main:
+        shutil.rmtree(folder / STAGING, ignore_errors=True)
+    steps = sorted((int(m.group(1)), path) for path in folder.iterdir()
+                   if (m := CHECKPOINT.fullmatch(path.name)) and path.is_dir())
+    for _, path in reversed(steps):
+        if complete(path):
+            return str(path)
+        if main:
+            log(f"removed {path.name}: it was cut off while being written (no trainer_state.json or no weights)")
+            shutil.rmtree(path, ignore_errors=True)
+    return None
+
+
+def keep_log_until(path: Path, step: int) -> dict[str, Any]:
+    """Drop the training log's entries past ``step``, the checkpoint a training resumes from:
+    the steps after it are trained and logged again. Returns the last kept loss entry, whose
+    tokens and seconds the resumed training's entries count on from."""
+    from ftx.store import atomic_write_text
+
+    if not path.exists():
+        return {}
+    kept = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # the line being written when the process died
+        if isinstance(entry, dict) and isinstance(entry.get("step"), int) and entry["step"] <= step:
+            kept.append(entry)
+    atomic_write_text(path, "".join(json.dumps(e) + "\n" for e in kept))
+    return next((e for e in reversed(kept) if "loss" in e), {})
+
+
+def sync(path: str) -> None:
+    """Flush a file, or a folder's list of names, to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_tree(folder: str) -> None:
+    """Flush every file under ``folder`` to disk, so a power cut after the rename that follows
+    cannot leave a checkpoint that has its final name but not its contents."""
+    for root, _, files in os.walk(folder):
+        for name in [*files, "."]:
+            sync(os.path.join(root, name))
 
 
 def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOptions, ctx: BackendContext,
@@ -89,6 +165,7 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
           optim: str | None = None) -> TrainStats:
     import torch
     from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+    from transformers.trainer_utils import rotate_checkpoints
 
     # --- data ---
     dataset = [{"input_ids": e.input_ids, "labels": e.labels} for e in examples]
@@ -149,8 +226,15 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
 
     one_gpu_per_process(args, ctx.log)
 
-    # --- progress and the training log ---
+    # --- resume: the newest complete checkpoint, and the training log up to its step ---
     log_path = ctx.dir / "train_log.jsonl"
+    resume = last_checkpoint(checkpoints, ctx.log)
+    if resume:
+        ctx.log(f"resuming training from {resume}, the newest complete checkpoint")
+    before = keep_log_until(log_path, int(CHECKPOINT.fullmatch(Path(resume).name).group(1)) if resume else 0) \
+        if distributed.is_main() else {}
+
+    # --- progress and the training log ---
     started = time.time()
     last: dict[str, Any] = {}
 
@@ -185,7 +269,9 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
             entry = {
                 "step": state.global_step, "epoch": round(state.epoch or 0, 4), "loss": logs["loss"],
                 "learning_rate": logs.get("learning_rate", 0.0), "grad_norm": logs.get("grad_norm"),
-                "tokens": collator.real_tokens, "seconds": round(time.time() - started, 3),
+                # Counted from the start of the training, across the resumes that continued it.
+                "tokens": before.get("tokens", 0) + collator.real_tokens,
+                "seconds": round(before.get("seconds", 0) + time.time() - started, 3),
             }
             last.update(entry)
             with open(log_path, "a", encoding="utf-8") as f:
@@ -195,9 +281,50 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
 
     # --- train ---
     class CompletionTrainer(Trainer):
+        staging: str | None = None  # where checkpoints go while _save_checkpoint writes one
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             loss = completion_loss(model, inputs, num_items_in_batch)
             return (loss, {"loss": loss}) if return_outputs else loss
+
+        def _get_output_dir(self, trial):
+            return self.staging or super()._get_output_dir(trial)
+
+        def _save_checkpoint(self, model, trial, *args, **kwargs):
+            # Trainer writes checkpoint-N file by file under its final name; here it writes
+            # under .partial/ and the folder is renamed into place once complete, so a process
+            # killed mid-write, or a full disk, never leaves a checkpoint-N that resume would
+            # pick and fail to load.
+            final = super()._get_output_dir(trial)
+            name = f"checkpoint-{self.state.global_step}"
+            self.staging = os.path.join(final, STAGING)
+            staged, target = os.path.join(self.staging, name), os.path.join(final, name)
+            try:
+                super()._save_checkpoint(model, trial, *args, **kwargs)
+                if self.state.best_model_checkpoint == staged:  # this step is the best so far
+                    self.state.best_model_checkpoint = target
+                    if self.args.should_save:
+                        self.state.save_to_json(os.path.join(staged, "trainer_state.json"))
+                distributed.barrier()  # every process has written its RNG state into it
+                if self.args.should_save:
+                    sync_tree(staged)
+                    shutil.rmtree(target, ignore_errors=True)  # a stale copy of this same step
+                    os.replace(staged, target)
+                    sync(final)  # the rename itself
+                    with contextlib.suppress(OSError):
+                        os.rmdir(self.staging)
+            except OSError as exc:
+                shutil.rmtree(staged, ignore_errors=True)  # useless now; its space is needed
+                if exc.errno == errno.ENOSPC:
+                    from ftx.store import write_error
+
+                    raise write_error(Path(exc.filename or staged), exc) from None
+                raise
+            finally:
+                self.staging = None
+            if self.args.should_save:  # Trainer's own rotation ran in .partial/
+                rotate_checkpoints(output_dir=final, save_total_limit=self.args.save_total_limit,
+                                   best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=True)
 
     callbacks = [Progress()]
     if early_stopping:
@@ -205,9 +332,6 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
     trainer = CompletionTrainer(model=model, args=args, train_dataset=dataset, eval_dataset=eval_dataset or None,
                                 data_collator=collator, processing_class=tokenizer, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)
-    resume = last_checkpoint(checkpoints)
-    if resume:
-        ctx.log(f"resuming training from {resume}")
     with packed_rows(model) if opts.packing else contextlib.nullcontext(False) as per_example, \
             adapter_inputs_uncast(model, args.bf16 or args.fp16):
         if opts.packing:
