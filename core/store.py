@@ -14,6 +14,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import sqlite3
 import tempfile
 import threading
@@ -212,7 +213,11 @@ class RunStore:
         except OSError as exc:
             raise StoreError(f"cannot create the run directory {path}: {exc.strerror or exc}.", hint="Check --runs-dir and its permissions.") from None
         run = Run(path, {"schema_version": SCHEMA_VERSION, "id": run_id, "created": time.time(), "status": "created", "backends": {}, **meta})
-        run.save()
+        try:
+            run.save()
+        except StoreError as exc:  # no run.json, so no run to resume: leave no empty folder behind
+            shutil.rmtree(path, ignore_errors=True)
+            raise StoreError(f"{exc.message.rstrip('.')}; the run was not created.", hint="Free some space and start it again.") from None
         return run
 
     def open(self, ref: str) -> Run:

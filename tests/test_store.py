@@ -56,3 +56,19 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
         atomic_write_text(path, "new")
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]  # no temporary file left behind
+
+
+def test_a_run_that_cannot_write_its_first_file_leaves_nothing_behind(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    store = RunStore(tmp_path / "runs")
+    with pytest.raises(StoreError, match=r"run.json: no space left on device; the run was not created. Free some space and start it again."):
+        store.create({}, "r")
+    assert not (tmp_path / "runs" / "r").exists()
+    monkeypatch.undo()
+    assert store.create({}, "r").id == "r"  # the same name is free again
