@@ -52,7 +52,7 @@ class Dataset:
         return [p for p in self.problems if p.severity == "warning"]
 
     def raise_for_errors(self) -> None:
-        errors = self.errors
+        errors = grouped(self.errors)  # one mistake repeated in many records is one line
         if errors:
             first = errors[0]
             more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
@@ -92,15 +92,15 @@ def read_records(path: Path, is_record: Callable[[dict[str, Any]], bool] | None 
     if path.is_dir():
         yield from _read_saved_dataset(path)
         return
-    name = path.name
+    # A pipe's name (63 in /dev/fd/63) says nothing: places and ids carry the whole path.
+    name = str(path) if stat.S_ISFIFO(path.stat().st_mode) else path.name
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] in COMPRESSED_SUFFIXES:
         suffixes.pop()
     suffix = suffixes[-1] if suffixes else ""
     raw = _decompress(_read_bytes(path), path)
     if not raw.strip():
-        hint = "Nothing was written to the pipe." if stat.S_ISFIFO(path.stat().st_mode) else \
-            "It needs at least one example, one JSON object per line."
+        hint = "It needs at least one example, one JSON object per line."
         raise DataError(f"{path}: the file is empty.", hint=hint)
     if suffix == ".parquet" or raw[:4] == b"PAR1":
         yield from _read_parquet(path, raw)
@@ -135,6 +135,7 @@ def read_records(path: Path, is_record: Callable[[dict[str, Any]], bool] | None 
 # pipe is almost surely a device or a runaway command. Decompressed files share the cap.
 MAX_STREAM_BYTES = 8 * 2**30
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")
+PIPE_WAIT = 10.0  # seconds a named pipe may wait for its writer
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -148,11 +149,19 @@ def _read_bytes(path: Path) -> bytes:
             kind = "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode) else \
                 "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
             raise DataError(f"{path}: is {kind}, not a data file.", hint="Give a .jsonl, .json, .csv or .parquet file.")
-        # A named pipe with nobody writing would block open() forever: open without waiting;
-        # reads then end at once if no writer is there, and wait for one that is.
+        # A named pipe with nobody writing would block open() forever: open without waiting, give
+        # a writer PIPE_WAIT seconds to come (`mkfifo p; ftx data validate p & cat x > p`), then
+        # read to the end.
+        import select
+
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        os.set_blocking(fd, True)
         with os.fdopen(fd, "rb") as pipe:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN | select.POLLHUP)
+            if not poller.poll(PIPE_WAIT * 1000):
+                raise DataError(f"{path}: nothing wrote to this pipe in {PIPE_WAIT:g} s.",
+                                hint="Start the command that writes to it, or give a file.")
+            os.set_blocking(fd, True)
             raw = pipe.read(MAX_STREAM_BYTES + 1)
     except OSError as exc:
         raise DataError(f"{path}: cannot read the file: {exc.strerror or exc}.", hint="Check the path and its permissions.") from None
@@ -184,27 +193,27 @@ def _decompress(raw: bytes, path: Path) -> bytes:
 
 
 def _looks_like_lines(raw: bytes) -> bool:
-    """JSON Lines, rather than one object spread over lines: the first line is a whole object, and
-    more lines follow (one line alone is read as a JSON document, which may wrap an array)."""
-    lines = [line for line in raw[: 1 << 20].split(b"\n", 64)[:64] if line.strip()]
+    """JSON Lines, rather than one object spread over lines: the first line is a whole object and
+    more lines follow (one line alone is read as a JSON document, which may wrap an array). When
+    the first line is broken (cut short, a trailing comma), JSON Lines all the same if a later
+    line is a whole object starting in the first column: pretty-printed JSON indents its inner
+    objects, and starts with a line that opens one and closes nothing."""
+    lines = [line.rstrip(b"\r") for line in raw[: 1 << 20].split(b"\n", 64)[:64] if line.strip()]
     if len(lines) < 2:
         return False
     first = lines[0].strip().removeprefix(codecs.BOM_UTF8)
-    try:
-        return isinstance(json.loads(first), dict)
-    except (ValueError, UnicodeDecodeError):
-        pass
-    # A broken first line: JSON Lines all the same if a later line is a whole object on its own
-    # and the first one looks like a one-line record (pretty-printed JSON starts with a lone '{').
-    if not first.endswith(b"}") or first == b"{":
-        return False
-    for line in lines[1:8]:
+
+    def whole_object(line: bytes) -> bool:
         try:
-            if isinstance(json.loads(line), dict) and line.lstrip().startswith(b"{"):
-                return True
-        except (ValueError, UnicodeDecodeError):
-            continue
-    return False
+            return isinstance(json.loads(line.rstrip().removesuffix(b",")), dict)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return False
+
+    if whole_object(first):
+        return True
+    if not first.startswith(b"{") or first.rstrip(b" [{") == b"" or first.endswith((b"[", b"{", b":")):
+        return False
+    return any(line.startswith(b"{") and whole_object(line) for line in lines[1:8])
 
 
 def _decode(raw: bytes, where: str) -> tuple[str | None, Problem | None]:
@@ -245,14 +254,34 @@ def _read_jsonl(raw: bytes, name: str) -> Iterator[RawRecord]:
         if problem:
             yield RawRecord(where, None, problem)
             continue
-        if number == 1:
-            text = text.lstrip("\ufeff")
+        text = text.lstrip("\ufeff")  # a BOM at the start of the file, or of a file appended with cat
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
-            yield RawRecord(where, None, Problem(f"invalid JSON: {exc.msg} at column {exc.colno}", where, hint="each line must be one JSON object"))
+            yield RawRecord(where, None, Problem(f"invalid JSON: {exc.msg} at column {exc.colno}", where, hint=_json_hint(text, exc)))
+            continue
+        except (ValueError, RecursionError) as exc:
+            yield RawRecord(where, None, Problem(f"invalid JSON: {_beyond_limits(exc)}", where, hint="each line must be one JSON object"))
             continue
         yield _as_record(value, where)
+
+
+def _json_hint(text: str, exc: json.JSONDecodeError) -> str:
+    """What a line's JSON error most likely means, for the mistakes people make most."""
+    stripped = text.rstrip()
+    if stripped.endswith(",") and exc.msg.startswith("Extra data"):
+        return "remove the comma at the end of the line: each line is one JSON object, not an element of an array"
+    if exc.msg.startswith("Expecting property name enclosed in double quotes") and "'" in text[exc.colno - 1:exc.colno + 1] + text[-2:]:
+        return "JSON needs double quotes; this looks like a Python dict (write it with json.dumps)"
+    if "NaN" in text or "Infinity" in text:
+        return "NaN and Infinity are not JSON; write null or a string"
+    return "each line must be one JSON object"
+
+
+def _beyond_limits(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply (thousands of brackets inside each other)"
+    return f"{str(exc).split(';')[0].rstrip('.')}"
 
 
 def _as_record(value: Any, where: str) -> RawRecord:
@@ -289,8 +318,12 @@ class _Places:
         shared, self.last_line = line == self.last_line, line
         return f"{self.name}:{line}:{pos - self.line_start + 1}" if shared else f"{self.name}:{line}"
 
-    def error(self, exc: json.JSONDecodeError) -> DataError:
-        return DataError(f"{self.name}:{exc.lineno}: invalid JSON: {exc.msg} at column {exc.colno}.", hint="Fix the syntax there.")
+    def error(self, exc: ValueError | RecursionError) -> DataError:
+        if not isinstance(exc, json.JSONDecodeError):
+            return DataError(f"{self.name}:{self.line}: invalid JSON near this line: {_beyond_limits(exc)}.", hint="Fix or remove that value.")
+        hint = _json_hint(self.text[exc.pos - 1:exc.pos + 2], exc)
+        hint = "Fix the syntax there." if hint.startswith("each line") else hint[0].upper() + hint[1:] + "."
+        return DataError(f"{self.name}:{exc.lineno}: invalid JSON: {exc.msg} at column {exc.colno}.", hint=hint)
 
 
 def _read_json(raw: bytes, name: str, is_record: Callable[[dict[str, Any]], bool]) -> Iterator[RawRecord]:
@@ -311,7 +344,7 @@ def _read_json(raw: bytes, name: str, is_record: Callable[[dict[str, Any]], bool
     while pos < len(text):
         try:
             value, end = decode(text, pos)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
             raise places.error(exc) from None
         values.append((pos, value))
         pos = _SPACE.match(text, end).end()
@@ -359,7 +392,7 @@ def _walk_array(text: str, pos: int, places: _Places) -> Generator[RawRecord, No
     while True:
         try:
             value, end = decode(text, pos)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
             raise places.error(exc) from None
         yield _as_record(value, places.where(pos))
         pos = _SPACE.match(text, end).end()
@@ -458,6 +491,19 @@ def detect_formatter(records: list[RawRecord], formatters: dict[str, type[Format
 
 MEDIA_FIELDS = ("images", "image", "audios", "audio", "videos", "video")
 LABEL_FIELDS = ("label", "kto_tag")  # TRL's unpaired preference label; LLaMA-Factory's KTO tag
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def desirable(value: Any) -> bool | None:
+    """A KTO-style label as a bool: JSON's true/false, and the strings and 0/1 that CSV exports
+    and pandas write; None when the value is no such label."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    return None
 IGNORED_BECAUSE = {
     "tools": "tool definitions are not shown to the model: ftx trains and compares text answers",
     "functions": "function definitions are not shown to the model: ftx trains and compares text answers",
@@ -489,6 +535,7 @@ def load(
             seen = sorted({k for r in records[:50] if r.data for k in r.data})
             expected = "; ".join(", ".join(cls.keys) for cls in formatters.values() if cls.keys)
             if not any(r.data for r in records):
+                problems = grouped(problems)
                 raise DataError(f"{problems[0]}." if problems else f"{path.name}: no records found.", problems)
             raise DataError(
                 f"{records[0].where if records else path.name}: unknown schema: the records have fields {', '.join(seen) or '(none)'}.",
@@ -539,9 +586,9 @@ def load(
                 problems.append(Problem(f"the '{formatter.name}' formatter could not parse this record", where))
             continue
         for key in extra:
-            if not (key in LABEL_FIELDS and isinstance(record.data[key], bool)):
+            if not (key in LABEL_FIELDS and desirable(record.data[key]) is not None):
                 unused.setdefault(key, []).append(where)
-        if any(record.data.get(k) is False for k in LABEL_FIELDS):
+        if any(k in record.data and desirable(record.data[k]) is False for k in LABEL_FIELDS):
             undesirable.append(where)
             continue
         example_id = _example_id(record.data, record.key or where, problems)
@@ -564,7 +611,13 @@ def load(
             text = render(example) if render else "\n".join(m.content for m in messages)
             n = count_tokens(text)
             if n > max_tokens:
-                problems.append(Problem(f"is {n} tokens long, over the maximum of {max_tokens}", where, hint="shorten it, or raise max_seq_length"))
+                problems.append(Problem(f"is {n} tokens long, over the maximum of {max_tokens}", where, hint="shorten it, or raise --max-tokens"))
+                continue
+        unencodable = next((m for m in messages if not _encodable(m.content)), None)
+        if unencodable is not None:  # json.loads lets "\ud800" through; no file can hold it
+            problems.append(Problem(f"the {unencodable.role} message holds a lone surrogate (\\ud800-\\udfff escape), which is not text",
+                                    where, "messages" if formatter.name in ("messages",) else "", hint="fix the escape or remove the record"))
+            continue
         examples.append(example)
 
     with_data = sum(1 for r in records if r.data is not None)
@@ -581,6 +634,14 @@ def load(
     if not examples and not problems:
         problems.append(Problem("no examples found", path.name))
     return Dataset(str(path), formatter.name, examples, problems, len(records))
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _count(places: list[str], total: int) -> str:
@@ -627,6 +688,9 @@ def _example_id(data: dict[str, Any], default: str, problems: list[Problem]) -> 
         return None
     if isinstance(value, str) and not value.strip():
         problems.append(Problem("is empty", where, "id", "give the example a unique id or remove the field"))
+        return None
+    if isinstance(value, str) and not _encodable(value):
+        problems.append(Problem("holds a lone surrogate (\\ud800-\\udfff escape), which is not text", where, "id"))
         return None
     return str(value)
 

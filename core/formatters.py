@@ -60,28 +60,40 @@ def text_field(record: dict[str, Any], key: str, report: Report, *, required: bo
     return value
 
 
-def check_conversation(messages: list[Message], field: str, report: Report) -> bool:
+def check_conversation(messages: list[Message], field: str, report: Report,
+                       role_field: Callable[[int], str] | None = None) -> bool:
     """Roles must be: an optional system message, then user/assistant turns alternating,
-    starting with user and ending with assistant (the reference answer)."""
+    starting with user and ending with assistant (the reference answer). ``role_field(i)``
+    names message i's role field as the file spells it (``conversations[2].from``)."""
+    name = role_field or (lambda i: f"{field}[{i}].role")
     ok = True
-    body = messages[1:] if messages and messages[0].role == "system" else messages
     for i, m in enumerate(messages):
         if m.role == "system" and i != 0:
-            report(f"{field}[{i}].role", "a system message may only come first")
+            report(name(i), "a system message may only come first", "merge the system prompts into the first message")
             ok = False
+    body = [(i, m) for i, m in enumerate(messages) if m.role != "system"]  # misplaced ones are reported above
     if not body:
         report(field, "has no user and assistant messages", "add a user question and the assistant's answer")
         return False
-    for i, m in enumerate(body):
-        expected = "user" if i % 2 == 0 else "assistant"
-        index = i + (len(messages) - len(body))
-        if m.role != expected and m.role != "system":
-            report(f"{field}[{index}].role", f"expected '{expected}' here, got '{m.role}'", "turns must alternate user, assistant, user, ...")
+    for turn, (i, m) in enumerate(body):
+        expected = "user" if turn % 2 == 0 else "assistant"
+        if m.role != expected:
+            report(name(i), f"expected '{expected}' here, got '{m.role}'", "turns must alternate user, assistant, user, ...")
             return False
-    if body[-1].role != "assistant":
+    if body[-1][1].role != "assistant":
         report(field, "must end with an assistant message (the reference answer)", "add the expected answer as the last message")
         ok = False
     return ok
+
+
+def one_system(given: str | None, messages: list[Message], field: str, report: Report) -> bool:
+    """A system prompt beside the conversation (``system``, ``systemInstruction``) and another
+    inside it: which one the model should see is the user's call, so say so rather than drop one."""
+    if given and messages and messages[0].role == "system" and messages[0].content.strip() != given.strip():
+        report(field, "gives a system prompt, and the conversation starts with another one",
+               "keep one of them (ftx would otherwise have to drop one silently)")
+        return False
+    return True
 
 
 # Content parts that carry text: OpenAI's {"type": "text", "text"}, the Responses API's
@@ -150,11 +162,23 @@ class _ConversationFormatter(Formatter):
         if messages is None:
             return None
         system = self.system(record, report)
-        if system is False:
+        if system is False or not one_system(system, messages, self.system_field(record), report):
             return None
+        offset = 0
         if system and messages[0].role != "system":
             messages.insert(0, Message("system", system))
-        return messages if check_conversation(messages, self.list_key, report) else None
+            offset = 1
+        items = record[self.list_key]
+
+        def role_field(i: int) -> str:
+            item = items[i - offset] if 0 <= i - offset < len(items) else {}
+            key = next((k for k in self.role_keys if k in item), self.role_keys[0])
+            return f"{self.list_key}[{i - offset}].{key}"
+
+        return messages if check_conversation(messages, self.list_key, report, role_field) else None
+
+    def system_field(self, record: dict[str, Any]) -> str:
+        return "system"
 
     def system(self, record: dict[str, Any], report: Report) -> str | bool | None:
         """A system prompt given beside the list (ShareGPT's ``system``); False after a problem."""
@@ -233,6 +257,9 @@ class GeminiFormatter(_ConversationFormatter):
     fields = ("systemInstruction", "system_instruction")
     list_key, role_keys, content_keys = "contents", ("role",), ("parts",)
     role_names = {"user": "user", "model": "assistant", "assistant": "assistant", "system": "system"}
+
+    def system_field(self, record: dict[str, Any]) -> str:
+        return next((k for k in self.fields if k in record), self.fields[0])
 
     def system(self, record: dict[str, Any], report: Report) -> str | bool | None:
         key = next((k for k in self.fields if k in record), None)
@@ -315,7 +342,10 @@ class PromptCompletionFormatter(_PairFormatter):
         if any(m.role != "assistant" for m in completion):
             report("completion", "must hold only assistant messages", "put the question in 'prompt'")
             return None
-        messages = [*prompt, *completion]
+        system = record.get("system") if isinstance(record.get("system"), str) and record["system"].strip() else None
+        if not one_system(system, prompt, "system", report):
+            return None
+        messages = [*([Message("system", system)] if system and prompt[0].role != "system" else []), *prompt, *completion]
         return messages if check_conversation(messages, "prompt", report) else None
 
 
@@ -329,6 +359,30 @@ class QuestionAnswerFormatter(_PairFormatter):
     name = "question_answer"
     description = '{"question": ..., "answer": ...}'
     keys = ("question", "answer")
+
+
+class DollyFormatter(Formatter):
+    name = "dolly"
+    description = 'Databricks Dolly: {"instruction": ..., "context": ... (optional), "response": ...}'
+    keys = ("instruction", "response")
+    fields = ("context", "system")
+
+    def parse(self, record: dict[str, Any], report: Report) -> list[Message] | None:
+        instruction = text_field(record, "instruction", report)
+        context = text_field(record, "context", report, required=False)
+        response = text_field(record, "response", report)
+        if instruction is None or response is None or (context is None and record.get("context") is not None):
+            return None
+        prompt = f"{instruction}\n\n{context}" if context and context.strip() else instruction
+        system = record.get("system")
+        return [*([Message("system", system)] if isinstance(system, str) and system.strip() else []),
+                Message("user", prompt), Message("assistant", response)]
+
+
+class InputOutputFormatter(_PairFormatter):
+    name = "input_output"
+    description = '{"input": ..., "output": ...}'
+    keys = ("input", "output")
 
 
 class TextInputOutputFormatter(_PairFormatter):
@@ -345,6 +399,8 @@ BUILTIN_FORMATTERS = (
     PromptCompletionFormatter,
     PromptResponseFormatter,
     QuestionAnswerFormatter,
+    DollyFormatter,
+    InputOutputFormatter,
     TextInputOutputFormatter,
 )
 
@@ -364,8 +420,8 @@ def not_sft(fields: set[str]) -> str | None:
     return None
 
 
-PREFERENCE_HINT = ("To fine-tune on the preferred answers, keep each preferred answer as the reference "
-                   "(e.g. rename 'chosen' to 'completion' or 'output') and drop the other")
+PREFERENCE_HINT = ("To fine-tune on the preferred answers, make each preferred answer the reference (the answer "
+                   "field, or the last assistant message) and drop the rejected one")
 
 
 @hookimpl

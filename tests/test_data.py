@@ -164,7 +164,8 @@ def test_forced_format_and_unknown_format(tmp_path):
 def test_too_long_examples(tmp_path):
     path = write(tmp_path, "d.jsonl", '{"question": "short", "answer": "yes"}\n{"question": "' + "word " * 50 + '", "answer": "no"}\n')
     dataset = load(path, count_tokens=lambda t: len(t.split()), max_tokens=10)
-    assert [str(p) for p in dataset.errors] == ["d.jsonl:2: is 51 tokens long, over the maximum of 10 (shorten it, or raise max_seq_length)"]
+    assert [str(p) for p in dataset.errors] == ["d.jsonl:2: is 51 tokens long, over the maximum of 10 (shorten it, or raise --max-tokens)"]
+    assert len(dataset.examples) == 1  # an example with an error is not also counted valid
 
 
 def test_split_is_seeded_and_reports_leakage(tmp_path):
@@ -255,17 +256,28 @@ def test_json_lines_with_a_broken_first_line_still_reports_every_line(tmp_path):
     assert [str(p) for p in dataset.errors] == ["a.json:1: invalid JSON: Expecting value at column 29 (each line must be one JSON object)"]
 
 
-def test_devices_are_refused_and_pipes_are_read(tmp_path):
+def test_devices_are_refused_and_pipes_are_read(tmp_path, monkeypatch):
     import subprocess
     import sys
 
     with pytest.raises(DataError, match=r"/dev/zero: is a character device, not a data file"):
         load("/dev/zero")
-    # A named pipe nobody writes to: an empty file, at once (it used to wait forever).
+    # A named pipe nobody writes to: one sentence after a short wait (it used to wait forever)...
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    with pytest.raises(DataError, match="the file is empty. Nothing was written to the pipe"):
+    monkeypatch.setattr(datamod, "PIPE_WAIT", 0.2)
+    with pytest.raises(DataError, match=r"fifo: nothing wrote to this pipe in 0.2 s"):
         load(fifo)
+    # ...and one whose writer comes a moment later is read whole.
+    import threading
+
+    monkeypatch.setattr(datamod, "PIPE_WAIT", 10)
+    rows = "".join(json.dumps(r) + "\n" for r in ROWS)
+    writer = threading.Timer(0.5, lambda: fifo.write_text(rows))
+    writer.start()
+    dataset = load(fifo)
+    writer.join()
+    assert len(dataset.examples) == 3 and dataset.examples[0].id == f"{fifo}:1"
     # Process substitution, <(cat qa.jsonl), is a pipe with a writer: read to its end.
     qa = write(tmp_path, "qa.jsonl", "".join(json.dumps(r) + "\n" for r in ROWS))
     script = ("import sys; from ftx import data; from ftx.formatters import BUILTIN_FORMATTERS as F; "
@@ -385,3 +397,73 @@ def test_line_separators_inside_text_survive_the_run_directory(tmp_path):
     run.append_prediction("c", {"id": "1", "prediction": text})
     assert [r["prediction"] for r in run.read_predictions("b")] == [text, "x"]
     assert [r["prediction"] for r in run.read_predictions("c")] == [text]
+
+
+@pytest.mark.parametrize("text, hint", [
+    ('{"question": "Q1", "answer": "A1"},\n{"question": "Q2", "answer": "A2"},\n', "remove the comma at the end of the line"),
+    ("{'question': 'Q1', 'answer': 'A1'}\n{'question': 'Q2', 'answer': 'A2'}\n", "this looks like a Python dict"),
+])
+def test_json_mistakes_people_make_get_a_hint(tmp_path, text, hint):
+    with pytest.raises(DataError) as info:
+        load(write(tmp_path, "d.jsonl", text))
+    assert hint in str(info.value)
+
+
+def test_json_beyond_the_parser_s_limits_is_a_problem_of_that_line(tmp_path):
+    lines = ['{"question": "Q", "answer": "A", "m": ' + "[" * 3000 + "]" * 3000 + "}",
+             '{"question": "Q", "answer": "A", "id": ' + "9" * 5000 + "}", '{"question": "Q2", "answer": "A2"}']
+    dataset = load(write(tmp_path, "d.jsonl", "\n".join(lines) + "\n"))
+    assert len(dataset.examples) == 1
+    assert [p.where for p in dataset.errors] == ["d.jsonl:1", "d.jsonl:2"]
+    assert "nested too deeply" in dataset.errors[0].message and "4300 digits" in dataset.errors[1].message
+
+
+def test_lone_surrogates_are_refused_before_a_run_writes_them(tmp_path):
+    rows = ['{"messages": [{"role": "user", "content": "Bad \\ud800"}, {"role": "assistant", "content": "ok"}]}',
+            '{"id": "\\udfff", "question": "Q", "answer": "A"}']
+    dataset = load(write(tmp_path, "d.jsonl", rows[0] + "\n"))
+    assert "lone surrogate" in dataset.errors[0].message and not dataset.examples
+    dataset = load(write(tmp_path, "e.jsonl", rows[1] + "\n"))
+    assert dataset.errors[0].field == "id" and not dataset.examples
+
+
+def test_kto_labels_as_csv_and_pandas_write_them(tmp_path):
+    path = write(tmp_path, "kto.csv", "prompt,completion,label\nQ1,good,True\nQ2,terrible,False\nQ3,fine,1\nQ4,bad,0\n")
+    dataset = load(path)
+    assert [e.reference for e in dataset.examples] == ["good", "fine"]
+    assert "is false in 2 of 4 records" in dataset.warnings[0].message
+
+
+@pytest.mark.parametrize("record, field", [
+    ({"system": "TOP", "conversations": [{"from": "system", "value": "INLINE"}, {"from": "human", "value": "Q"},
+                                          {"from": "gpt", "value": "A"}]}, "system"),
+    ({"systemInstruction": {"parts": [{"text": "TOP"}]}, "contents": [{"role": "system", "parts": [{"text": "INLINE"}]},
+                                                                       {"role": "user", "parts": [{"text": "Q"}]},
+                                                                       {"role": "model", "parts": [{"text": "A"}]}]}, "systemInstruction"),
+    ({"system": "TOP", "prompt": [{"role": "system", "content": "INLINE"}, {"role": "user", "content": "Q"}],
+      "completion": [{"role": "assistant", "content": "A"}]}, "system"),
+])
+def test_two_different_system_prompts_are_not_silently_one(tmp_path, record, field):
+    dataset = load(write(tmp_path, "d.jsonl", json.dumps(record) + "\n"))
+    assert [(p.field, p.message) for p in dataset.errors] == [(field, "gives a system prompt, and the conversation starts with another one")]
+
+
+def test_role_errors_name_the_field_as_the_file_spells_it(tmp_path):
+    record = {"conversations": [{"from": "gpt", "value": "Welcome"}, {"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}]}
+    dataset = load(write(tmp_path, "d.jsonl", json.dumps(record) + "\n"))
+    assert [p.field for p in dataset.errors] == ["conversations[0].from"]
+    record = {"messages": [{"role": "developer", "content": "D"}, {"role": "system", "content": "S"}, {"role": "user", "content": "Q"},
+                           {"role": "assistant", "content": "A"}]}
+    dataset = load(write(tmp_path, "e.jsonl", json.dumps(record) + "\n"))
+    assert [(p.field, p.message) for p in dataset.errors] == [("messages[1].role", "a system message may only come first")]
+
+
+def test_dolly_and_input_output(tmp_path):
+    rows = [{"instruction": "Summarize.", "context": "A long text.", "response": "Short.", "category": "summarization"},
+            {"instruction": "Name a color.", "context": "", "response": "Blue.", "category": "brainstorming"}]
+    dataset = load(write(tmp_path, "dolly.jsonl", "".join(json.dumps(r) + "\n" for r in rows)))
+    assert dataset.schema == "dolly"
+    assert [m.content for m in dataset.examples[0].messages] == ["Summarize.\n\nA long text.", "Short."]
+    assert [p.field for p in dataset.warnings] == ["category"]
+    dataset = load(write(tmp_path, "io.jsonl", '{"input": "Q", "output": "A"}\n'))
+    assert dataset.schema == "input_output"

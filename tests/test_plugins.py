@@ -53,6 +53,8 @@ ftx.formatters  [built-in 0.1.0]
     formatter prompt_completion
     formatter prompt_response
     formatter question_answer
+    formatter dolly
+    formatter input_output
     formatter text_input_output
 ftx.report.html  [built-in 0.1.0]
     reporter html
