@@ -540,7 +540,7 @@ def load(
             raise DataError(
                 f"{records[0].where if records else path.name}: unknown schema: the records have fields {', '.join(seen) or '(none)'}.",
                 problems,
-                hint=f"Use one of these field sets: {expected}; or choose a formatter with --format.",
+                hint=_schema_hint(seen, formatters) or f"Use one of these field sets: {expected}; or choose a formatter with --format.",
             )
     else:
         if format not in formatters:
@@ -634,6 +634,30 @@ def load(
     if not examples and not problems:
         problems.append(Problem("no examples found", path.name))
     return Dataset(str(path), formatter.name, examples, problems, len(records))
+
+
+def _schema_hint(seen: list[str], formatters: dict[str, type[Formatter]]) -> str:
+    """A likely fix for records no formatter recognises: a misspelt field ("anwser"), or a
+    CSV file split on another delimiter (one field named "question;answer")."""
+    import difflib
+
+    if len(seen) == 1 and any(d in seen[0] for d in ";\t|"):
+        delimiter = next(d for d in ";\t|" if d in seen[0])
+        return (f"The header is one field holding {delimiter!r}: the file seems to be separated by {delimiter!r}, not commas. "
+                "Save it with commas, or as .tsv if it uses tabs.")
+    for cls in formatters.values():
+        renames = []
+        for key in cls.keys:
+            if key in seen:
+                continue
+            close = difflib.get_close_matches(key, seen, n=1, cutoff=0.75)
+            if not close:
+                break
+            renames.append(f"'{close[0]}' to '{key}'")
+        else:
+            if renames:
+                return f"Did you mean the '{cls.name}' schema? Rename {' and '.join(renames)}."
+    return ""
 
 
 def _encodable(text: str) -> bool:

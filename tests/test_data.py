@@ -467,3 +467,13 @@ def test_dolly_and_input_output(tmp_path):
     assert [p.field for p in dataset.warnings] == ["category"]
     dataset = load(write(tmp_path, "io.jsonl", '{"input": "Q", "output": "A"}\n'))
     assert dataset.schema == "input_output"
+
+
+@pytest.mark.parametrize("name, text, hint", [
+    ("a.jsonl", '{"question": "Q", "anwser": "A"}\n', "Did you mean the 'question_answer' schema? Rename 'anwser' to 'answer'."),
+    ("b.csv", "question;answer\nQ;A\n", "the file seems to be separated by ';', not commas"),
+])
+def test_unknown_schemas_suggest_the_likely_fix(tmp_path, name, text, hint):
+    with pytest.raises(DataError) as info:
+        load(write(tmp_path, name, text))
+    assert hint in str(info.value)
