@@ -12,9 +12,12 @@ import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from ftx.types import Completion, GenerationParams, Message, Problem, Splits, TrainStats
+
+if TYPE_CHECKING:
+    from ftx.progress import ProgressTask
 
 
 class TrainedModel(ABC):
@@ -47,9 +50,19 @@ class BackendContext:
     save_state: Callable[[], None]
     log: Callable[[str], None]  # a line for the backend's log file (never secrets)
     emit: Callable[[str, dict[str, Any]], None]  # a run event: emit("train_log", {...})
-    progress: Any  # a rich Progress the backend may add tasks to
+    progress: Any  # a rich Progress (ftx.progress.RunProgress in a run); prefer task() below
     seed: int = 42  # the run's seed
     cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def task(self, description: str, total: float | None = None, info: str = "") -> ProgressTask:
+        """Show the progress of one piece of work: ``task = ctx.task("my-backend: training",
+        total=steps)``, then ``task.advance()`` per step (``task.advance(info="loss 1.23")``),
+        ``task.update(completed=..., total=..., info=...)``, and ``task.done()``. ``total=None``
+        when the length is unknown (a hosted job). At a terminal it is a bar; in a log (CI,
+        ``nohup``, ``| tee``) whole lines at the start, every tenth of the total or 30 s, and the end."""
+        from ftx.progress import ProgressTask
+
+        return ProgressTask(self.progress, description, total, info)
 
     def write_json(self, name: str, data: Any) -> Path:
         from ftx.store import atomic_write_text

@@ -74,6 +74,17 @@ class RunConfig:
             problems.append(f"a backend is listed twice: {', '.join(self.backends)}")
         if self.max_new_tokens != "auto" and self.max_new_tokens < 1:
             problems.append("max_new_tokens must be at least 1, or auto")
+        problems += opt.seed_problems("seed", self.seed)
+        if self.temperature < 0:
+            problems.append(f"temperature must be 0 (greedy) or more, got {self.temperature:g}")
+        if not 0 < self.top_p <= 1:
+            problems.append(f"top_p must be in (0, 1], got {self.top_p:g}")
+        if self.top_k < 0:
+            problems.append(f"top_k must be 0 (no limit) or more, got {self.top_k}")
+        if self.repetition_penalty <= 0:
+            problems.append(f"repetition_penalty must be above 0 (1 changes nothing), got {self.repetition_penalty:g}")
+        if self.max_cost is not None and self.max_cost < 0:
+            problems.append(f"max_cost must be 0 dollars or more, got {self.max_cost:g}")
         return problems
 
     @property

@@ -136,7 +136,10 @@ def ftx_run_event(event: Any) -> None:
     name to value) and ``run_finished`` (``status``).
     ``event.kind`` says which, ``event.run_id`` names the run, ``event.backend`` the backend
     (or ``None``) and ``event.data`` holds the details. All implementations are called; the
-    return value is ignored. An exception raised here is logged and never breaks the run.
+    return value is ignored. An exception raised here (or ``sys.exit``) never breaks the run,
+    and the other observers still get the event: the first one of each plugin is printed as a
+    warning, and run.json lists it under ``failures`` with a count of the others. The run's
+    status does not change: its results are all there.
 
     Example::
 

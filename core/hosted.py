@@ -43,11 +43,11 @@ def answer_concurrently(prompts: list[list[Message]], ask: Callable[[list[Messag
     """``ask`` every prompt, ``concurrency`` requests at a time, with a progress bar. Each answer
     goes to ``on_answer`` the moment it exists (a killed run does not pay for it again); what the
     answers cost is added to the backend's state."""
-    task = ctx.progress.add_task(f"{label}: answering", total=len(prompts), info=info)
+    task = ctx.task(f"{label}: answering", total=len(prompts), info=info)
 
     def one(index: int, messages: list[Message]) -> Completion:
         completion = ask(messages)
-        ctx.progress.update(task, advance=1)
+        task.advance()
         if on_answer is not None:
             on_answer(index, completion)
         return completion

@@ -63,6 +63,32 @@ def type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
+# numpy's np.random.seed (which transformers' set_seed calls) takes 0 <= seed < 2^32; torch more.
+SEED_LIMIT = 2**32
+
+
+def seed_problems(name: str, seed: int | None) -> list[str]:
+    """For a ``validate()``: a seed that torch, numpy and Python's random all take, or None."""
+    if seed is None or 0 <= seed < SEED_LIMIT:
+        return []
+    return [f"{name} must be from 0 to 4294967295 (2^32 - 1, what numpy takes), got {seed}"]
+
+
+def bound_problems(options: Any, *, at_least: dict[str, float] | None = None, above: dict[str, float] | None = None) -> list[str]:
+    """For a ``validate()``: each named option (unless None) must be at least its bound
+    (``at_least``) or above it (``above``): ``bound_problems(self, at_least={"concurrency": 1})``."""
+    problems = []
+    for name, low in (at_least or {}).items():
+        value = getattr(options, name)
+        if value is not None and value < low:
+            problems.append(f"{name} must be at least {low:g}, got {value:g}")
+    for name, low in (above or {}).items():
+        value = getattr(options, name)
+        if value is not None and value <= low:
+            problems.append(f"{name} must be above {low:g}, got {value:g}")
+    return problems
+
+
 def build(cls: type, values: dict[str, Any], section: str, sources: dict[str, str] | None = None) -> Any:
     """An instance of ``cls`` from ``values``; a ConfigError lists every bad key or value.
 
@@ -87,7 +113,11 @@ def build(cls: type, values: dict[str, Any], section: str, sources: dict[str, st
     instance = cls(**kwargs)
     validate = getattr(instance, "validate", None)
     if validate is not None:
-        errors = validate()
+        try:
+            errors = validate()
+        except Exception as exc:  # a plugin's validate() with a bug: its options cannot be vouched for
+            raise ConfigError(f"{section}: checking its options failed: {type(exc).__name__}: {exc}.",
+                              hint="It is a bug in the plugin: leave it out, or set FTX_LOAD_PLUGINS to skip it.") from None
         if errors:
             raise ConfigError("; ".join(f"{section}: {e}" for e in errors))
     return instance

@@ -265,11 +265,15 @@ def _ftx_version() -> str:
         return "0+unknown"
 
 
-def call_run_event(event: Any) -> None:
-    """Deliver a run event to every plugin; an observer's exception never breaks the run."""
+def call_run_event(event: Any) -> list[tuple[str, str]]:
+    """Deliver a run event to every plugin. An observer's exception (or ``sys.exit``) never
+    breaks the run or keeps the event from the others: each is returned as ``(plugin name,
+    reason)``, for the runner to warn about once and list in run.json."""
     pm = get_plugin_manager()
+    failures = []
     for impl in pm.hook.ftx_run_event.get_hookimpls():
         try:
             _call_impl(impl, event=event)
-        except Exception as exc:
-            print(f"warning: plugin '{impl.plugin_name}' failed in ftx_run_event: {type(exc).__name__}: {exc}", file=sys.stderr)
+        except (Exception, SystemExit) as exc:
+            failures.append((impl.plugin_name, f"{type(exc).__name__}: {exc}"))
+    return failures

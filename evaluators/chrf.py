@@ -14,13 +14,16 @@ from typing import Any
 from ftx.errors import require
 from ftx.evaluator import Evaluator
 from ftx.hookspecs import hookimpl
-from ftx.options import option
+from ftx.options import bound_problems, option
 from ftx.types import Scores
 
 
 @dataclass
 class ChrfOptions:
     word_order: int = option(0, "word n-gram order added to the character n-grams (2 gives chrF++)")
+
+    def validate(self) -> list[str]:
+        return bound_problems(self, at_least={"word_order": 0})
 
 
 class Chrf(Evaluator):

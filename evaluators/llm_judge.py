@@ -27,7 +27,7 @@ from ftx.errors import ConfigError, FtxError, require
 from ftx.evaluator import Evaluator
 from ftx.hookspecs import hookimpl
 from ftx.hosted import Prices, resolve, usage_cost
-from ftx.options import option
+from ftx.options import bound_problems, option
 from ftx.secrets import redact
 from ftx.store import atomic_write_json
 from ftx.tokens import approximate
@@ -58,6 +58,10 @@ class JudgeOptions:
     timeout: float = option(60.0, "seconds per request")
     input_price: float | None = option(None, "dollars per 1M prompt tokens (default: OpenAI's price for the model)")
     output_price: float | None = option(None, "dollars per 1M reply tokens (default: OpenAI's price for the model)")
+
+    def validate(self) -> list[str]:
+        return bound_problems(self, at_least={"concurrency": 1, "max_retries": 0, "input_price": 0, "output_price": 0},
+                              above={"timeout": 0})
 
     def prices(self) -> Prices | None:
         """The judge model's prices with the options put over them; None when unknown."""
@@ -140,7 +144,7 @@ class LLMJudge(Evaluator):
                 raise FtxError(f"the judge ({opts.model}) did not answer with a grade twice in a row.",
                                hint="Use a stronger judge model.")
             score = (verdict[0] - 1) / 4
-            atomic_write_json(cached, {"score": score, "grade": verdict[0], "reason": verdict[1], "model": opts.model})
+            atomic_write_json(cached, {"score": score, "grade": verdict[0], "reason": redact(verdict[1]), "model": opts.model})
             kept.append(digest)
             return score
 

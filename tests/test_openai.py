@@ -315,8 +315,9 @@ def test_a_judge_failing_part_way_keeps_what_it_paid_for(tmp_path, fake, data):
     fake.behaviour.chat_500_after = 8 + 3  # openai-base answers 8 prompts, then the judge gets 3 verdicts
     result = run("--data", str(data), "--backend", "openai-base", "--eval-size", "8", "--name", "p", "--evaluator", "rouge",
                  "--evaluator", "llm_judge", "--set", f"llm_judge.base_url={fake.base_url}", "--set", "llm_judge.max_retries=0", *FAST)
-    assert result.exit_code == 0, result.text
+    assert result.exit_code == 3, result.text  # partial: a metric asked for is missing
     assert "evaluator 'llm_judge' failed on openai-base" in result.text
+    assert json.loads((tmp_path / "runs" / "p" / "run.json").read_text())["failures"][0]["name"] == "llm_judge"
     scored = json.loads((tmp_path / "runs" / "p" / "scores.json").read_text())["backends"]["openai-base"]
     assert "rougeL" in scored["per_example"] and "judge" not in scored["per_example"]
     assert scored["cost_usd"]["llm_judge"] > 0

@@ -34,7 +34,7 @@ from ftx.backend import Backend, BackendContext, TrainedModel
 from ftx.data import holdout_share
 from ftx.errors import BackendError, ConfigError, FtxError, require
 from ftx.hookspecs import hookimpl
-from ftx.options import option
+from ftx.options import bound_problems, option
 from ftx.hosted import Prices, answer_concurrently, resolve
 from ftx.secrets import redact
 from ftx.types import Completion, GenerationParams, Message, Problem, Splits, TrainStats
@@ -60,6 +60,10 @@ class GeminiOptions:
     input_price: float | None = option(None, "dollars per 1M input tokens (default: ftx's price table)")
     output_price: float | None = option(None, "dollars per 1M output tokens (default: ftx's price table)")
 
+    def validate(self) -> list[str]:
+        return bound_problems(self, at_least={"concurrency": 1, "max_retries": 0, "input_price": 0, "output_price": 0},
+                              above={"request_timeout": 0})
+
 
 @dataclass
 class GeminiTuneOptions(GeminiOptions):
@@ -72,6 +76,16 @@ class GeminiTuneOptions(GeminiOptions):
     display_name: str = option("ftx", "name shown for the tuned model in the Cloud console (the run id is added)")
     poll_interval: float = option(60.0, "longest wait between status checks, in seconds (backoff starts at 1)")
     training_price: float | None = option(None, "dollars per 1M training tokens (default: ftx's price table)")
+
+    def validate(self) -> list[str]:
+        problems = super().validate()
+        problems += bound_problems(self, at_least={"epochs": 1, "training_price": 0},
+                                   above={"learning_rate_multiplier": 0, "poll_interval": 0})
+        if self.adapter_size is not None and self.adapter_size not in (1, 2, 4, 8, 16, 32):
+            problems.append(f"adapter_size must be 1, 2, 4, 8, 16 or 32, got {self.adapter_size}")
+        if not 0 <= self.validation_size < 1:
+            problems.append("validation_size must be a fraction in [0, 1)")
+        return problems
 
 
 # --- connections ------------------------------------------------------------------------------
@@ -346,7 +360,7 @@ class GeminiTune(_GeminiBackend):
     def _follow(self, connection: Connection, opts: GeminiTuneOptions, ctx: BackendContext) -> TrainedModel:
         """Poll the job with backoff until it ends; record its state changes and data statistics."""
         name = ctx.state["job_name"]
-        task = ctx.progress.add_task(f"{self.name}: {name.rsplit('/', 1)[-1]}", total=None, info="")
+        task = ctx.task(f"{self.name}: {name.rsplit('/', 1)[-1]}")
         wait, started, last = 1.0, time.time(), None
         while True:
             job = retrying(lambda: connection.client.tunings.get(name=name), f"checking tuning job {name}", opts, ctx.cancelled)
@@ -356,7 +370,7 @@ class GeminiTune(_GeminiBackend):
                 last = status
             ctx.state["job_state"] = status
             ctx.save_state()
-            ctx.progress.update(task, info=status.removeprefix("JOB_STATE_").lower())
+            task.update(info=status.removeprefix("JOB_STATE_").lower())
             if status == "JOB_STATE_SUCCEEDED":
                 break
             if status in ("JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED"):
@@ -378,7 +392,7 @@ class GeminiTune(_GeminiBackend):
         ctx.save_state()
         train = TrainStats(seconds=_job_seconds(job, started), train_tokens=billable, steps=0,
                            cost_usd=round(billable * prices[0] / 1e6, 6) if prices and billable else None)
-        ctx.progress.update(task, total=1, completed=1, info=f"succeeded: {endpoint.rsplit('/', 1)[-1]}")
+        task.done(info=f"succeeded: {endpoint.rsplit('/', 1)[-1]}")
         return GeminiModel(connection, endpoint, opts, ctx, self.name, train, opts.model)
 
     def attach(self, state: dict[str, Any], opts: GeminiTuneOptions, ctx: BackendContext) -> TrainedModel:

@@ -12,8 +12,9 @@ before training: ``local-base`` does not train, ``local-full`` trains every weig
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator, TypeVar
 
 from ftx.backend import Backend, BackendContext, TrainedModel
 from ftx.distributed import is_main
@@ -62,6 +63,21 @@ def use_liger_kernels(model: Any, log: Any) -> bool:
             type(model).forward = saved_forward
     log("Liger kernels applied (RMSNorm, SwiGLU)")
     return True
+
+
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def libraries(method: Method) -> Method:
+    """A backend method that imports the heavy libraries: bitsandbytes stays out of it unless
+    the backend quantizes (see ``model.without_bitsandbytes``)."""
+
+    @functools.wraps(method)
+    def wrapper(self: LocalBackend, *args: Any, **kwargs: Any) -> Any:
+        with contextlib.nullcontext() if self.four_bit else models.without_bitsandbytes():
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 @contextlib.contextmanager
@@ -116,9 +132,12 @@ class LocalBackend(Backend):
 
     Options: ClassVar[type] = LocalOptions
     model_option = "model"
+    #: the model is quantized to 4 bits: only then is bitsandbytes imported
+    four_bit: ClassVar[bool] = False
 
     # --- preflight -------------------------------------------------------------------------
 
+    @libraries
     def check(self, splits: Splits, opts: LocalOptions, generation: GenerationParams | None = None) -> list[Problem]:
         """Only what this backend uses: the eval prompts against the model's context (with room
         for ``generation.max_new_tokens`` when the runner says it), and for trainers the
@@ -126,7 +145,7 @@ class LocalBackend(Backend):
         problems: list[Problem] = []
         for module, package in (("torch", "torch"), ("transformers", "transformers"), *self.requires()):
             try:
-                __import__(module)
+                models.import_bitsandbytes() if module == "bitsandbytes" else __import__(module)
             except ImportError:
                 problems.append(Problem(f"needs the '{package}' package", self.name, hint="pip install 'ftx[local]'"))
         if problems:
@@ -147,6 +166,7 @@ class LocalBackend(Backend):
         prompts = [(len(encode_prompt(e.prompt, template, tokenizer)), e.source or e.id) for e in splits.eval]
         return lengths.eval_prompt_problems(prompts, context, generation.max_new_tokens if generation else None)
 
+    @libraries
     def token_counter(self, opts: LocalOptions) -> Callable[[str], int]:
         """Counts tokens with this backend's tokenizer (the runner sizes ``max_new_tokens=auto`` with it)."""
         tokenizer = models.load_tokenizer(models.materialize(models.resolve(opts.model)), opts.trust_remote_code)
@@ -177,6 +197,9 @@ class LocalBackend(Backend):
         return {}
 
     def wrap(self, model: Any, tokenizer: Any, opts: LocalOptions, device: str, ctx: BackendContext, stats: TrainStats) -> LocalModel:
+        if self.four_bit:  # what bitsandbytes said while loading belongs in the log, not the terminal
+            for note in models.bitsandbytes_notes():
+                ctx.log(note)
         return LocalModel(model, tokenizer, self.template(opts), opts, device, ctx.progress, self.name, stats)
 
 
@@ -185,6 +208,7 @@ class LocalBase(LocalBackend):
     description = "the untuned local model, as the baseline to beat"
     is_baseline = True
 
+    @libraries
     def train(self, splits: Splits, opts: LocalOptions, ctx: BackendContext) -> TrainedModel:
         model, tokenizer, device, _ = self.load(opts)
         return self.wrap(model, tokenizer, opts, device, ctx, TrainStats())
@@ -241,6 +265,7 @@ class LocalTrainer(LocalBackend):
         """Write what ``attach`` and ``ftx export`` need into ``ctx.dir / self.artifact``."""
         raise NotImplementedError
 
+    @libraries
     def train(self, splits: Splits, opts: TrainOptions, ctx: BackendContext) -> TrainedModel:
         from ftx.data import holdout_share
 
@@ -296,6 +321,7 @@ class LocalFull(LocalTrainer):
         model.save_pretrained(ctx.dir / MODEL_DIR)  # safetensors
         tokenizer.save_pretrained(ctx.dir / MODEL_DIR)
 
+    @libraries
     def attach(self, state: dict[str, Any], opts: TrainOptions, ctx: BackendContext) -> TrainedModel:
         folder = ctx.dir / MODEL_DIR
         if not (folder / "config.json").exists():
@@ -303,6 +329,7 @@ class LocalFull(LocalTrainer):
         model, tokenizer, device, _ = self.load(opts, folder)
         return self.wrap(model, tokenizer, opts, device, ctx, TrainStats())
 
+    @libraries
     def export(self, folder: Any, opts: TrainOptions, out: Any, *, merge: bool) -> None:
         import shutil
 
@@ -336,6 +363,7 @@ class LocalLoRA(LocalTrainer):
     def save(self, model: Any, tokenizer: Any, ctx: BackendContext) -> None:
         model.save_pretrained(ctx.dir / ADAPTER_DIR)  # safetensors: the adapter weights only
 
+    @libraries
     def attach(self, state: dict[str, Any], opts: LoraOptions, ctx: BackendContext) -> TrainedModel:
         from peft import PeftModel
 
@@ -346,6 +374,7 @@ class LocalLoRA(LocalTrainer):
         model = PeftModel.from_pretrained(model, adapter)
         return self.wrap(model, tokenizer, opts, device, ctx, TrainStats())
 
+    @libraries
     def export(self, folder: Any, opts: LoraOptions, out: Any, *, merge: bool) -> None:
         """The adapter as it is, or (``merge``) the base model with the adapter folded into its
         weights: a plain model directory that needs neither peft nor ftx."""
@@ -375,6 +404,7 @@ class LocalQLoRA(LocalLoRA):
     name = "local-qlora"
     description = "LoRA adapters on a 4-bit (NF4) quantized model (bitsandbytes): the least memory"
     Options = QLoraOptions
+    four_bit = True
 
     def requires(self) -> list[tuple[str, str]]:
         return [("peft", "peft"), ("bitsandbytes", "bitsandbytes")]
@@ -383,7 +413,7 @@ class LocalQLoRA(LocalLoRA):
         problems = super().check(splits, opts)
         if not problems:
             try:
-                import bitsandbytes  # noqa: F401
+                models.import_bitsandbytes()
                 from transformers.utils import is_bitsandbytes_available
 
                 if not is_bitsandbytes_available():
@@ -395,6 +425,8 @@ class LocalQLoRA(LocalLoRA):
 
     def load_kwargs(self, opts: QLoraOptions, device: str) -> dict[str, Any]:
         from transformers import BitsAndBytesConfig
+
+        models.import_bitsandbytes()  # before transformers does, so that it is quiet
 
         compute = models.pick_dtype(opts.compute_dtype, device)
         config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=opts.quant_type,

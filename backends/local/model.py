@@ -18,7 +18,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ftx.cache import cache_root
 from ftx.errors import ConfigError, FtxError, MissingDependency
@@ -125,6 +125,75 @@ def _transformers() -> Any:
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\..*")
     warnings.filterwarnings("ignore", category=UserWarning, module=r"(transformers|peft|torch)\..*")
     return transformers
+
+
+# --- bitsandbytes: only for 4-bit models ------------------------------------------------------
+# peft imports bitsandbytes whenever it is installed (peft.helpers at ``import peft``, which
+# transformers' Trainer does, and LoRA's layer dispatch). That costs the 4-bit backend's import
+# time (about a second) in every run, and on CPUs with AVX512-BF16 it prints "Failed to load CPU
+# gemm_4bit_forward from kernels-community" although nothing is quantized. So the backends that
+# do not quantize keep it out, as if it were not installed; local-qlora imports it, quietly.
+
+_BNB = "bitsandbytes"
+_bnb_notes: list[str] = []  # what bitsandbytes said when it was imported, for the backend's log
+
+
+@contextlib.contextmanager
+def without_bitsandbytes() -> Iterator[None]:
+    """``import bitsandbytes`` fails inside the block (unless it is imported already), so
+    peft and transformers take their paths for a library that is not installed."""
+    if _BNB in sys.modules:
+        yield
+        return
+    sys.modules[_BNB] = None  # type: ignore[assignment]  # what the import system reads as "not installed"
+    try:
+        yield
+    finally:
+        if _BNB in sys.modules and sys.modules[_BNB] is None:
+            del sys.modules[_BNB]
+        _forget_bitsandbytes_checks()
+
+
+def _forget_bitsandbytes_checks() -> None:
+    """Availability checks that are cached (functools.lru_cache) and may have been asked while
+    bitsandbytes was kept out: a 4-bit model later in the same process must find it."""
+    for module, name in (("peft.import_utils", "is_bnb_4bit_available"), ("peft.import_utils", "is_bnb_available"),
+                         ("transformers.utils.import_utils", "is_bitsandbytes_available")):
+        check = getattr(sys.modules.get(module), name, None)
+        if hasattr(check, "cache_clear"):
+            check.cache_clear()
+
+
+def import_bitsandbytes() -> Any:
+    """bitsandbytes, for a 4-bit model; what it logs while loading (a faster CPU kernel it could
+    not find) goes to ``bitsandbytes_notes()`` for the backend's log, not to the terminal."""
+    import logging
+
+    if sys.modules.get(_BNB, False) is None:  # inside a without_bitsandbytes block: let it in
+        del sys.modules[_BNB]
+        _forget_bitsandbytes_checks()
+    logger = logging.getLogger(_BNB)
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            _bnb_notes.append(f"bitsandbytes: {record.getMessage()}")
+
+    handler, propagate = Keep(logging.WARNING), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        import bitsandbytes
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+    return bitsandbytes
+
+
+def bitsandbytes_notes() -> list[str]:
+    """What bitsandbytes said when it was imported (each note once)."""
+    notes = list(_bnb_notes)
+    _bnb_notes.clear()
+    return notes
 
 
 def pick_device(requested: str) -> str:

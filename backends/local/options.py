@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ftx.options import option
+from ftx.options import option, seed_problems
 
 
 @dataclass
@@ -56,7 +56,9 @@ class TrainOptions(LocalOptions):
         problems = super().validate()
         if self.max_seq_length != "auto" and self.max_seq_length < 8:
             problems.append("max_seq_length must be at least 8, or auto")
-        if self.epochs <= 0 and self.max_steps <= 0:
+        if self.epochs < 0 or self.max_steps < 0:
+            problems.append("epochs and max_steps must be 0 or more")
+        elif self.epochs == 0 and self.max_steps == 0:
             problems.append("set epochs > 0 or max_steps > 0")
         if self.learning_rate <= 0:
             problems.append("learning_rate must be positive")
@@ -66,8 +68,19 @@ class TrainOptions(LocalOptions):
             problems.append("warmup_ratio must be in [0, 1)")
         if not 0 <= self.validation_size < 1:
             problems.append("validation_size must be a fraction in [0, 1)")
-        if self.early_stopping_patience and not self.validation_size:
+        if self.early_stopping_patience < 0:
+            problems.append("early_stopping_patience must be 0 (off) or more")
+        elif self.early_stopping_patience and not self.validation_size:
             problems.append("early_stopping_patience needs a validation_size above 0 (a validation loss to watch)")
+        if self.weight_decay < 0:
+            problems.append("weight_decay must be 0 or more")
+        if self.max_grad_norm < 0:
+            problems.append("max_grad_norm must be 0 (no clipping) or more")
+        if self.save_steps < 0:
+            problems.append("save_steps must be 0 (every epoch) or more")
+        if self.save_total_limit < 1:
+            problems.append("save_total_limit must be at least 1")
+        problems += seed_problems("seed", self.seed)
         return problems
 
 
@@ -85,6 +98,8 @@ class LoraOptions(TrainOptions):
         problems = super().validate()
         if self.lora_r < 1:
             problems.append("lora_r must be at least 1")
+        if self.lora_alpha < 1:
+            problems.append("lora_alpha must be at least 1")
         if not 0 <= self.lora_dropout < 1:
             problems.append("lora_dropout must be in [0, 1)")
         return problems

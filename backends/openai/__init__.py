@@ -26,7 +26,7 @@ from ftx.data import holdout_share
 from ftx.errors import BackendError, FtxError
 from ftx.hookspecs import hookimpl
 from ftx.hosted import Prices, answer_concurrently, resolve
-from ftx.options import option
+from ftx.options import bound_problems, option, seed_problems
 from ftx.secrets import redact
 from ftx.types import Completion, GenerationParams, Message, Problem, Splits, TrainStats
 
@@ -47,6 +47,10 @@ class ChatOptions:
     input_price: float | None = option(None, "dollars per 1M prompt tokens (default: ftx's price table)")
     output_price: float | None = option(None, "dollars per 1M completion tokens (default: ftx's price table)")
 
+    def validate(self) -> list[str]:
+        return bound_problems(self, at_least={"concurrency": 1, "max_retries": 0, "input_price": 0, "output_price": 0},
+                              above={"request_timeout": 0})
+
 
 @dataclass
 class FineTuneOptions(ChatOptions):
@@ -58,6 +62,14 @@ class FineTuneOptions(ChatOptions):
     seed: int | None = option(None, "job seed (default: the run's seed)")
     poll_interval: float = option(30.0, "longest wait between status checks, in seconds (backoff starts at 1)")
     training_price: float | None = option(None, "dollars per 1M training tokens (default: ftx's price table)")
+
+    def validate(self) -> list[str]:
+        problems = super().validate() + seed_problems("seed", self.seed)
+        problems += bound_problems(self, at_least={"epochs": 1, "batch_size": 1, "training_price": 0},
+                                   above={"learning_rate_multiplier": 0, "poll_interval": 0})
+        if not 0 <= self.validation_size < 1:
+            problems.append("validation_size must be a fraction in [0, 1)")
+        return problems
 
 
 def make_client(opts: ChatOptions) -> Any:
@@ -225,7 +237,7 @@ class OpenAIFineTune(_OpenAIBackend):
     def _follow(self, client: Any, opts: FineTuneOptions, ctx: BackendContext) -> TrainedModel:
         """Poll the job with backoff until it ends; log its metrics events for the loss curve."""
         job_id = ctx.state["job_id"]
-        task = ctx.progress.add_task(f"{self.name}: {job_id}", total=None, info="")
+        task = ctx.task(f"{self.name}: {job_id}")
         seen: set[str] = set(ctx.state.get("events_seen", []))
         wait, log_path, last_loss, steps = 1.0, ctx.dir / "train_log.jsonl", None, 0
         while True:
@@ -250,7 +262,7 @@ class OpenAIFineTune(_OpenAIBackend):
             ctx.state["events_seen"] = sorted(seen)
             ctx.state["job_status"] = job.status
             ctx.save_state()
-            ctx.progress.update(task, info=f"{job.status}" + (f" · step {steps} loss {last_loss:.3f}" if last_loss is not None else ""))
+            task.update(info=f"{job.status}" + (f" · step {steps} loss {last_loss:.3f}" if last_loss is not None else ""))
             if job.status == "succeeded":
                 break
             if job.status in ("failed", "cancelled"):
@@ -268,7 +280,7 @@ class OpenAIFineTune(_OpenAIBackend):
         tokens = job.trained_tokens or 0
         stats = TrainStats(seconds=float((job.finished_at or time.time()) - job.created_at), train_tokens=tokens, steps=steps,
                            final_loss=last_loss, cost_usd=round(tokens * prices[0] / 1e6, 6) if prices else None)
-        ctx.progress.update(task, total=1, completed=1, info=f"succeeded: {job.fine_tuned_model}")
+        task.done(info=f"succeeded: {job.fine_tuned_model}")
         return ChatModel(client, job.fine_tuned_model, opts, ctx, self.name, stats)
 
     def cancel(self, state: dict[str, Any], opts: FineTuneOptions) -> str:

@@ -32,6 +32,7 @@ class Behaviour:
     retry_after: str = "0"
     latency: float = 0.0  # seconds each chat completion takes, like a real model answering
     cut_at_max_tokens: bool = False  # answers longer than max_completion_tokens words stop there: finish_reason "length"
+    echo_authorization: bool = False  # every answer quotes the Authorization header it came with (a leaky proxy)
 
 
 @dataclass
@@ -198,6 +199,8 @@ class FakeOpenAI(FakeServer):
             answer = self._grade(question)
         else:
             answer = self._answer(params["model"], question)
+        if self.behaviour.echo_authorization:
+            answer = f"You sent me {req.headers.get('Authorization')}; {answer}"
         finish = "stop"
         limit = params.get("max_completion_tokens")
         if self.behaviour.cut_at_max_tokens and limit and len(answer.split()) > limit:
