@@ -24,6 +24,7 @@ from ftx import data as datamod
 from ftx import distributed
 from ftx.backend import Backend, BackendContext, TrainedModel
 from ftx.config import AUTO_NEW_TOKENS_FLOOR, Config, RunConfig, auto_max_new_tokens
+from ftx.display import markup
 from ftx.errors import ConfigError, FtxError, PreflightError, StoreError
 from ftx.evaluator import Evaluator
 from ftx.events import RunEvent
@@ -62,17 +63,23 @@ def make_plan(config: Config, registry: Registry | None = None) -> Plan:
             backends.append((cls(), config.options_for(name, cls.Options, model_option=cls.model_option)))
         except ConfigError as exc:
             problems.append(str(exc))
+        except Exception as exc:  # a plugin's bug: named, with its reason, before anything runs
+            problems.append(f"{_by(registry, 'backend', name)} could not be set up: {failure_reason(exc)}")
     for name in config.run.evaluators:
         try:
             cls = registry.get("evaluator", name)
             evaluators.append(cls(config.options_for(name, cls.Options)))
         except ConfigError as exc:
             problems.append(str(exc))
+        except Exception as exc:
+            problems.append(f"{_by(registry, 'evaluator', name)} could not be set up: {failure_reason(exc)}")
     for name in config.run.reporters:
         try:
             reporters.append(registry.get("reporter", name)())
         except ConfigError as exc:
             problems.append(str(exc))
+        except Exception as exc:
+            problems.append(f"{_by(registry, 'reporter', name)} could not be set up: {failure_reason(exc)}")
     if problems:
         raise ConfigError(problems[0] if len(problems) == 1 else "bad configuration:\n  " + "\n  ".join(problems))
     baseline = config.run.baseline
@@ -144,6 +151,12 @@ def preflight(plan: Plan, splits: Splits, generation: GenerationParams | None = 
                 found = backend.check(splits, options)
         except FtxError as exc:
             found = [Problem(str(exc))]
+        except Exception as exc:  # a bug in the plugin: this backend cannot be vouched for
+            found = [Problem(f"its check() failed: {failure_reason(exc)}", hint="a bug in the backend's plugin; "
+                             "leave the backend out, or set FTX_LOAD_PLUGINS to skip the plugin")]
+        if not isinstance(found, list) or not all(isinstance(p, Problem) for p in found):
+            found = [Problem(f"its check() returned {type(found).__name__}, not a list of ftx.types.Problem",
+                             hint="a bug in the backend's plugin")]
         problems.extend(dataclasses.replace(p, where=p.where or backend.name) for p in found)
     return problems
 
@@ -155,6 +168,7 @@ class Runner:
         self.console = console  # stdout: the report
         self.err = err_console  # stderr: progress, warnings
         self.needs: set[str] = set()  # what the run's evaluators need beyond text (Evaluator.needs)
+        self._hook_failures: dict[str, dict[str, Any]] = {}  # plugin -> its entry in run.json's failures
         if not distributed.is_main():  # one process of a launcher speaks for all
             console.quiet = err_console.quiet = True
 
@@ -211,9 +225,19 @@ class Runner:
 
     def _confirm_cost(self, plan: Plan, splits: Splits, run_config: RunConfig) -> None:
         """Refuse to start above --max-cost unless --yes, or the user says yes at a terminal."""
-        costs = {b.name: b.estimate_cost(splits, o) for b, o in plan.backends}
         answers = len(splits.eval) * len(plan.backends)  # every backend's answers are scored
-        costs.update({e.name: e.estimate_cost(splits, answers) for e in plan.evaluators})
+        estimates = [(b.name, lambda b=b, o=o: b.estimate_cost(splits, o)) for b, o in plan.backends]
+        estimates += [(e.name, lambda e=e: e.estimate_cost(splits, answers)) for e in plan.evaluators]
+        costs: dict[str, float | None] = {}
+        for name, estimate in estimates:
+            try:
+                cost = estimate()
+                if cost is not None and (not isinstance(cost, (int, float)) or isinstance(cost, bool)):
+                    raise TypeError(f"it returned {cost!r}, not dollars")
+            except Exception as exc:  # an unknown cost is never waved through: --max-cost is a promise
+                raise PreflightError(f"preflight failed: {name}: its estimate_cost() failed: {failure_reason(exc)}. "
+                                     "Nothing was trained or paid for.", []) from None
+            costs[name] = cost
         total = sum(c for c in costs.values() if c)
         if run_config.max_cost is None or total <= run_config.max_cost or run_config.yes:
             return
@@ -231,13 +255,36 @@ class Runner:
     def resume(self, run: Run) -> tuple[RunResult | None, int]:
         if not distributed.is_main():
             return self._follow(distributed.share(None), run.path.parent)
-        distributed.share(run.id)
         config = config_of(run)
+        try:  # before the other processes of a launcher read the data folder
+            self._restore_data(run, config)
+        except BaseException:
+            distributed.share(None)
+            raise
+        distributed.share(run.id)
         plan = make_plan(config)
         self.err.print(f"resuming run [bold]{run.id}[/]")
         splits = splits_of(run)
         size_answers(plan, splits, config.run)  # only for a run.json written by hand with "auto"
         return self._execute(run, config.run, plan, splits)
+
+    def _restore_data(self, run: Run, config: Config) -> None:
+        """A run stopped while it was being created (by a full disk, say) has its run.json but
+        not all of its data folder. Nothing was trained yet, so the splits are made again from
+        the same data, configuration and seed, which give the same split."""
+        folder = run.path / "data"
+        if run.meta.get("status") != "created" or all((folder / f"{n}.jsonl").is_file() for n in ("train", "eval")):
+            return
+        splits = load_data(config.run, get_registry(), self.err)
+        saved = run.meta.get("splits", {})
+        if (len(splits.train), len(splits.eval)) != (saved.get("train"), saved.get("eval")):
+            raise StoreError(f"run {run.id} stopped before its data was saved, and {config.run.data or 'the bundled data'} has changed "
+                             f"since ({len(splits.train)} train / {len(splits.eval)} eval examples now, "
+                             f"{saved.get('train')} / {saved.get('eval')} then).", hint="Start a new run with 'ftx run'.")
+        datamod.write_jsonl(folder / "train.jsonl", splits.train)
+        datamod.write_jsonl(folder / "eval.jsonl", splits.eval)
+        self.err.print(f"run {run.id} stopped before its data was saved: split {config.run.data or 'the bundled data'} again "
+                       f"(seed {config.run.seed})")
 
     def _follow(self, run_id: str | None, runs_dir: Any) -> tuple[None, int]:
         """A worker process of a launcher: train the distributed backends alongside the main
@@ -265,17 +312,15 @@ class Runner:
     # --- the lifecycle ----------------------------------------------------------------------
 
     def _execute(self, run: Run, run_config: RunConfig, plan: Plan, splits: Splits) -> tuple[RunResult, int]:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from ftx.progress import RunProgress
 
         self.needs = {need for evaluator in plan.evaluators for need in evaluator.needs}
         run.meta["status"] = "running"
+        run.meta["failures"] = []  # a resumed run evaluates and reports again; what fails then is listed
+        self._hook_failures = {}
         run.save()
         self._event("run_started", run, None, {"backends": [b.name for b, _ in plan.backends]})
-        progress = Progress(
-            SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(bar_width=16), MofNCompleteColumn(),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(compact=True), TextColumn("{task.fields[info]}"),
-            console=self.err, transient=False,
-        )
+        progress = RunProgress(self.err)
         cancelled = threading.Event()
         with progress, _graceful_interrupt(cancelled, self.err), ThreadPoolExecutor(max_workers=max(1, sum(b.remote for b, _ in plan.backends))) as pool:
             # Hosted jobs start first, each in a thread, and run while local backends train one
@@ -297,19 +342,25 @@ class Runner:
                         future.result()
                     except KeyboardInterrupt:
                         pass
+                run.meta["status"] = "interrupted"
+                run.save()
                 raise
         self._evaluate(run, plan, splits)
-        failed = [n for n, s in run.meta["backends"].items() if s.get("status") != "done"]
-        run.meta["status"] = "done" if not failed else ("failed" if len(failed) == len(plan.backends) else "partial")
-        run.save()
+        self._set_final_status(run, plan)
         result = load_result(run)
         # File reporters first, so the terminal table can point at the files.
         for reporter in sorted(plan.reporters, key=lambda r: r.writes is None):
             try:
                 reporter.report(result, run.path, self.console)
-            except Exception as exc:  # a reporter never loses a finished run
-                self.err.print(f"[yellow]warning:[/] reporter '{reporter.name}' failed: {type(exc).__name__}: {exc}")
+            except (Exception, SystemExit) as exc:  # a reporter never loses a finished run
+                reason = failure_reason(exc)
+                self._record_failure(run, "reporter", reporter.name, reason)
+                self.err.print(f"[yellow]warning:[/] reporter '{markup(reporter.name)}' failed: {markup(reason)} "
+                               f"(write it again with: ftx report {markup(run.id)} --reporter {markup(reporter.name)})")
+        if run.meta["failures"]:
+            self._set_final_status(run, plan)
         self._event("run_finished", run, None, {"status": run.meta["status"], "run_dir": str(run.path)})
+        run.save()  # with what the observers of run_finished did wrong, if anything
         if run.meta["status"] == "done":
             return result, EXIT_OK
         return result, EXIT_PARTIAL if run.meta["status"] == "partial" else 1
@@ -354,16 +405,18 @@ class Runner:
             raise
         except StoreError:
             raise  # the run directory cannot be written (a full disk): stop the run, keep what is saved
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin that calls sys.exit() fails only itself
             log(traceback.format_exc())
-            reason = redact(str(exc) if isinstance(exc, FtxError) else f"{type(exc).__name__}: {exc}")
-            state["error"] = reason.splitlines()[0] if reason else type(exc).__name__
+            state["error"] = failure_reason(exc)
             state["log"] = str(log_path)
             self._set_state(run, backend.name, "failed")
-            self.err.print(f"[red]{backend.name} failed:[/] {state['error']} (log: {log_path})")
+            self.err.print(f"[red]{markup(backend.name)} failed:[/] {markup(state['error'])} (log: {markup(log_path)})")
         finally:
             if model is not None:
-                model.close()
+                try:
+                    model.close()
+                except (Exception, SystemExit) as exc:  # its answers are saved; only the memory is not freed
+                    log(f"close() failed: {failure_reason(exc)}")
 
     def _predict(self, run: Run, run_config: RunConfig, name: str, model: TrainedModel, splits: Splits,
                  cancelled: threading.Event) -> None:
@@ -374,7 +427,9 @@ class Runner:
 
         def on_answer(index: int, completion: Completion) -> None:
             example = todo[index]
-            row = {"id": example.id, "prediction": completion.text,
+            # An endpoint that echoes the request (an Authorization header) must not put the key
+            # in predictions.jsonl, and from there in every report.
+            row = {"id": example.id, "prediction": redact(completion.text),
                    "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
                    "truncated": bool(getattr(completion, "truncated", False))}
             run.append_prediction(name, row)
@@ -428,8 +483,12 @@ class Runner:
                         scores = evaluator.score(predictions, references, prompts, rows=rows)
                     else:
                         scores = evaluator.score(predictions, references, prompts)
-                except Exception as exc:
-                    self.err.print(f"[yellow]warning:[/] evaluator '{evaluator.name}' failed on {backend.name}: {type(exc).__name__}: {exc}")
+                    scores = _checked_scores(scores, len(predictions))
+                except (Exception, SystemExit) as exc:
+                    reason = failure_reason(exc)
+                    self._record_failure(run, "evaluator", evaluator.name, reason, backend=backend.name)
+                    self.err.print(f"[yellow]warning:[/] evaluator '{markup(evaluator.name)}' failed on {markup(backend.name)}: "
+                                   f"{markup(reason)}")
                     paid = getattr(exc, "cost_usd", None) or None  # what it paid before failing still counts
                 else:
                     scored["per_example"].update(scores.per_example)
@@ -453,15 +512,45 @@ class Runner:
         run.save()
         self._event("backend_state", run, backend, {"status": status})
 
+    def _set_final_status(self, run: Run, plan: Plan) -> None:
+        """done: every backend, evaluator and reporter did its part; failed: no backend did;
+        partial: the rest (run.json says which failed and why). An observer of run events that
+        fails is listed too, but does not make a run partial: the results are all there."""
+        failed = [n for n, s in run.meta["backends"].items() if s.get("status") != "done"]
+        parts = [f for f in run.meta.get("failures", []) if f["kind"] != "event hook"]
+        if len(failed) == len(plan.backends):
+            run.meta["status"] = "failed"
+        else:
+            run.meta["status"] = "partial" if failed or parts else "done"
+        run.save()
+
+    def _record_failure(self, run: Run, kind: str, name: str, reason: str, **where: str) -> None:
+        """Note in run.json that an evaluator or reporter failed, with its plugin and why."""
+        with run.lock:
+            run.meta.setdefault("failures", []).append({"kind": kind, "name": name, "plugin": _plugin_of(kind, name), **where,
+                                                        "error": reason})
+            run.save()
+
     def _event(self, kind: str, run: Run, backend: str | None, data: dict[str, Any]) -> None:
-        call_run_event(RunEvent(kind, run.id, backend, data))
+        for plugin, reason in call_run_event(RunEvent(kind, run.id, backend, data)):
+            with run.lock:  # one warning per plugin and run; run.json counts the rest
+                seen = self._hook_failures.get(plugin)
+                if seen is not None:
+                    seen["count"] += 1
+                    continue
+                seen = self._hook_failures[plugin] = {"kind": "event hook", "name": "ftx_run_event", "plugin": plugin,
+                                                      "event": kind, "error": redact(reason), "count": 1}
+                run.meta.setdefault("failures", []).append(seen)
+            self.err.print(f"[yellow]warning:[/] plugin '{markup(plugin)}' failed in ftx_run_event ({kind}): {markup(seen['error'])}; "
+                           "the run goes on (later failures of it are counted in run.json)")
 
 
 @contextlib.contextmanager
 def _graceful_interrupt(cancelled: threading.Event, err: Any) -> Iterator[None]:
     """Ctrl-C once: backends stop at their next safe point (a training step is checkpointed, the
     answer in hand is kept, hosted jobs stop being polled) and the run can be resumed. Twice:
-    stop at once."""
+    stop at once. SIGTERM, which Slurm, Kubernetes and systemd send some seconds before SIGKILL,
+    does the same."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -470,13 +559,64 @@ def _graceful_interrupt(cancelled: threading.Event, err: Any) -> Iterator[None]:
         if cancelled.is_set():
             raise KeyboardInterrupt
         cancelled.set()
-        err.print("\n[yellow]stopping:[/] saving a checkpoint and what is done; press Ctrl-C again to stop at once")
+        if signum == signal.SIGTERM:
+            err.print("\n[yellow]stopping (SIGTERM):[/] saving a checkpoint and what is done; a second signal stops at once")
+        else:
+            err.print("\n[yellow]stopping:[/] saving a checkpoint and what is done; press Ctrl-C again to stop at once")
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
+    previous = {signum: signal.signal(signum, on_interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            if handler is not None:  # None: a handler not set from Python, which cannot be put back
+                signal.signal(signum, handler)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A plugin's exception as one line: an FtxError's own message, else its type and message;
+    any key in it masked."""
+    reason = redact(str(exc) if isinstance(exc, FtxError) else f"{type(exc).__name__}: {exc}").strip()
+    return reason.splitlines()[0] if reason else type(exc).__name__
+
+
+def _checked_scores(scores: Any, count: int) -> Any:
+    """What an evaluator returned, as reports can use it: one number (a Python float) per
+    answer for each metric. A broken evaluator fails here, alone, and not every report later."""
+    import numbers
+
+    from ftx.types import Scores
+
+    def number(metric: str, value: Any) -> float:
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise FtxError(f"score() gave metric '{metric}' a value that is not a number: {value!r}")
+        return float(value)
+
+    if not isinstance(scores, Scores):
+        raise FtxError(f"score() returned {type(scores).__name__}, not ftx.types.Scores")
+    per_example = {}
+    for metric, values in scores.per_example.items():
+        if not isinstance(values, (list, tuple)) or len(values) != count:
+            got = len(values) if isinstance(values, (list, tuple)) else type(values).__name__
+            raise FtxError(f"score() gave metric '{metric}' {got} values for {count} answers")
+        per_example[metric] = [number(metric, v) for v in values]
+    corpus = {metric: number(metric, value) for metric, value in scores.corpus.items()}
+    corpus_stats = {metric: [[number(metric, x) for x in vector] for vector in vectors]
+                    for metric, vectors in scores.corpus_stats.items()}
+    return dataclasses.replace(scores, per_example=per_example, corpus=corpus, corpus_stats=corpus_stats)
+
+
+def _plugin_of(kind: str, name: str) -> str:
+    try:
+        return get_registry().items[kind][name].plugin
+    except (KeyError, FtxError):
+        return ""
+
+
+def _by(registry: Registry, kind: str, name: str) -> str:
+    """``backend 'x' (plugin 'y')``, for errors about a plugin's part."""
+    registered = registry.items.get(kind, {}).get(name)
+    return f"{kind} '{name}'" + (f" (plugin '{registered.plugin}')" if registered else "")
 
 
 def config_of(run: Run) -> Config:
@@ -495,10 +635,9 @@ def splits_of(run: Run) -> Splits:
 
 
 def _silent_progress() -> Any:
-    from rich.console import Console
-    from rich.progress import Progress
+    from ftx.progress import silent_progress
 
-    return Progress(console=Console(quiet=True), disable=True)
+    return silent_progress()
 
 
 def plan_of(run: Run) -> Plan:
