@@ -25,9 +25,13 @@ def cell(text: object, line_break: str = "<br>") -> str:
 
 
 def line(text: object) -> str:
-    """``text`` as one line of Markdown outside a table; starts with a capital."""
-    text = cell(text, " ")
-    return text[:1].upper() + text[1:]
+    """``text`` as one line of Markdown outside a table."""
+    return cell(text, " ")
+
+
+def sentence(text: str) -> str:
+    """A note of ftx's own words as a sentence: capital first letter, full stop."""
+    return line(text[:1].upper() + text[1:]) + "."
 
 
 def render(result: RunResult) -> str:
@@ -54,9 +58,9 @@ def render(result: RunResult) -> str:
     if notes := signature_notes(result):
         lines += ["", " · ".join(cell(note, " ") for note in notes)]
     if note := scoring_cost_note(result):
-        lines += ["", line(note) + "."]
+        lines += ["", sentence(note)]
     if note := cut_short_note(result):
-        lines += ["", line(note) + "."]
+        lines += ["", sentence(note)]
     for warning in cut_short_warnings(result):
         lines += ["", f"> **Warning:** {line(warning)}"]
     return "\n".join(lines) + "\n"
