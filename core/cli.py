@@ -19,7 +19,8 @@ def _consoles() -> tuple[Any, Any]:
     from rich.console import Console
 
     # emoji=False: ":thumbs_up:" in a path or an answer is text, not a picture.
-    return Console(emoji=False), Console(stderr=True, emoji=False)
+    # In a log (not a terminal) a warning stays one line however long: no wrapping at 80 columns.
+    return Console(emoji=False, soft_wrap=not sys.stdout.isatty()), Console(stderr=True, emoji=False, soft_wrap=not sys.stderr.isatty())
 
 
 def _store(runs_dir: str | None) -> Any:

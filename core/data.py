@@ -579,7 +579,12 @@ def load(
             if key in MEDIA_FIELDS:
                 report(key, f"holds {key}; ftx fine-tunes and compares text-only models, so this record cannot be used",
                        "remove the record, or the field if the text does not depend on it")
-        messages = formatter.parse(record.data, report)
+        try:
+            messages = formatter.parse(record.data, report)
+        except Exception as exc:  # a formatter plugin's bug: name it, and go on with the other records
+            report("", f"the '{formatter.name}' formatter failed on this record: {type(exc).__name__}: {exc}",
+                   "a bug in that formatter; --format NAME chooses another")
+            messages = None
         problems.extend(record_problems)
         if messages is None or record_problems:
             if not record_problems:

@@ -261,6 +261,9 @@ def _corpus_resamples(backends: list[BackendResult], metric: MetricInfo, score: 
     out: dict[str, list[float]] = {}
     for n in sorted({len(b.corpus_stats[metric.name]) for b in able}):
         group = [b for b in able if len(b.corpus_stats[metric.name]) == n]
-        values = corpus_bootstrap([b.corpus_stats[metric.name] for b in group], score, seed=seed)
+        try:
+            values = corpus_bootstrap([b.corpus_stats[metric.name] for b in group], score, seed=seed)
+        except Exception:  # a plugin's corpus_value that fails: no interval, and the report is still written
+            continue
         out.update(zip((b.name for b in group), values))
     return out

@@ -477,3 +477,18 @@ def test_unknown_schemas_suggest_the_likely_fix(tmp_path, name, text, hint):
     with pytest.raises(DataError) as info:
         load(write(tmp_path, name, text))
     assert hint in str(info.value)
+
+
+def test_a_formatter_plugin_that_raises_is_named_not_reported_as_ftx_s_bug(tmp_path):
+    from ftx.formatters import Formatter
+
+    class Broken(Formatter):
+        name = "broken"
+        keys = ("q",)
+
+        def parse(self, record, report):
+            return record["missing"]
+
+    dataset = datamod.load(write(tmp_path, "d.jsonl", '{"q": "x"}\n'), formatters={"broken": Broken})
+    assert [str(p) for p in dataset.errors] == [
+        "d.jsonl:1: the 'broken' formatter failed on this record: KeyError: 'missing' (a bug in that formatter; --format NAME chooses another)"]
