@@ -276,14 +276,16 @@ class AlpacaFormatter(Formatter):
     description = 'Alpaca: {"instruction": ..., "input": ... (optional), "output": ..., "system": ..., "history": [[q, a], ...]}'
     keys = ("instruction", "output")
     fields = ("input", "system", "history")
+    extra_key: ClassVar[str] = "input"  # appended to the instruction after a blank line
 
     def parse(self, record: dict[str, Any], report: Report) -> list[Message] | None:
-        instruction = text_field(record, "instruction", report)
-        extra = text_field(record, "input", report, required=False)
-        output = text_field(record, "output", report)
+        instruction_key, output_key = self.keys
+        instruction = text_field(record, instruction_key, report)
+        extra = text_field(record, self.extra_key, report, required=False)
+        output = text_field(record, output_key, report)
         system = text_field(record, "system", report, required=False)
         history = self.history(record.get("history"), report)
-        if instruction is None or output is None or history is None or (extra is None and record.get("input") is not None) \
+        if instruction is None or output is None or history is None or (extra is None and record.get(self.extra_key) is not None) \
                 or (system is None and record.get("system") is not None):
             return None
         prompt = f"{instruction}\n\n{extra}" if extra and extra.strip() else instruction
@@ -361,22 +363,12 @@ class QuestionAnswerFormatter(_PairFormatter):
     keys = ("question", "answer")
 
 
-class DollyFormatter(Formatter):
+class DollyFormatter(AlpacaFormatter):
     name = "dolly"
     description = 'Databricks Dolly: {"instruction": ..., "context": ... (optional), "response": ...}'
     keys = ("instruction", "response")
     fields = ("context", "system")
-
-    def parse(self, record: dict[str, Any], report: Report) -> list[Message] | None:
-        instruction = text_field(record, "instruction", report)
-        context = text_field(record, "context", report, required=False)
-        response = text_field(record, "response", report)
-        if instruction is None or response is None or (context is None and record.get("context") is not None):
-            return None
-        prompt = f"{instruction}\n\n{context}" if context and context.strip() else instruction
-        system = record.get("system")
-        return [*([Message("system", system)] if isinstance(system, str) and system.strip() else []),
-                Message("user", prompt), Message("assistant", response)]
+    extra_key = "context"
 
 
 class InputOutputFormatter(_PairFormatter):

@@ -64,3 +64,17 @@ def train_briefly(model, model_dir: Path, run_dir: Path, opts, dtype):
     examples = [Encoded(list(range(5, 5 + n)), [IGNORE] * (n // 2) + list(range(5 + n // 2, 5 + n))) for n in (6, 9, 12, 7)]
     ctx = BackendContext("t", run_dir, {}, lambda: None, lambda line: None, lambda k, d: None, Progress(disable=True))
     return train(model, tokenizer, examples, opts, ctx, device="cpu", dtype=dtype, seed=0, label="t")
+
+
+def ftx_main(capsys, *argv: str) -> tuple[int, str, str]:
+    """``ftx ARGV`` in this process as the console script runs it: (exit code, stdout, stderr).
+    A traceback that escapes main() fails the test."""
+    from ftx.cli import main
+
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exit_info:
+        code = exit_info.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ftx.cli import main
+from .helpers import ftx_main
 
 BAD = Path(__file__).parent / "bad_inputs"
 
@@ -16,13 +16,8 @@ BAD = Path(__file__).parent / "bad_inputs"
 def ftx(capsys, *argv):
     """Run the CLI in this process as the console script would; return (exit code, stderr).
     An exception that escapes main() (a traceback) fails the test."""
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exit_info:
-        code = exit_info.code or 0
-    captured = capsys.readouterr()
-    return code, captured.err
+    code, _, err = ftx_main(capsys, *argv)
+    return code, err
 
 
 def assert_one_clear_error(code, err, expected):
@@ -319,13 +314,9 @@ def test_user_text_is_never_terminal_markup_or_escape_codes(tmp_path, capsys):
 
 def _run_and_capture(capsys, *argv) -> str:
     """stdout and stderr of a command that must succeed, with no escape sequence in them."""
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        assert not exc.code, capsys.readouterr()
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err and "\x1b" not in captured.out + captured.err
-    return captured.out + captured.err
+    code, out, err = ftx_main(capsys, *argv)
+    assert code == 0 and "Traceback" not in err and "\x1b" not in out + err, err
+    return out + err
 
 
 OUT_OF_RANGE = [

@@ -7,10 +7,9 @@ import json
 
 import pytest
 
-from ftx.cli import main
 from ftx.testing import registered
 
-from .helpers import install_entry_point_plugin, run_ftx
+from .helpers import ftx_main, install_entry_point_plugin, run_ftx
 from .plugins import ftx_breaks, ftx_echo
 
 
@@ -23,15 +22,7 @@ def breaks(monkeypatch):
 
 
 def ftx(capsys, *argv):
-    """``ftx ARGV`` as the console script runs it: (exit code, stdout, stderr). A traceback that
-    escapes main() fails the test."""
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exit_info:
-        code = exit_info.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return ftx_main(capsys, *argv)
 
 
 def flat(text):

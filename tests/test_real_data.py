@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ftx.cli import main
+from .helpers import ftx_main
 
 REAL = Path(__file__).parent / "real_data"
 
@@ -97,15 +97,9 @@ def test_every_file_has_a_case():
 
 
 def ftx(capsys, *argv: str) -> tuple[int, str, str]:
-    """The CLI as the console script runs it: (exit code, stdout, stderr); a traceback fails."""
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exit_info:
-        code = exit_info.code or 0
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    return code, captured.out, captured.err
+    code, out, err = ftx_main(capsys, *argv)
+    assert "Traceback" not in err
+    return code, out, err
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
