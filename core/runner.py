@@ -92,7 +92,6 @@ def make_plan(config: Config, registry: Registry | None = None) -> Plan:
 
 def load_data(run_config: RunConfig, registry: Registry, console: Any = None) -> Splits:
     """Read, validate and split the data; every problem at once, warnings printed."""
-    from ftx.display import markup
     formatters = registry.items["formatter"]
     classes = {name: r.cls for name, r in formatters.items()}
     path = run_config.data or datamod.bundled_path()
@@ -115,7 +114,7 @@ def load_data(run_config: RunConfig, registry: Registry, console: Any = None) ->
                            eval_examples=evalset.examples if evalset else None)
     if splits.leaked and console is not None:
         console.print(f"[yellow]warning:[/] {len(splits.leaked)} eval example(s) have a prompt that is also in the training data "
-                      f"(e.g. {splits.leaked[0]}); their scores overstate what the model learned.")
+                      f"(e.g. {markup(splits.leaked[0])}); their scores overstate what the model learned.")
     return splits
 
 
@@ -192,11 +191,11 @@ class Runner:
         sized = size_answers(plan, splits, config.run)
         if sized and sized["max_new_tokens"] > AUTO_NEW_TOKENS_FLOOR:
             self.err.print(f"max_new_tokens={sized['max_new_tokens']} (auto: the longest eval reference is "
-                           f"{sized['longest_reference_tokens']} tokens, by {sized['counted_with']})")
+                           f"{sized['longest_reference_tokens']} tokens, by {markup(sized['counted_with'])})")
         problems = preflight(plan, splits, config.run.generation)
         for p in problems:
             if p.severity == "warning":
-                self.err.print(f"[yellow]warning:[/] {p}")
+                self.err.print(f"[yellow]warning:[/] {markup(p)}")
         errors = [p for p in problems if p.severity == "error"]
         if errors:
             more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
@@ -220,7 +219,7 @@ class Runner:
         datamod.write_jsonl(run.path / "data" / "train.jsonl", splits.train)
         datamod.write_jsonl(run.path / "data" / "eval.jsonl", splits.eval)
         run.save()
-        self.err.print(f"run [bold]{run.id}[/] in {run.path} · {len(splits.train)} train / {len(splits.eval)} eval examples")
+        self.err.print(f"run [bold]{markup(run.id)}[/] in {markup(run.path)} · {len(splits.train)} train / {len(splits.eval)} eval examples")
         return run, plan, splits
 
     def _confirm_cost(self, plan: Plan, splits: Splits, run_config: RunConfig) -> None:
@@ -263,7 +262,7 @@ class Runner:
             raise
         distributed.share(run.id)
         plan = make_plan(config)
-        self.err.print(f"resuming run [bold]{run.id}[/]")
+        self.err.print(f"resuming run [bold]{markup(run.id)}[/]")
         splits = splits_of(run)
         size_answers(plan, splits, config.run)  # only for a run.json written by hand with "auto"
         return self._execute(run, config.run, plan, splits)
@@ -283,7 +282,7 @@ class Runner:
                              f"{saved.get('train')} / {saved.get('eval')} then).", hint="Start a new run with 'ftx run'.")
         datamod.write_jsonl(folder / "train.jsonl", splits.train)
         datamod.write_jsonl(folder / "eval.jsonl", splits.eval)
-        self.err.print(f"run {run.id} stopped before its data was saved: split {config.run.data or 'the bundled data'} again "
+        self.err.print(f"run {markup(run.id)} stopped before its data was saved: split {markup(config.run.data or 'the bundled data')} again "
                        f"(seed {config.run.seed})")
 
     def _follow(self, run_id: str | None, runs_dir: Any) -> tuple[None, int]:
