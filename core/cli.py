@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ftx import DISTRIBUTION
 from ftx.errors import ConfigError, DataError, FtxError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -36,7 +37,7 @@ def _store(runs_dir: str | None) -> Any:
 
 
 @click.group(context_settings=CONTEXT)
-@click.version_option(package_name="ftx", prog_name="ftx")
+@click.version_option(package_name=DISTRIBUTION, prog_name="ftx")
 @click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
@@ -242,6 +243,10 @@ def report(run_ref: str, examples: int, reporters: tuple[str, ...], runs_dir: st
     # The run's own reporters, and today's defaults (report.html for a run made before it existed).
     names = list(reporters) or list(dict.fromkeys([*config_of(run).run.reporters, *RunConfig().reporters]))
     chosen = [registry.get("reporter", name)() for name in names]
+    if all(reporter.writes for reporter in chosen):  # only file reporters named: the table still shows, and where they wrote
+        from ftx.report.terminal import TerminalReporter
+
+        chosen.append(TerminalReporter())
     for reporter in sorted(chosen, key=lambda r: r.writes is None):  # files first, as in a run
         reporter.report(result, run.path, out)
     if examples:

@@ -65,10 +65,17 @@ class MissingDependency(FtxError):
     def __init__(self, package: str, extra: str, purpose: str):
         super().__init__(
             f"{purpose} needs the '{package}' package, which is not installed.",
-            hint=f"Install it with: pip install 'ftx[{extra}]'",
+            hint=f"Install it with: {install_command(extra)}",
         )
         self.package = package
         self.extra = extra
+
+
+def install_command(extra: str) -> str:
+    """The pip command that installs ftx with ``extra``, by ftx's own distribution name."""
+    from ftx import DISTRIBUTION
+
+    return f"pip install '{DISTRIBUTION}[{extra}]'"
 
 
 def require(module: str, *, package: str | None = None, extra: str, purpose: str):

@@ -135,6 +135,7 @@ def invalidate_registry() -> None:
 
 
 _load_failures: dict[str, str] = {}  # entry-point name -> why it failed to load
+_hooktrace: Any = None  # pluggy's hook tracer while FTX_TRACE_HOOKS is set
 _sources: dict[str, tuple[str, str]] = {}
 
 
@@ -149,9 +150,12 @@ def _load() -> pluggy.PluginManager:
         pm.register(module, name=module_name)
         _sources[module_name] = ("built-in", version)
     _load_entry_points(pm)
+    global _hooktrace
+    _hooktrace = None
     if os.environ.get("FTX_TRACE_HOOKS"):
-        pm.trace.root.setwriter(sys.stderr.write)
-        pm.enable_tracing()
+        pm.trace.root.setwriter(lambda text: sys.stderr.write(text))  # the stderr of the moment (tests swap it)
+        pm.enable_tracing()  # hooks called through pm.hook (ftx_register_commands)
+        _hooktrace = pm.trace.root.get("hook")  # the ones ftx calls impl by impl (_call_impl)
     pm.check_pending()
     return pm
 
@@ -238,8 +242,27 @@ def _collect(pm: pluggy.PluginManager) -> Registry:
 
 
 def _call_impl(impl: Any, **kwargs: Any) -> Any:
-    """Call one hook implementation with the subset of arguments it accepts (as pluggy does)."""
-    return impl.function(*[kwargs[name] for name in impl.argnames])
+    """Call one hook implementation with the subset of arguments it accepts (as pluggy does).
+
+    ftx calls registration and run-event hooks one implementation at a time (to tell which
+    plugin registered what, and to survive one that raises), past pluggy's hook-call monitoring;
+    under FTX_TRACE_HOOKS each call is traced here, as pluggy traces a hook call."""
+    args = {name: kwargs[name] for name in impl.argnames}
+    if _hooktrace is None:
+        return impl.function(*args.values())
+    name = impl.function.__name__
+    _hooktrace.root.indent += 1
+    try:
+        _hooktrace(name, f"({impl.plugin_name})", args)
+        try:
+            result = impl.function(*args.values())
+        except BaseException as exc:
+            _hooktrace("raised", name, "-->", f"{type(exc).__name__}: {exc}")
+            raise
+        _hooktrace("finish", name, "-->", result)
+        return result
+    finally:
+        _hooktrace.root.indent -= 1
 
 
 def _check_registration(kind: str, cls: Any, base: type) -> str:
@@ -260,7 +283,9 @@ def _resolve(path: str) -> type:
 
 def _ftx_version() -> str:
     try:
-        return metadata.version("ftx")
+        from ftx import DISTRIBUTION
+
+        return metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         return "0+unknown"
 

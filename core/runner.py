@@ -24,7 +24,7 @@ from ftx import data as datamod
 from ftx import distributed
 from ftx.backend import Backend, BackendContext, TrainedModel
 from ftx.config import AUTO_NEW_TOKENS_FLOOR, Config, RunConfig, auto_max_new_tokens
-from ftx.display import markup
+from ftx.display import markup, money
 from ftx.errors import ConfigError, FtxError, PreflightError, StoreError
 from ftx.evaluator import Evaluator
 from ftx.events import RunEvent
@@ -240,8 +240,8 @@ class Runner:
         total = sum(c for c in costs.values() if c)
         if run_config.max_cost is None or total <= run_config.max_cost or run_config.yes:
             return
-        detail = ", ".join(f"{n} ${c:.2f}" for n, c in costs.items() if c)
-        question = f"The estimated cost is ${total:.2f} ({detail}), above --max-cost ${run_config.max_cost:.2f}."
+        detail = ", ".join(f"{n} {money(c)}" for n, c in costs.items() if c)
+        question = f"The estimated cost is {money(total)} ({detail}), above --max-cost {money(run_config.max_cost)}."
         if sys.stdin.isatty():
             import click
 
@@ -646,10 +646,12 @@ def plan_of(run: Run) -> Plan:
 def _versions() -> dict[str, str]:
     from importlib import metadata
 
+    from ftx import DISTRIBUTION
+
     versions = {"python": platform.python_version(), "platform": sys.platform}
-    for package in ("ftx", "torch", "transformers", "peft", "bitsandbytes", "openai", "google-genai"):
+    for key, package in (("ftx", DISTRIBUTION), *((p, p) for p in ("torch", "transformers", "peft", "bitsandbytes", "openai", "google-genai"))):
         try:
-            versions[package] = metadata.version(package)
+            versions[key] = metadata.version(package)
         except metadata.PackageNotFoundError:
             continue
     return versions

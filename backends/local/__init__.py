@@ -18,8 +18,9 @@ from typing import Any, Callable, ClassVar, Iterator, TypeVar
 
 from ftx.backend import Backend, BackendContext, TrainedModel
 from ftx.distributed import is_main
-from ftx.errors import ConfigError, FtxError
+from ftx.errors import ConfigError, FtxError, install_command
 from ftx.hookspecs import hookimpl
+from ftx.templates import NoChatTemplate
 from ftx.types import Completion, Example, GenerationParams, Message, Problem, Splits, TrainStats
 
 from . import lengths
@@ -147,7 +148,7 @@ class LocalBackend(Backend):
             try:
                 models.import_bitsandbytes() if module == "bitsandbytes" else __import__(module)
             except ImportError:
-                problems.append(Problem(f"needs the '{package}' package", self.name, hint="pip install 'ftx[local]'"))
+                problems.append(Problem(f"needs the '{package}' package", self.name, hint=install_command("local")))
         if problems:
             return problems
         try:
@@ -156,6 +157,8 @@ class LocalBackend(Backend):
             tokenizer = models.load_tokenizer(directory, opts.trust_remote_code)
             context = lengths.load_context(directory, opts.trust_remote_code)
             return self.check_lengths(splits, opts, template, tokenizer, context, generation)
+        except NoChatTemplate:
+            return [Problem(str(NoChatTemplate(self.name)), self.name)]
         except FtxError as exc:
             return [Problem(str(exc), self.name)]
 

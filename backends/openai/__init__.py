@@ -23,7 +23,8 @@ from typing import Any, Callable, Iterator
 from ftx import secrets
 from ftx.backend import Backend, BackendContext, TrainedModel
 from ftx.data import holdout_share
-from ftx.errors import BackendError, FtxError
+from ftx.display import money
+from ftx.errors import BackendError, FtxError, install_command
 from ftx.hookspecs import hookimpl
 from ftx.hosted import Prices, answer_concurrently, resolve
 from ftx.options import bound_problems, option, seed_problems
@@ -142,7 +143,7 @@ class _OpenAIBackend(Backend):
         try:
             import openai  # noqa: F401
         except ImportError:
-            return [Problem("needs the 'openai' package", self.name, hint="pip install 'ftx[openai]'")]
+            return [Problem("needs the 'openai' package", self.name, hint=install_command("openai"))]
         if not secrets.get("OPENAI_API_KEY"):
             return [Problem("OPENAI_API_KEY is not set", self.name,
                             hint=secrets.where("OPENAI_API_KEY") + "; ftx never writes keys down")]
@@ -187,7 +188,7 @@ class OpenAIFineTune(_OpenAIBackend):
                                     hint=f"--set {self.name}.training_price=DOLLARS_PER_1M_TOKENS", severity="warning"))
         else:
             cost = tokens * epochs * prices[0] / 1e6
-            problems.append(Problem(f"estimated training cost ${cost:.2f}: {tokens:,} tokens x {epochs} epochs at ${prices[0]:.2f}/1M{how}",
+            problems.append(Problem(f"estimated training cost {money(cost)}: {tokens:,} tokens x {epochs} epochs at {money(prices[0])}/1M{how}",
                                     self.name, severity="warning"))
         return problems + self._credentials(opts)
 
