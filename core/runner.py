@@ -324,8 +324,11 @@ class Runner:
         with progress, _graceful_interrupt(cancelled, self.err), ThreadPoolExecutor(max_workers=max(1, sum(b.remote for b, _ in plan.backends))) as pool:
             # Hosted jobs start first, each in a thread, and run while local backends train one
             # after another on this machine's accelerator.
-            remote = [pool.submit(self._run_backend, run, run_config, b, o, splits, progress, cancelled)
+            begun = {b.name: threading.Event() for b, _ in plan.backends if b.remote}
+            remote = [pool.submit(self._run_backend, run, run_config, b, o, splits, progress, cancelled, begun[b.name])
                       for b, o in plan.backends if b.remote]
+            for event in begun.values():  # each hosted backend is under way before local training takes the CPU
+                event.wait(timeout=10)
             try:
                 for backend, options in plan.backends:
                     if not backend.remote:
@@ -365,9 +368,11 @@ class Runner:
         return result, EXIT_PARTIAL if run.meta["status"] == "partial" else 1
 
     def _run_backend(self, run: Run, run_config: RunConfig, backend: Backend, options: Any, splits: Splits, progress: Any,
-                     cancelled: threading.Event | None = None) -> None:
+                     cancelled: threading.Event | None = None, begun: threading.Event | None = None) -> None:
+        begun = begun or threading.Event()
         state = run.backend_state(backend.name)
         if state.get("status") == "done":
+            begun.set()
             return
         folder = run.backend_dir(backend.name)
         log_path = folder / "log.txt"
@@ -386,9 +391,11 @@ class Runner:
         try:
             if state.get("trained"):
                 self._set_state(run, backend.name, "attaching")
+                begun.set()
                 model = backend.attach(persisted, options, ctx)
             else:
                 self._set_state(run, backend.name, "training")
+                begun.set()
                 started = time.time()
                 model = backend.train(splits, options, ctx)
                 stats = model.stats if getattr(model, "stats", None) else TrainStats()
@@ -411,6 +418,7 @@ class Runner:
             self._set_state(run, backend.name, "failed")
             self.err.print(f"[red]{markup(backend.name)} failed:[/] {markup(state['error'])} (log: {markup(log_path)})")
         finally:
+            begun.set()
             if model is not None:
                 try:
                     model.close()
