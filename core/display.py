@@ -30,6 +30,19 @@ def plain(text: object, *, newlines: bool = True) -> str:
     return text
 
 
+def money(usd: float) -> str:
+    """Dollars as every message and report shows them: cents (``$1.84``, ``$1,250.00``), and an
+    amount under a cent to two significant digits (``$0.0011``, ``$0.001``), never ``$0.00``
+    for one that is not zero: a per-call judge cost or a small --max-cost must stay readable."""
+    import math
+
+    sign, usd = ("-" if usd < 0 else ""), abs(usd)
+    if usd == 0 or usd >= 0.01:
+        return f"{sign}${usd:,.2f}"
+    digits = 1 - math.floor(math.log10(usd))  # places that keep two significant digits
+    return f"{sign}${usd:.{digits}f}".rstrip("0")
+
+
 def markup(text: object, *, newlines: bool = True) -> str:
     """``plain(text)`` with rich markup escaped, for a string that rich will parse."""
     from rich.markup import escape

@@ -37,16 +37,23 @@ def _eos(tokenizer: Any) -> str:
     return getattr(tokenizer, "eos_token", None) or ""
 
 
+class NoChatTemplate(ConfigError):
+    """The ``chat`` template was chosen for a model whose tokenizer has none. Every backend
+    that uses the model fails alike, so its preflight names the fix for itself
+    (``NoChatTemplate(backend)``): following one backend's hint must not leave another failing."""
+
+    def __init__(self, backend: str = "") -> None:
+        fix = f"--set {backend}.template=chatml" if backend else "--set BACKEND.template=chatml for each local backend"
+        super().__init__("this model's tokenizer has no chat template.", hint=f"Choose another template: {fix} (or alpaca, plain).")
+
+
 class ChatTemplate(Template):
     name = "chat"
     description = "the model's own chat template (tokenizer.apply_chat_template)"
 
     def _check(self, tokenizer: Any) -> None:
         if not getattr(tokenizer, "chat_template", None):
-            raise ConfigError(
-                "this model's tokenizer has no chat template.",
-                hint="Choose another template, e.g. --set local-lora.template=chatml (or alpaca, plain).",
-            )
+            raise NoChatTemplate()
 
     @staticmethod
     def _dicts(messages: list[Message]) -> list[dict[str, str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ftx.display import money
 from ftx.results import BackendResult, MetricInfo, RunResult
 
 
@@ -87,7 +88,7 @@ def rows(result: RunResult) -> list[dict[str, Any]]:
             "best": {m.name for m in result.metrics if best[m.name] == b.name and len(result.backends) > 1},
             "time": fmt_seconds(b.train.get("seconds")) if b.train.get("steps") else "–",
             "tokens": fmt_count(b.train.get("train_tokens")),
-            "cost": f"${b.cost:.2f}" if b.cost is not None else "–",
+            "cost": money(b.cost) if b.cost is not None else "–",
         })
     return out
 
@@ -96,7 +97,7 @@ def scoring_cost_note(result: RunResult) -> str:
     """'scoring paid: llm_judge $0.04' when an evaluator paid to score the answers, else ''.
     Kept apart from the cost column, which is what each backend itself charged."""
     paid = result.scoring_cost()
-    return "scoring paid: " + ", ".join(f"{name} ${usd:.2f}" for name, usd in paid.items()) if paid else ""
+    return "scoring paid: " + ", ".join(f"{name} {money(usd)}" for name, usd in paid.items()) if paid else ""
 
 
 def signature_notes(result: RunResult) -> list[str]:
