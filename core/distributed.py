@@ -35,6 +35,20 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def single_process_problem() -> str | None:
+    """Why ``accelerate launch`` started this one process alone, if it was asked for several.
+
+    Its plain launcher starts a single process whatever ``--num_processes`` says, with
+    ``MASTER_ADDR`` set but no ``WORLD_SIZE``: several are started by its torchrun path, which
+    takes ``--multi_gpu`` (or a multi-GPU ``accelerate config``), on CPU too, where the
+    processes talk over gloo.
+    """
+    if enabled() or "ACCELERATE_MIXED_PRECISION" not in os.environ or "MASTER_ADDR" not in os.environ:
+        return None
+    return ("accelerate launch started one process, not several: it starts several only with --multi_gpu "
+            "(on CPU too). Use: accelerate launch --multi_gpu --num_processes N -m ftx.cli run ...")
+
+
 def init() -> None:
     """Join the process group once: NCCL when there are GPUs, gloo on CPU."""
     import datetime

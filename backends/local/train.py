@@ -32,8 +32,10 @@ def completion_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any 
 
     The output layer is the widest matrix of a small model (49k x 576 for SmolLM2-135M), and
     most tokens are prompt; asking the model for just the positions whose next token carries
-    loss (``logits_to_keep``) skips that work. The sum is divided by the number of target
-    tokens in the whole accumulated batch, as transformers' own loss does.
+    loss (``logits_to_keep``) skips that work. The sum is divided by ``num_items_in_batch``,
+    the number of target tokens in the whole accumulated batch (of every process, under a
+    launcher: see ``CompletionTrainer.compute_loss``), as transformers' own loss does; without
+    it, by this batch's own count.
     """
     import torch
     import torch.nn.functional as F
@@ -46,6 +48,21 @@ def completion_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any 
     loss = F.cross_entropy(logits.float().flatten(0, 1), targets[:, keep].flatten(), ignore_index=IGNORE, reduction="sum")
     count = num_items_in_batch if num_items_in_batch is not None else (targets != IGNORE).sum()
     return loss / torch.clamp(torch.as_tensor(count, device=loss.device), min=1)
+
+
+REAL_TOKENS = "ftx_real_tokens"  # a batch's key: its tokens that are not padding
+
+
+def counting(collator: Any) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
+    """``collator``, with each batch's real tokens under ``REAL_TOKENS``, for the trainer to count
+    when it trains on the batch: the data loader collates a batch ahead (one that a training
+    stopped by max_steps never trains on), and validation batches go through the collator too."""
+    def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
+        start = collator.real_tokens
+        out = collator(batch)
+        out[REAL_TOKENS] = collator.real_tokens - start
+        return out
+    return collate
 
 
 def one_gpu_per_process(args: Any, log: Any) -> None:
@@ -221,10 +238,15 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
         # Under DDP every trainable weight (LoRA's included) takes part in each step; the
         # search for unused ones costs an extra pass over the autograd graph.
         ddp_find_unused_parameters=False,
+        # Under a launcher, num_items_in_batch counts the target tokens of every process's share
+        # of the step (transformers' default, made explicit: CompletionTrainer relies on it).
+        average_tokens_across_devices=True,
         **({"optim": optim} if optim else {}),
     )
 
     one_gpu_per_process(args, ctx.log)
+    if problem := distributed.single_process_problem():
+        ctx.log(problem)
 
     # --- resume: the newest complete checkpoint, and the training log up to its step ---
     log_path = ctx.dir / "train_log.jsonl"
@@ -240,14 +262,18 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
 
     class Progress(TrainerCallback):
         task = None
+        tokens = 0  # trained on so far in this training, by every process
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.task = ctx.progress.add_task(label, total=state.max_steps, info="")
 
         def on_step_end(self, args, state, control, **kwargs):
+            # Under a launcher, a sum over the processes (every one ends each step): the log and
+            # tok/s are those of the whole run, not of the main process's share.
+            self.tokens = distributed.total(trainer.trained_tokens)
             elapsed = max(time.time() - started, 1e-9)
             info = f"loss {last['loss']:.3f} · lr {last['learning_rate']:.1e} · " if last else ""
-            ctx.progress.update(self.task, completed=state.global_step, info=f"{info}{collator.real_tokens / elapsed:.0f} tok/s")
+            ctx.progress.update(self.task, completed=state.global_step, info=f"{info}{self.tokens / elapsed:.0f} tok/s")
             self.stop_if_cancelled(control)
 
         def stop_if_cancelled(self, control):
@@ -270,7 +296,7 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
                 "step": state.global_step, "epoch": round(state.epoch or 0, 4), "loss": logs["loss"],
                 "learning_rate": logs.get("learning_rate", 0.0), "grad_norm": logs.get("grad_norm"),
                 # Counted from the start of the training, across the resumes that continued it.
-                "tokens": before.get("tokens", 0) + collator.real_tokens,
+                "tokens": before.get("tokens", 0) + self.tokens,
                 "seconds": round(before.get("seconds", 0) + time.time() - started, 3),
             }
             last.update(entry)
@@ -282,9 +308,28 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
     # --- train ---
     class CompletionTrainer(Trainer):
         staging: str | None = None  # where checkpoints go while _save_checkpoint writes one
+        trained_tokens = 0  # real tokens of the batches this process has trained on
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            # Trainer counts num_items_in_batch (and then leaves the loss unscaled for gradient
+            # accumulation) only for models whose forward takes loss kwargs; completion_loss
+            # takes it whatever the model, and shifts labels as a causal LM loss does.
+            self.model_accepts_loss_kwargs = True
+            self._loss_shifts_labels = True
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            tokens = inputs.pop(REAL_TOKENS, 0)
+            if model.training:  # not a validation batch
+                self.trained_tokens += tokens
             loss = completion_loss(model, inputs, num_items_in_batch)
+            if num_items_in_batch is not None and self.args.average_tokens_across_devices:
+                # Under a launcher, each process divides its own share's sum by the token count
+                # of the whole step, and DDP then averages the processes' gradients: multiplied
+                # by their number, the gradient (and the loss Trainer logs, a mean over the
+                # processes) are those of one process on the whole step. Trainer's own
+                # compute_loss does this too; overriding it, so must we.
+                loss = loss * self.accelerator.num_processes
             return (loss, {"loss": loss}) if return_outputs else loss
 
         def _get_output_dir(self, trial):
@@ -330,7 +375,7 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
     if early_stopping:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=opts.early_stopping_patience))
     trainer = CompletionTrainer(model=model, args=args, train_dataset=dataset, eval_dataset=eval_dataset or None,
-                                data_collator=collator, processing_class=tokenizer, callbacks=callbacks)
+                                data_collator=counting(collator), processing_class=tokenizer, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)
     with packed_rows(model) if opts.packing else contextlib.nullcontext(False) as per_example, \
             adapter_inputs_uncast(model, args.bf16 or args.fp16):
@@ -346,7 +391,7 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
         ctx.log(f"best checkpoint: {trainer.state.best_model_checkpoint} (eval_loss {trainer.state.best_metric:.4f})")
     return TrainStats(
         seconds=output.metrics.get("train_runtime", time.time() - started),
-        train_tokens=distributed.total(collator.real_tokens),  # every process's share
+        train_tokens=distributed.total(trainer.trained_tokens),  # every process's share
         steps=trainer.state.global_step,
         final_loss=last.get("loss"),
     )
