@@ -66,7 +66,15 @@ def write_jsonl(path: str | Path, rows: list[dict[str, Any]]) -> Path:
 
 @contextlib.contextmanager
 def registered(plugin: Any, name: str | None = None) -> Iterator[str]:
-    """Register ``plugin`` (a module or object with hookimpls) for the duration of a block."""
+    """Register ``plugin`` (a module or object with hookimpls) for the duration of a block.
+
+    A plugin ftx already loaded (installed with ``pip install -e .``, its entry point not
+    disabled by ``FTX_LOAD_PLUGINS``) stays as it is: the block sees it under its entry-point
+    name, and it is not unregistered after."""
+    pm = plugins.get_plugin_manager()
+    if pm.is_registered(plugin):
+        yield pm.get_name(plugin)
+        return
     plugin_name = plugins.register_plugin(plugin, name=name)
     try:
         yield plugin_name

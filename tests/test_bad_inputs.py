@@ -77,7 +77,8 @@ ARGUMENTS = [
     (["run", "--config", str(BAD / "bad_option.toml")], "bad value for 'local-lora.lora_r' (from"),
     (["run", "--config", "missing.toml"], "config file missing.toml does not exist."),
     (["run", "--data", "nope.jsonl"], "nope.jsonl: no such file or directory. Check the path."),
-    (["run", "--model", "org/model-7b", "--backend", "local-base"], "local-base: model 'org/model-7b' does not exist. ftx never downloads models"),
+    (["run", "--model", "org/model-7b", "--backend", "local-base"], "local-base: model 'org/model-7b' does not exist. ftx never downloads models: download it first with "
+     "huggingface_hub's CLI, hf download org/model-7b --local-dir ./model-7b, and pass --model ./model-7b."),
     (["show", "nothing"], "no run 'nothing' in runs."),
     (["resume", "nothing"], "no run 'nothing' in runs."),
 ]

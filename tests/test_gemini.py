@@ -187,6 +187,16 @@ def test_preflight_names_what_is_missing(tmp_path, google, data, monkeypatch):
     assert "no Google Cloud project for Vertex AI (--set gemini.project=PROJECT_ID" in preflight("--set", "gemini.bucket=gs://b")
 
 
+def test_preflight_lists_every_problem_at_once(tmp_path, google, data, monkeypatch):
+    """No bucket and no credentials: both are listed, and Google is not called."""
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "nowhere.json"))
+    result = run("--data", str(data), "--backend", "gemini", "--eval-size", "8", "--set", f"gemini.base_url={google.url}/")
+    problems = [str(p) for p in result.exception.problems if p.severity == "error"]
+    assert len(problems) == 2, problems
+    assert "no Cloud Storage bucket for the training data" in problems[0] and "no usable Google credentials" in problems[1]
+    assert sum(google.state.counts.values()) == 0
+
+
 def test_gemini_base_through_the_developer_api_with_a_key(tmp_path, google, data, monkeypatch):
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT")
     monkeypatch.setenv("GOOGLE_API_KEY", API_KEY)

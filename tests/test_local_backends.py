@@ -488,3 +488,22 @@ def test_answers_say_whether_they_stopped_at_the_limit(tiny_model, monkeypatch):
     monkeypatch.setattr(gen, "stop_token_ids", lambda tokenizer, template: sorted(first))
     ended = gen.generate(model, tokenizer, template, prompts, GenerationParams(max_new_tokens=3), batch_size=1, device="cpu")
     assert [(c.completion_tokens, c.truncated) for c in ended] == [(1, False), (1, False)]
+
+
+def test_a_model_without_a_chat_template_gets_each_backends_own_fix(tmp_path, tiny_model):
+    """Every local backend's preflight names its own --set; following them all clears preflight."""
+    import shutil
+
+    model = shutil.copytree(tiny_model, tmp_path / "no-template")
+    (model / "chat_template.jinja").unlink(missing_ok=True)
+    config = json.loads((model / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (model / "tokenizer_config.json").write_text(json.dumps(config))
+    data = write_jsonl(tmp_path / "qa.jsonl", sample_rows(8))
+    args = ["--data", str(data), "--model", str(model), "--eval-size", "2", *sets("local-lora.max_steps=1", "run.max_new_tokens=4")]
+    refused = CliRunner().invoke(cli, ["run", *args])
+    assert [str(p) for p in refused.exception.problems] == [
+        f"{name}: this model's tokenizer has no chat template. Choose another template: --set {name}.template=chatml (or alpaca, plain)."
+        for name in ("local-base", "local-lora")]
+    result = run(*args, *sets("local-base.template=chatml", "local-lora.template=chatml"))
+    assert result.exit_code == 0, result.output

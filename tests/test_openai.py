@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from ftx import hookimpl
 from ftx.cli import cli
+from ftx.display import money
 from ftx.testing import registered, sample_rows, write_jsonl
 
 from .fakes.openai_server import KEY, FakeOpenAI
@@ -55,7 +56,7 @@ def test_fine_tune_beats_base_and_key_never_written(tmp_path, fake, data):
     assert scores["openai"] > scores["openai-base"]
     cost = {b["name"]: b["cost_usd"] for b in report["backends"]}
     assert cost["openai"] > cost["openai-base"] > 0  # training and answers; the base only answers
-    assert f"${cost['openai']:.2f}" in result.output  # shown in the terminal table
+    assert money(cost["openai"]) in result.output  # shown in the terminal table
     log = [json.loads(l) for l in (tmp_path / "runs" / "r" / "openai" / "train_log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log] == [1, 2, 3] and log[-1]["loss"] < log[0]["loss"]
     assert "estimated training cost $" in result.output
@@ -147,7 +148,7 @@ def test_missing_key_fails_before_local_training(tmp_path, fake, tiny_model, dat
 def test_cost_above_max_cost_is_refused_unless_yes(tmp_path, fake, data):
     result = run("--data", str(data), "--backend", "openai", "--max-cost", "0.00001", *FAST)
     assert result.exit_code != 0
-    assert re.search(r"not started: The estimated cost is \$0\.\d\d \(openai \$0\.\d\d\), above --max-cost \$0\.00\. "
+    assert re.search(r"not started: The estimated cost is \$0\.\d\d \(openai \$0\.\d\d\), above --max-cost \$0\.00001\. "
                      r"Nothing was trained or paid for\.", result.text), result.text
     assert "Pass --yes to accept it" in result.text
     assert fake.state.counts["uploads"] == 0 and not (tmp_path / "runs").exists()
@@ -284,7 +285,7 @@ def test_what_the_judge_paid_is_reported_kept_across_resume_and_counted_in_max_c
     assert "judge" in scores["per_example"]
     paid = scores["cost_usd"]["llm_judge"]
     assert paid > 0
-    assert f"scoring paid: llm_judge ${paid:.2f}" in result.output
+    assert f"scoring paid: llm_judge {money(paid)}" in result.output  # under a cent too: never $0.00
     report = json.loads((tmp_path / "runs" / "r" / "report.json").read_text())
     assert report["scoring_cost_usd"] == {"llm_judge": paid}
     assert "Scoring paid: llm_judge" in (tmp_path / "runs" / "r" / "report.md").read_text()

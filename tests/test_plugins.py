@@ -184,3 +184,35 @@ def test_run_events_reach_observers_and_never_break_a_run(tmp_path, qa_file):
     kinds = [k for k, _ in seen]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
     assert ("backend_state", "echo") in seen and ("eval_done", "echo") in seen
+
+
+def test_trace_hooks_shows_every_hook_call(qa_file, capsys, monkeypatch):
+    """FTX_TRACE_HOOKS=1 traces registrations and run events (ftx calls those impl by impl), not
+    only ftx_register_commands: each with its plugin, arguments and result, as pluggy traces."""
+    from tests.helpers import ftx_main
+    from tests.plugins import ftx_echo
+
+    class Observer:
+        @hookimpl
+        def ftx_run_event(self, event):
+            pass
+
+    monkeypatch.setenv("FTX_TRACE_HOOKS", "1")
+    plugins.reset()
+    with registered(ftx_echo, name="echo"), registered(Observer(), name="observer"):
+        code, out, err = ftx_main(capsys, "run", "--data", str(qa_file), "--backend", "echo", "--evaluator", "exact_match")
+    assert code == 0, err
+    for line in ("  ftx_register_commands [hook]", "  ftx_register_backends (ftx.backends.local) [hook]",
+                 "  ftx_register_backends (echo) [hook]", "  ftx_register_evaluators (ftx.evaluators.rouge) [hook]",
+                 "  ftx_run_event (observer) [hook]", "  finish ftx_run_event --> None [hook]"):
+        assert line + "\n" in err, line
+    assert "      event: RunEvent(kind='run_started'" in err
+
+
+def test_registered_leaves_a_plugin_loaded_through_its_entry_point_as_it_is():
+    """`with registered(plugin)` in a plugin's own tests must work with the plugin installed too."""
+    import ftx.evaluators.rouge as loaded  # a plugin the plugin manager already holds
+
+    with registered(loaded) as name:
+        assert name == "ftx.evaluators.rouge"
+    assert plugins.get_plugin_manager().is_registered(loaded)  # not unregistered after

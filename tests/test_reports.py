@@ -77,6 +77,31 @@ def test_report_examples_and_loss_curve_in_the_terminal(tmp_path):
     assert "reference" in result.output and "well: " in result.output
 
 
+def test_report_with_only_file_reporters_still_shows_the_table(tmp_path):
+    """`ftx report RUN --reporter html` writes report.html and prints the table, as the docs say."""
+    run = echo_run(tmp_path, "r")
+    (run / "report.html").unlink()
+    from tests.plugins import ftx_echo
+
+    with registered(ftx_echo, name="echo"):
+        result = CliRunner().invoke(cli, ["report", "r", "--reporter", "html"], terminal_width=100)
+    assert result.exit_code == 0, result.output
+    assert (run / "report.html").exists()
+    assert "ftx run r · 10 held-out examples" in result.output and "echo  loss 3.000" in result.output
+    assert "run directory: " in result.output and "report.html" in result.output
+
+
+def test_money_under_a_cent_is_never_zero():
+    from ftx.display import money
+    from ftx.report import scoring_cost_note
+    from ftx.results import BackendResult, RunResult
+
+    assert [money(v) for v in (0, 0.001, 0.00112, 0.0094, 0.01, 1.844, 1234.5)] == \
+        ["$0.00", "$0.001", "$0.0011", "$0.0094", "$0.01", "$1.84", "$1,234.50"]
+    result = RunResult("r", None, "done", [], [BackendResult("a", "done", scoring_cost={"llm_judge": 0.00112})])
+    assert scoring_cost_note(result) == "scoring paid: llm_judge $0.0011"
+
+
 def test_divergent_examples_come_first():
     from ftx.results import BackendResult, MetricInfo, RunResult, divergent_examples
 

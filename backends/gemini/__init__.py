@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterator
 from ftx import secrets
 from ftx.backend import Backend, BackendContext, TrainedModel
 from ftx.data import holdout_share
+from ftx.display import money
 from ftx.errors import BackendError, ConfigError, FtxError, require
 from ftx.hookspecs import hookimpl
 from ftx.options import bound_problems, option
@@ -238,12 +239,14 @@ class GeminiModel(TrainedModel):
 class _GeminiBackend(Backend):
     remote = True
 
-    def _connect_check(self, opts: GeminiOptions, *, need_vertex: bool) -> list[Problem]:
-        """Credentials, project and model, with one read-only call (the model's metadata)."""
+    def _connect_check(self, opts: GeminiOptions, *, need_vertex: bool, call: bool = True) -> list[Problem]:
+        """Credentials, project and model, with one read-only call (the model's metadata);
+        ``call=False`` checks what can be checked without it."""
         try:
             require("google.genai", package="google-genai", extra="gemini", purpose="The Gemini backends")
             connection = connect(opts, need_vertex=need_vertex)
-            retrying(lambda: connection.client.models.get(model=opts.model), f"checking the model {opts.model}", opts)
+            if call:
+                retrying(lambda: connection.client.models.get(model=opts.model), f"checking the model {opts.model}", opts)
         except FtxError as exc:
             return [Problem(exc.message.rstrip("."), self.name, hint=exc.hint)]
         return []
@@ -295,11 +298,11 @@ class GeminiTune(_GeminiBackend):
                 problems.append(Problem(exc.message.rstrip("."), self.name, hint=exc.hint))
         tokens, epochs, prices = self._billable(splits, opts)
         if prices is not None:
-            problems.append(Problem(f"estimated training cost ${tokens * epochs * prices[0] / 1e6:.2f}: about {tokens:,} tokens x "
-                                    f"{epochs} epochs at ${prices[0]:.2f}/1M (approximate token count)", self.name, severity="warning"))
-        if any(p.severity == "error" for p in problems):
-            return problems
-        return problems + self._connect_check(opts, need_vertex=True)
+            problems.append(Problem(f"estimated training cost {money(tokens * epochs * prices[0] / 1e6)}: about {tokens:,} tokens x "
+                                    f"{epochs} epochs at {money(prices[0])}/1M (approximate token count)", self.name, severity="warning"))
+        # Every problem at once: credentials and project are checked whatever else is wrong;
+        # the call to Google only when nothing else is (it is the one check that costs a request).
+        return problems + self._connect_check(opts, need_vertex=True, call=not any(p.severity == "error" for p in problems))
 
     def _billable(self, splits: Splits, opts: GeminiTuneOptions) -> tuple[int, int, tuple[float, float, float] | None]:
         return sum(wire.tokens(e) for e in splits.train), opts.epochs or 3, _prices(opts, opts.model)

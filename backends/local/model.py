@@ -60,8 +60,10 @@ def resolve(model: str | None) -> ModelSource:
     if path.exists():
         raise ConfigError(f"model {path} is neither a directory nor a .gguf file.")
     looks_like_hub = "/" in model and not model.startswith((".", "/", "~")) and model.count("/") == 1
+    local = "./" + model.rsplit("/", 1)[-1]
     hint = (
-        "ftx never downloads models: download it first (e.g. huggingface-cli download) and pass the local directory."
+        f"ftx never downloads models: download it first with huggingface_hub's CLI, "
+        f"hf download {model} --local-dir {local}, and pass --model {local}."
         if looks_like_hub else "Check the path."
     )
     raise ConfigError(f"model '{model}' does not exist.", hint=hint)
