@@ -24,7 +24,9 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--new-tokens", type=int, default=32)
-    parser.add_argument("--out", help="JSON file (default: benchmarks/results/eval_throughput-<device>.json)")
+    parser.add_argument(
+        "--out", help="JSON file (default: benchmarks/results/eval_throughput-<device>.json)"
+    )
     args = parser.parse_args()
 
     import random
@@ -64,16 +66,34 @@ def main() -> None:
             return messages[-1].content
 
     rng = random.Random(0)
-    prompts = [[Message("user", " ".join(str(rng.randrange(10, vocab)) for _ in range(rng.randrange(20, 200))))] for _ in range(args.prompts)]
+    prompts = [
+        [
+            Message(
+                "user",
+                " ".join(str(rng.randrange(10, vocab)) for _ in range(rng.randrange(20, 200))),
+            )
+        ]
+        for _ in range(args.prompts)
+    ]
     template, tokenizer = IdsTemplate(), Tokenizer()
     params = GenerationParams(max_new_tokens=args.new_tokens)
 
     def timed(batch: int) -> tuple[float, int]:
-        generate(model, tokenizer, template, prompts[:batch], params, batch_size=batch, device=args.device)  # warm-up
+        generate(
+            model,
+            tokenizer,
+            template,
+            prompts[:batch],
+            params,
+            batch_size=batch,
+            device=args.device,
+        )  # warm-up
         if args.device == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        out = generate(model, tokenizer, template, prompts, params, batch_size=batch, device=args.device)
+        out = generate(
+            model, tokenizer, template, prompts, params, batch_size=batch, device=args.device
+        )
         if args.device == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - start, sum(c.completion_tokens for c in out)
@@ -82,10 +102,27 @@ def main() -> None:
     batched_s, batched_tokens = timed(args.batch)
     rows = {"one_at_a_time": one_tokens / one_s, "batched": batched_tokens / batched_s}
     print(f"one prompt at a time {rows['one_at_a_time']:9.0f} generated tok/s")
-    print(f"batched ({args.batch:3d})         {rows['batched']:9.0f} generated tok/s   x{rows['batched'] / rows['one_at_a_time']:.2f}")
-    out = Path(args.out or Path(__file__).parent / "results" / f"eval_throughput-{args.device}.json")
-    out.write_text(json.dumps({"shape": shape, "device": args.device, "prompts": args.prompts, "batch": args.batch,
-                               "new_tokens": args.new_tokens, "tokens_per_s": rows, "speedup": rows["batched"] / rows["one_at_a_time"]}, indent=2) + "\n")
+    print(
+        f"batched ({args.batch:3d})         {rows['batched']:9.0f} generated tok/s   x{rows['batched'] / rows['one_at_a_time']:.2f}"
+    )
+    out = Path(
+        args.out or Path(__file__).parent / "results" / f"eval_throughput-{args.device}.json"
+    )
+    out.write_text(
+        json.dumps(
+            {
+                "shape": shape,
+                "device": args.device,
+                "prompts": args.prompts,
+                "batch": args.batch,
+                "new_tokens": args.new_tokens,
+                "tokens_per_s": rows,
+                "speedup": rows["batched"] / rows["one_at_a_time"],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {out}")
 
 

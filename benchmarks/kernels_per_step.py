@@ -26,14 +26,32 @@ from pathlib import Path
 import torch
 from peft import LoraConfig, get_peft_model
 from torch.utils._python_dispatch import TorchDispatchMode
+from train_throughput import make_examples  # the same length spread as the throughput benchmark
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from ftx.backends.local.tokenize import PackingCollator
 from ftx.backends.local.train import adapter_inputs_uncast, completion_loss
-from train_throughput import make_examples  # the same length spread as the throughput benchmark
 
-VIEWS = {"t", "view", "_unsafe_view", "slice", "transpose", "detach", "unsqueeze", "squeeze", "expand", "alias",
-         "permute", "select", "as_strided", "split", "split_with_sizes", "unbind", "reshape", "_reshape_alias"}
+VIEWS = {
+    "t",
+    "view",
+    "_unsafe_view",
+    "slice",
+    "transpose",
+    "detach",
+    "unsqueeze",
+    "squeeze",
+    "expand",
+    "alias",
+    "permute",
+    "select",
+    "as_strided",
+    "split",
+    "split_with_sizes",
+    "unbind",
+    "reshape",
+    "_reshape_alias",
+}
 
 
 class Count(TorchDispatchMode):
@@ -50,18 +68,33 @@ class Count(TorchDispatchMode):
 
 def lora_model(layers: int, dropout: float) -> torch.nn.Module:
     torch.manual_seed(0)
-    config = LlamaConfig(hidden_size=64, intermediate_size=256, num_hidden_layers=layers, num_attention_heads=8,
-                         num_key_value_heads=2, vocab_size=512, tie_word_embeddings=True)
+    config = LlamaConfig(
+        hidden_size=64,
+        intermediate_size=256,
+        num_hidden_layers=layers,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        vocab_size=512,
+        tie_word_embeddings=True,
+    )
     model = LlamaForCausalLM(config).to(torch.bfloat16)
-    return get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=dropout, target_modules="all-linear",
-                                            task_type="CAUSAL_LM"))
+    return get_peft_model(
+        model,
+        LoraConfig(
+            r=16,
+            lora_alpha=32,
+            lora_dropout=dropout,
+            target_modules="all-linear",
+            task_type="CAUSAL_LM",
+        ),
+    )
 
 
 def naive_step(model, rows) -> Count:
     """Every example padded to 512, labels = input ids, transformers' own loss."""
     ids = torch.zeros(len(rows), 512, dtype=torch.long)
     for i, row in enumerate(rows):
-        ids[i, :len(row["input_ids"])] = torch.tensor(row["input_ids"])
+        ids[i, : len(row["input_ids"])] = torch.tensor(row["input_ids"])
     with Count() as count:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             loss = model(input_ids=ids, labels=ids).loss
@@ -106,7 +139,11 @@ def host_time(layers: int, compile: bool) -> dict[str, float]:
     profile.runcall(lambda: [model(input_ids=ids, use_cache=False) for _ in range(5)])
     shares: collections.Counter[str] = collections.Counter()
     for (path, _, _), (_, _, own, _, _) in pstats.Stats(profile).stats.items():  # type: ignore[attr-defined]
-        package = "C++ (dispatch, kernels)" if path == "~" else path.split("site-packages/")[-1].split("/")[0]
+        package = (
+            "C++ (dispatch, kernels)"
+            if path == "~"
+            else path.split("site-packages/")[-1].split("/")[0]
+        )
         shares[package] += own
     total = sum(shares.values())
     result.update({f"forward share: {k}": v / total for k, v in shares.most_common(4)})
@@ -123,12 +160,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layers", type=int, default=16)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "kernels_per_step.json")
-    parser.add_argument("--compile", action="store_true", help="also time the step under torch.compile (slow to compile)")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "kernels_per_step.json"
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time the step under torch.compile (slow to compile)",
+    )
     args = parser.parse_args()
     rows = make_examples(args.batch, mean=216.0, seed=0, vocab=512)
     results = {}
-    print(f"{args.layers}-layer Llama layout, LoRA r=16 on all linear layers, {args.batch} examples a step, bf16 autocast")
+    print(
+        f"{args.layers}-layer Llama layout, LoRA r=16 on all linear layers, {args.batch} examples a step, bf16 autocast"
+    )
     print(f"{'':34s} {'kernels':>8s} {'casts':>6s}  vs naive")
     for dropout in (0.05, 0.0):
         for side, step in (("naive", naive_step), ("ftx", ftx_step)):
@@ -136,21 +181,34 @@ def main() -> None:
             step(model, rows)  # warm-up: lazy initialisation is not part of a step
             count = step(model, rows)
             total = sum(count.ops.values())
-            results[f"{side}, lora_dropout={dropout}"] = {"kernels": total, "casts": count.ops["_to_copy"],
-                                                          "top": dict(count.ops.most_common(8))}
+            results[f"{side}, lora_dropout={dropout}"] = {
+                "kernels": total,
+                "casts": count.ops["_to_copy"],
+                "top": dict(count.ops.most_common(8)),
+            }
             base = results[f"naive, lora_dropout={dropout}"]["kernels"]
-            print(f"{side + ', lora_dropout=' + str(dropout):34s} {total:8,d} {count.ops['_to_copy']:6,d}  ×{total / base:.2f}")
+            print(
+                f"{side + ', lora_dropout=' + str(dropout):34s} {total:8,d} {count.ops['_to_copy']:6,d}  ×{total / base:.2f}"
+            )
     host = host_time(args.layers, args.compile)
-    print(f"\nhost time of a LoRA forward and backward, 64 wide, 32 tokens: {host['eager_ms']:.1f} ms")
+    print(
+        f"\nhost time of a LoRA forward and backward, 64 wide, 32 tokens: {host['eager_ms']:.1f} ms"
+    )
     for key, value in host.items():
         if key.startswith("forward share"):
             print(f"  {key}: {value:.0%}")
     if args.compile:
-        print(f"under torch.compile: {host['compiled_ms']:.1f} ms (×{host['compiled_ms'] / host['eager_ms']:.2f}),"
-              f" after {host['compile_s']:.0f} s of compiling")
+        print(
+            f"under torch.compile: {host['compiled_ms']:.1f} ms (×{host['compiled_ms'] / host['eager_ms']:.2f}),"
+            f" after {host['compile_s']:.0f} s of compiling"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"layers": args.layers, "batch": args.batch, "results": results, "host": host},
-                                   indent=2) + "\n")
+    args.out.write_text(
+        json.dumps(
+            {"layers": args.layers, "batch": args.batch, "results": results, "host": host}, indent=2
+        )
+        + "\n"
+    )
     print(f"wrote {args.out}")
 
 

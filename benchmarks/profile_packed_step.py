@@ -11,13 +11,39 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
-shape = dict(hidden_size=2048, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8, intermediate_size=8192,
-             vocab_size=128256, tie_word_embeddings=True) if "--small" not in sys.argv else dict(hidden_size=256, num_hidden_layers=2,
-             num_attention_heads=4, num_key_value_heads=2, intermediate_size=512, vocab_size=4096)
+shape = (
+    dict(
+        hidden_size=2048,
+        num_hidden_layers=16,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        intermediate_size=8192,
+        vocab_size=128256,
+        tie_word_embeddings=True,
+    )
+    if "--small" not in sys.argv
+    else dict(
+        hidden_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=512,
+        vocab_size=4096,
+    )
+)
 device = "cuda" if torch.cuda.is_available() else "cpu"
 with torch.device(device):
-    model = LlamaForCausalLM(LlamaConfig(**shape, attn_implementation=sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("--") else "sdpa")).to(torch.bfloat16 if device == "cuda" else torch.float32)
-model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM"))
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            **shape,
+            attn_implementation=sys.argv[1]
+            if len(sys.argv) > 1 and not sys.argv[1].startswith("--")
+            else "sdpa",
+        )
+    ).to(torch.bfloat16 if device == "cuda" else torch.float32)
+model = get_peft_model(
+    model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM")
+)
 rng = random.Random(0)
 
 
@@ -52,7 +78,9 @@ def packed(L, k=8, boundaries=False):
     batch = {"ids": ids, "position_ids": pos, "logits_to_keep": keep}
     if boundaries:  # what ftx's PackingCollator adds for per-example attention
         cu = torch.tensor([0, *lengths], device=device).cumsum(0).to(torch.int32)
-        batch.update(cu_seq_lens_q=cu, cu_seq_lens_k=cu, max_length_q=max(lengths), max_length_k=max(lengths))
+        batch.update(
+            cu_seq_lens_q=cu, cu_seq_lens_k=cu, max_length_q=max(lengths), max_length_k=max(lengths)
+        )
     return batch
 
 
@@ -64,16 +92,27 @@ def per_example(make):
         register()
         model.set_attn_implementation(NAME)
         return make()
+
     return run
 
 
 timeit("padded 8x512", lambda: {"ids": torch.randint(0, V, (8, 512), device=device)})
 timeit("padded 8x216", lambda: {"ids": torch.randint(0, V, (8, 216), device=device)})
-timeit("one row 1728, no position_ids", lambda: {"ids": torch.randint(0, V, (1, 1728), device=device)})
+timeit(
+    "one row 1728, no position_ids", lambda: {"ids": torch.randint(0, V, (1, 1728), device=device)}
+)
 timeit("packed 1728 fixed", lambda: packed(1728))
 timeit("packed varying length", lambda: packed(rng.randrange(1400, 2000) // 8 * 8))
-timeit("packed 1728 fixed, full logits", lambda: {k: v for k, v in packed(1728).items() if k != "logits_to_keep"})
-timeit("packed 1728 fixed, per-example attention", per_example(lambda: packed(1728, boundaries=True)))
-timeit("packed 6912 (32 examples), per-example", per_example(lambda: packed(6912, k=32, boundaries=True)))
+timeit(
+    "packed 1728 fixed, full logits",
+    lambda: {k: v for k, v in packed(1728).items() if k != "logits_to_keep"},
+)
+timeit(
+    "packed 1728 fixed, per-example attention", per_example(lambda: packed(1728, boundaries=True))
+)
+timeit(
+    "packed 6912 (32 examples), per-example",
+    per_example(lambda: packed(6912, k=32, boundaries=True)),
+)
 model.set_attn_implementation("sdpa")
 timeit("packed 6912 (32 examples), masked", lambda: packed(6912, k=32))

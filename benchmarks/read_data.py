@@ -25,8 +25,10 @@ from pathlib import Path
 from ftx import data as datamod
 from ftx.formatters import BUILTIN_FORMATTERS
 
-WORDS = ("the model data answer question train token layer value time people system water number world "
-         "example write give list three name describe explain how what why which small large").split()
+WORDS = (
+    "the model data answer question train token layer value time people system water number world "
+    "example write give list three name describe explain how what why which small large"
+).split()
 
 
 def make_records(n: int, seed: int = 0) -> list[dict[str, str]]:
@@ -36,8 +38,14 @@ def make_records(n: int, seed: int = 0) -> list[dict[str, str]]:
     def text(lo: int, hi: int) -> str:
         return " ".join(rng.choice(WORDS) for _ in range(rng.randint(lo, hi))).capitalize() + "."
 
-    return [{"instruction": text(4, 20), "input": text(3, 30) if rng.random() < 0.4 else "", "output": text(1, 60) + f" ({i})"}
-            for i in range(n)]
+    return [
+        {
+            "instruction": text(4, 20),
+            "input": text(3, 30) if rng.random() < 0.4 else "",
+            "output": text(1, 60) + f" ({i})",
+        }
+        for i in range(n)
+    ]
 
 
 def time_load(path: Path, runs: int) -> tuple[float, int, int]:
@@ -73,15 +81,32 @@ def main() -> None:
         for name, path in files.items():
             seconds, examples, peak = time_load(path, args.runs)
             assert examples == args.records, (name, examples)
-            results[name] = {"seconds": seconds, "file_mb": path.stat().st_size / 2**20, "peak_mb": peak / 2**20}
+            results[name] = {
+                "seconds": seconds,
+                "file_mb": path.stat().st_size / 2**20,
+                "peak_mb": peak / 2**20,
+            }
     base = results["JSON Lines (baseline)"]["seconds"]
     print(f"{args.records:,} Alpaca-shaped records, ftx.data.load, median of {args.runs}")
     for name, r in results.items():
-        print(f"  {name:24s} {r['seconds']:7.2f} s  x{r['seconds'] / base:.2f}   file {r['file_mb']:5.1f} MB, "
-              f"peak {r['peak_mb']:6.1f} MB (x{r['peak_mb'] / r['file_mb']:.1f} the file)")
+        print(
+            f"  {name:24s} {r['seconds']:7.2f} s  x{r['seconds'] / base:.2f}   file {r['file_mb']:5.1f} MB, "
+            f"peak {r['peak_mb']:6.1f} MB (x{r['peak_mb'] / r['file_mb']:.1f} the file)"
+        )
     ratio = results["JSON array"]["seconds"] / base
-    Path(args.out).write_text(json.dumps({"records": args.records, "runs": args.runs, "results": results, "array_over_lines": ratio,
-                                          "python": sys.version.split()[0]}, indent=2) + "\n")
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "records": args.records,
+                "runs": args.runs,
+                "results": results,
+                "array_over_lines": ratio,
+                "python": sys.version.split()[0],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {args.out}")
 
 

@@ -30,7 +30,9 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def median_seconds(command: list[str], runs: int) -> float:
-    subprocess.run(command, capture_output=True, check=True, env=ENV)  # warm the file and bytecode caches
+    subprocess.run(
+        command, capture_output=True, check=True, env=ENV
+    )  # warm the file and bytecode caches
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -48,7 +50,13 @@ def main() -> None:
     base = results["baseline: import click, rich, pluggy"]
     for name, seconds in results.items():
         print(f"{name:40s} {seconds * 1000:7.0f} ms   x{seconds / base:.2f}")
-    Path(args.out).write_text(json.dumps({"median_seconds": results, "runs": args.runs, "python": sys.version.split()[0]}, indent=2) + "\n")
+    Path(args.out).write_text(
+        json.dumps(
+            {"median_seconds": results, "runs": args.runs, "python": sys.version.split()[0]},
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {args.out}")
 
 

@@ -44,7 +44,9 @@ def make_examples(n: int, mean: float, seed: int, vocab: int) -> list[dict[str, 
         length = min(512, max(16, int(rng.lognormvariate(mu, sigma))))
         answer = max(4, length // 4)
         ids = [rng.randrange(10, vocab) for _ in range(length)]
-        out.append({"input_ids": ids, "labels": [-100] * (length - answer) + ids[length - answer:]})
+        out.append(
+            {"input_ids": ids, "labels": [-100] * (length - answer) + ids[length - answer :]}
+        )
     return out
 
 
@@ -80,8 +82,16 @@ def build_model(shape: str, device: str, folder: Path) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     hidden, layers, heads, kv, inter, vocab = SHAPES[shape]
-    config = LlamaConfig(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv,
-                         intermediate_size=inter, vocab_size=vocab, max_position_embeddings=4096, tie_word_embeddings=True)
+    config = LlamaConfig(
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        intermediate_size=inter,
+        vocab_size=vocab,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+    )
     torch.manual_seed(0)
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     with torch.device("cuda" if device == "cuda" else "cpu"):
@@ -108,11 +118,16 @@ def load(method: str, folder: Path, device: str) -> tuple[Any, Any, Any]:
     from ftx.backends.local import model as models
     from ftx.backends.local.options import LoraOptions, QLoraOptions, TrainOptions
 
-    backend, opts = {"full": (LocalFull(), TrainOptions()), "lora": (LocalLoRA(), LoraOptions()),
-                     "qlora": (LocalQLoRA(), QLoraOptions())}[method]
+    backend, opts = {
+        "full": (LocalFull(), TrainOptions()),
+        "lora": (LocalLoRA(), LoraOptions()),
+        "qlora": (LocalQLoRA(), QLoraOptions()),
+    }[method]
     opts.model, opts.device = str(folder), device
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    model = models.load_model(folder, device=device, dtype=dtype, **backend.load_kwargs(opts, device))
+    model = models.load_model(
+        folder, device=device, dtype=dtype, **backend.load_kwargs(opts, device)
+    )
     return model, backend, opts
 
 
@@ -167,19 +182,34 @@ class NaiveCollator:
         import torch
 
         ids = [b["input_ids"] + [self.pad_id] * (self.length - len(b["input_ids"])) for b in batch]
-        mask = [[1] * len(b["input_ids"]) + [0] * (self.length - len(b["input_ids"])) for b in batch]
+        mask = [
+            [1] * len(b["input_ids"]) + [0] * (self.length - len(b["input_ids"])) for b in batch
+        ]
         self.real_tokens += sum(len(b["input_ids"]) for b in batch)
         t = torch.tensor(ids)
         return {"input_ids": t, "attention_mask": torch.tensor(mask), "labels": t.clone()}
 
 
-def run_naive(method: str, folder: Path, device: str, data: list, steps: int, warmup: int, batch: int = 8) -> tuple[float, int, Any]:
+def run_naive(
+    method: str, folder: Path, device: str, data: list, steps: int, warmup: int, batch: int = 8
+) -> tuple[float, int, Any]:
     from transformers import PrinterCallback, Trainer, TrainingArguments
 
     model, _ = prepared(method, folder, device, ftx_defaults=False)
-    args = TrainingArguments(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=batch, max_steps=steps, learning_rate=1e-4,
-                             bf16=device == "cuda", use_cpu=device == "cpu", report_to="none", disable_tqdm=True,
-                             save_strategy="no", logging_steps=10**6, remove_unused_columns=False, log_level="error")
+    args = TrainingArguments(
+        output_dir=tempfile.mkdtemp(),
+        per_device_train_batch_size=batch,
+        max_steps=steps,
+        learning_rate=1e-4,
+        bf16=device == "cuda",
+        use_cpu=device == "cpu",
+        report_to="none",
+        disable_tqdm=True,
+        save_strategy="no",
+        logging_steps=10**6,
+        remove_unused_columns=False,
+        log_level="error",
+    )
     trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=NaiveCollator())
     trainer.remove_callback(PrinterCallback)
     marks = clock(trainer, warmup)
@@ -187,7 +217,9 @@ def run_naive(method: str, folder: Path, device: str, data: list, steps: int, wa
     return (*elapsed(marks), model)
 
 
-def run_ftx(method: str, folder: Path, device: str, data: list, steps: int, warmup: int, batch: int = 8) -> tuple[float, int, Any]:
+def run_ftx(
+    method: str, folder: Path, device: str, data: list, steps: int, warmup: int, batch: int = 8
+) -> tuple[float, int, Any]:
     """ftx's own training function with its default options (packing, completion-only loss)."""
     import torch
     import transformers
@@ -200,7 +232,15 @@ def run_ftx(method: str, folder: Path, device: str, data: list, steps: int, warm
     model, opts = prepared(method, folder, device, ftx_defaults=True)
     opts.max_steps, opts.save_checkpoints, opts.batch_size = steps, False, batch
     tokenizer = type("Tokenizer", (), {"pad_token_id": 0})()
-    ctx = BackendContext("bench", Path(tempfile.mkdtemp()), {}, lambda: None, lambda line: None, lambda k, d: None, Progress(disable=True))
+    ctx = BackendContext(
+        "bench",
+        Path(tempfile.mkdtemp()),
+        {},
+        lambda: None,
+        lambda line: None,
+        lambda k, d: None,
+        Progress(disable=True),
+    )
     encoded = [Encoded(d["input_ids"], d["labels"]) for d in data]
     original = transformers.Trainer.train
     box: dict[str, Any] = {}
@@ -212,13 +252,24 @@ def run_ftx(method: str, folder: Path, device: str, data: list, steps: int, warm
     transformers.Trainer.train = train_with_clock
     try:
         dtype = torch.bfloat16 if device == "cuda" else torch.float32
-        trainmod.train(model, tokenizer, encoded, opts, ctx, device=device, dtype=dtype, seed=0, label="bench")
+        trainmod.train(
+            model, tokenizer, encoded, opts, ctx, device=device, dtype=dtype, seed=0, label="bench"
+        )
     finally:
         transformers.Trainer.train = original
     return (*elapsed(box["marks"]), model)
 
 
-def measure(side: Any, method: str, folder: Path, device: str, data: list, steps: int, warmup: int, batch: int) -> dict[str, float]:
+def measure(
+    side: Any,
+    method: str,
+    folder: Path,
+    device: str,
+    data: list,
+    steps: int,
+    warmup: int,
+    batch: int,
+) -> dict[str, float]:
     """Run one side; memory is the peak while loading and training (weights included)."""
     import ctypes
     import gc
@@ -240,8 +291,13 @@ def measure(side: Any, method: str, folder: Path, device: str, data: list, steps
             seconds, tokens, model = side(method, folder, device, data, steps, warmup, batch)
         peak = rss.gib
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    result = {"tokens_per_s": tokens / seconds, "peak_gib": peak, "flops_per_token": flops_per_token(base, method),
-              "tokens": tokens, "seconds": seconds}
+    result = {
+        "tokens_per_s": tokens / seconds,
+        "peak_gib": peak,
+        "flops_per_token": flops_per_token(base, method),
+        "tokens": tokens,
+        "seconds": seconds,
+    }
     del model, base
     return result
 
@@ -250,13 +306,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--methods", default="lora,qlora,full")
-    parser.add_argument("--shape", choices=list(SHAPES), help="model shape (default: tiny on cpu, 1b on cuda)")
-    parser.add_argument("--steps", type=int, help="optimizer steps per measurement (default: 12 cpu, 40 cuda)")
+    parser.add_argument(
+        "--shape", choices=list(SHAPES), help="model shape (default: tiny on cpu, 1b on cuda)"
+    )
+    parser.add_argument(
+        "--steps", type=int, help="optimizer steps per measurement (default: 12 cpu, 40 cuda)"
+    )
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--batch", type=int, default=8, help="examples per optimizer step, both sides")
+    parser.add_argument(
+        "--batch", type=int, default=8, help="examples per optimizer step, both sides"
+    )
     parser.add_argument("--mean-length", type=float, default=216.0, help="mean tokens per example")
-    parser.add_argument("--peak-tflops", type=float, help="accelerator peak for MFU (default: from the GPU name)")
-    parser.add_argument("--out", help="JSON file to write (default: benchmarks/results/train_throughput-<device>.json)")
+    parser.add_argument(
+        "--peak-tflops", type=float, help="accelerator peak for MFU (default: from the GPU name)"
+    )
+    parser.add_argument(
+        "--out",
+        help="JSON file to write (default: benchmarks/results/train_throughput-<device>.json)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -264,9 +331,15 @@ def main() -> None:
     shape = args.shape or ("1b" if args.device == "cuda" else "tiny")
     steps = args.steps or (40 if args.device == "cuda" else 12)
     if steps <= args.warmup:
-        parser.error(f"--steps ({steps}) counts the {args.warmup} warm-up steps too: give more steps than --warmup")
+        parser.error(
+            f"--steps ({steps}) counts the {args.warmup} warm-up steps too: give more steps than --warmup"
+        )
     peak = args.peak_tflops
-    name = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or platform.machine()
+    name = (
+        torch.cuda.get_device_name()
+        if args.device == "cuda"
+        else platform.processor() or platform.machine()
+    )
     if peak is None and args.device == "cuda":
         peak = next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
     data = make_examples(args.batch * steps, args.mean_length, 0, SHAPES[shape][5])
@@ -274,24 +347,45 @@ def main() -> None:
 
     rows = []
     for method in args.methods.split(","):
-        naive = measure(run_naive, method, folder, args.device, data, steps, args.warmup, args.batch)
+        naive = measure(
+            run_naive, method, folder, args.device, data, steps, args.warmup, args.batch
+        )
         ours = measure(run_ftx, method, folder, args.device, data, steps, args.warmup, args.batch)
-        row = {"method": method, "naive": naive, "ftx": ours,
-               "speedup": ours["tokens_per_s"] / naive["tokens_per_s"],
-               "memory_ratio": ours["peak_gib"] / naive["peak_gib"] if naive["peak_gib"] else None}
+        row = {
+            "method": method,
+            "naive": naive,
+            "ftx": ours,
+            "speedup": ours["tokens_per_s"] / naive["tokens_per_s"],
+            "memory_ratio": ours["peak_gib"] / naive["peak_gib"] if naive["peak_gib"] else None,
+        }
         if peak:
             for side in (naive, ours):
                 side["mfu"] = side["tokens_per_s"] * side["flops_per_token"] / (peak * 1e12)
         rows.append(row)
-        print(f"{method:6s} naive {naive['tokens_per_s']:9.0f} tok/s {naive['peak_gib']:6.2f} GiB"
-              f" | ftx {ours['tokens_per_s']:9.0f} tok/s {ours['peak_gib']:6.2f} GiB"
-              f" | speed x{row['speedup']:.2f}, memory x{row['memory_ratio'] or 0:.2f}"
-              + (f" | MFU naive {naive['mfu']:.1%} ftx {ours['mfu']:.1%}" if peak else ""), flush=True)
+        print(
+            f"{method:6s} naive {naive['tokens_per_s']:9.0f} tok/s {naive['peak_gib']:6.2f} GiB"
+            f" | ftx {ours['tokens_per_s']:9.0f} tok/s {ours['peak_gib']:6.2f} GiB"
+            f" | speed x{row['speedup']:.2f}, memory x{row['memory_ratio'] or 0:.2f}"
+            + (f" | MFU naive {naive['mfu']:.1%} ftx {ours['mfu']:.1%}" if peak else ""),
+            flush=True,
+        )
 
-    report = {"device": name, "shape": shape, "steps": steps, "batch": args.batch, "warmup": args.warmup, "mean_length": args.mean_length,
-              "torch": torch.__version__, "python": sys.version.split()[0], "peak_tflops": peak, "results": rows,
-              "time": time.strftime("%Y-%m-%d %H:%M:%S")}
-    out = Path(args.out or Path(__file__).parent / "results" / f"train_throughput-{args.device}.json")
+    report = {
+        "device": name,
+        "shape": shape,
+        "steps": steps,
+        "batch": args.batch,
+        "warmup": args.warmup,
+        "mean_length": args.mean_length,
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "peak_tflops": peak,
+        "results": rows,
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    out = Path(
+        args.out or Path(__file__).parent / "results" / f"train_throughput-{args.device}.json"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ftx.types import Completion, GenerationParams, Message, Problem, Splits, TrainStats
 
@@ -26,8 +27,12 @@ class TrainedModel(ABC):
     stats: TrainStats
 
     @abstractmethod
-    def generate(self, prompts: list[list[Message]], params: GenerationParams,
-                 on_answer: Callable[[int, Completion], None] | None = None) -> list[Completion]:
+    def generate(
+        self,
+        prompts: list[list[Message]],
+        params: GenerationParams,
+        on_answer: Callable[[int, Completion], None] | None = None,
+    ) -> list[Completion]:
         """Answer every prompt (batched where the backend can), in order.
 
         Call ``on_answer(i, completion)`` as soon as the answer to ``prompts[i]`` exists: ftx

@@ -21,7 +21,9 @@ def _consoles() -> tuple[Any, Any]:
 
     # emoji=False: ":thumbs_up:" in a path or an answer is text, not a picture.
     # In a log (not a terminal) a warning stays one line however long: no wrapping at 80 columns.
-    return Console(emoji=False, soft_wrap=not sys.stdout.isatty()), Console(stderr=True, emoji=False, soft_wrap=not sys.stderr.isatty())
+    return Console(emoji=False, soft_wrap=not sys.stdout.isatty()), Console(
+        stderr=True, emoji=False, soft_wrap=not sys.stderr.isatty()
+    )
 
 
 def _store(runs_dir: str | None) -> Any:
@@ -58,22 +60,98 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 @cli.command(context_settings=CONTEXT)
-@click.option("--data", "-d", metavar="PATH", help="Training data: .jsonl .json .csv .parquet or a saved datasets dir. Default: bundled Q&A.")
-@click.option("--eval", "eval_data", metavar="PATH", help="Held-out evaluation data (wins over --eval-size).")
-@click.option("--eval-size", type=float, metavar="N", help="Held-out share: a fraction (0.15) or a count (40).")
-@click.option("--backend", "-b", "backends", multiple=True, metavar="NAME", help="Backend to train; repeat for several (ftx backends lists them).")
-@click.option("--evaluator", "-e", "evaluators", multiple=True, metavar="NAME", help="Evaluator; repeat for several (ftx evaluators lists them).")
-@click.option("--model", "-m", metavar="PATH", help="Local model directory or .gguf file for the local backends.")
-@click.option("--format", "format_", metavar="NAME", help="Input schema (default: detected). ftx formatters lists them.")
+@click.option(
+    "--data",
+    "-d",
+    metavar="PATH",
+    help="Training data: .jsonl .json .csv .parquet or a saved datasets dir. Default: bundled Q&A.",
+)
+@click.option(
+    "--eval", "eval_data", metavar="PATH", help="Held-out evaluation data (wins over --eval-size)."
+)
+@click.option(
+    "--eval-size",
+    type=float,
+    metavar="N",
+    help="Held-out share: a fraction (0.15) or a count (40).",
+)
+@click.option(
+    "--backend",
+    "-b",
+    "backends",
+    multiple=True,
+    metavar="NAME",
+    help="Backend to train; repeat for several (ftx backends lists them).",
+)
+@click.option(
+    "--evaluator",
+    "-e",
+    "evaluators",
+    multiple=True,
+    metavar="NAME",
+    help="Evaluator; repeat for several (ftx evaluators lists them).",
+)
+@click.option(
+    "--model",
+    "-m",
+    metavar="PATH",
+    help="Local model directory or .gguf file for the local backends.",
+)
+@click.option(
+    "--format",
+    "format_",
+    metavar="NAME",
+    help="Input schema (default: detected). ftx formatters lists them.",
+)
 @click.option("--seed", type=int, help="Seed for the split, training and sampling.")
-@click.option("--skip-invalid", is_flag=True, default=None, help="Use the valid records and skip invalid ones (counted in a warning).")
-@click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Set an option, e.g. --set local-lora.epochs=3. Repeatable.")
-@click.option("--config", "config_file", metavar="FILE", help="Config file (default: ./ftx.toml if present).")
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    default=None,
+    help="Use the valid records and skip invalid ones (counted in a warning).",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="SECTION.KEY=VALUE",
+    help="Set an option, e.g. --set local-lora.epochs=3. Repeatable.",
+)
+@click.option(
+    "--config", "config_file", metavar="FILE", help="Config file (default: ./ftx.toml if present)."
+)
 @click.option("--runs-dir", metavar="DIR", help="Where run directories go (default: runs).")
 @click.option("--name", metavar="ID", help="Run id (default: a timestamp).")
-@click.option("--max-cost", type=float, metavar="DOLLARS", help="Refuse to start if hosted training is estimated to cost more.")
-@click.option("--yes", "-y", is_flag=True, default=None, help="Accept an estimated cost above --max-cost without asking.")
-def run(data, eval_data, eval_size, backends, evaluators, model, format_, seed, skip_invalid, sets, config_file, runs_dir, name, max_cost, yes) -> None:
+@click.option(
+    "--max-cost",
+    type=float,
+    metavar="DOLLARS",
+    help="Refuse to start if hosted training is estimated to cost more.",
+)
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    default=None,
+    help="Accept an estimated cost above --max-cost without asking.",
+)
+def run(
+    data,
+    eval_data,
+    eval_size,
+    backends,
+    evaluators,
+    model,
+    format_,
+    seed,
+    skip_invalid,
+    sets,
+    config_file,
+    runs_dir,
+    name,
+    max_cost,
+    yes,
+) -> None:
     """Train every chosen backend on the same data and compare them on held-out examples.
 
     \b
@@ -93,9 +171,18 @@ def run(data, eval_data, eval_size, backends, evaluators, model, format_, seed, 
     if name is not None:
         check_run_name(name)  # before anything is read or trained
     cli_values = {
-        "data": data, "eval_data": eval_data, "eval_size": eval_size, "model": model, "format": format_,
-        "seed": seed, "skip_invalid": skip_invalid, "runs_dir": runs_dir, "max_cost": max_cost, "yes": yes,
-        "backends": list(backends) or None, "evaluators": list(evaluators) or None,
+        "data": data,
+        "eval_data": eval_data,
+        "eval_size": eval_size,
+        "model": model,
+        "format": format_,
+        "seed": seed,
+        "skip_invalid": skip_invalid,
+        "runs_dir": runs_dir,
+        "max_cost": max_cost,
+        "yes": yes,
+        "backends": list(backends) or None,
+        "evaluators": list(evaluators) or None,
     }
     config = configmod.load(config_file, cli=cli_values, sets=sets)
     out, err = _consoles()
@@ -105,7 +192,11 @@ def run(data, eval_data, eval_size, backends, evaluators, model, format_, seed, 
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("run_ref", metavar="RUN")
-@click.option("--runs-dir", metavar="DIR", help="Where the runs are (default: runs_dir from ftx.toml, else runs).")
+@click.option(
+    "--runs-dir",
+    metavar="DIR",
+    help="Where the runs are (default: runs_dir from ftx.toml, else runs).",
+)
 def resume(run_ref: str, runs_dir: str) -> None:
     """Continue an interrupted run: finished backends are kept, trained ones re-attached."""
     from ftx.runner import Runner
@@ -118,11 +209,34 @@ def resume(run_ref: str, runs_dir: str) -> None:
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("run_ref", metavar="RUN")
-@click.option("--backend", "-b", "backend_name", required=True, metavar="NAME", help="The backend whose model to export.")
-@click.option("--merge", "merge_out", metavar="DIR", help="Write a merged model (adapter folded into the base weights) here.")
-@click.option("--out", "plain_out", metavar="DIR", help="Write the artifact as it is (e.g. the LoRA adapter) here.")
-@click.option("--runs-dir", metavar="DIR", help="Where the runs are (default: runs_dir from ftx.toml, else runs).")
-def export(run_ref: str, backend_name: str, merge_out: str | None, plain_out: str | None, runs_dir: str) -> None:
+@click.option(
+    "--backend",
+    "-b",
+    "backend_name",
+    required=True,
+    metavar="NAME",
+    help="The backend whose model to export.",
+)
+@click.option(
+    "--merge",
+    "merge_out",
+    metavar="DIR",
+    help="Write a merged model (adapter folded into the base weights) here.",
+)
+@click.option(
+    "--out",
+    "plain_out",
+    metavar="DIR",
+    help="Write the artifact as it is (e.g. the LoRA adapter) here.",
+)
+@click.option(
+    "--runs-dir",
+    metavar="DIR",
+    help="Where the runs are (default: runs_dir from ftx.toml, else runs).",
+)
+def export(
+    run_ref: str, backend_name: str, merge_out: str | None, plain_out: str | None, runs_dir: str
+) -> None:
     """Write a trained model where other tools can load it.
 
     \b
@@ -139,13 +253,20 @@ def export(run_ref: str, backend_name: str, merge_out: str | None, plain_out: st
     run = _store(runs_dir).open(run_ref)
     state = run.meta["backends"].get(backend_name)
     if state is None:
-        raise click.UsageError(f"run {run.id} has no backend '{backend_name}' (it has {', '.join(run.meta['backends'])}).")
+        raise click.UsageError(
+            f"run {run.id} has no backend '{backend_name}' (it has {', '.join(run.meta['backends'])})."
+        )
     if not state.get("trained"):
-        raise click.UsageError(f"backend '{backend_name}' of run {run.id} has not finished training.")
+        raise click.UsageError(
+            f"backend '{backend_name}' of run {run.id} has not finished training."
+        )
     out = Path(merge_out or plain_out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         what = "a file" if not out.is_dir() else "a folder that is not empty"
-        raise ConfigError(f"{out} is {what}; ftx export writes a new folder and overwrites nothing.", hint="Choose another path.")
+        raise ConfigError(
+            f"{out} is {what}; ftx export writes a new folder and overwrites nothing.",
+            hint="Choose another path.",
+        )
     backend, options = next((b, o) for b, o in plan_of(run).backends if b.name == backend_name)
     backend.export(run.path / backend_name, options, out, merge=bool(merge_out))
     click.echo(f"wrote {out}")
@@ -153,7 +274,11 @@ def export(run_ref: str, backend_name: str, merge_out: str | None, plain_out: st
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("run_ref", metavar="RUN")
-@click.option("--runs-dir", metavar="DIR", help="Where the runs are (default: runs_dir from ftx.toml, else runs).")
+@click.option(
+    "--runs-dir",
+    metavar="DIR",
+    help="Where the runs are (default: runs_dir from ftx.toml, else runs).",
+)
 def cancel(run_ref: str, runs_dir: str) -> None:
     """Cancel a run's hosted jobs (fine-tuning jobs on OpenAI, Vertex AI, ...)."""
     from ftx.runner import plan_of
@@ -171,13 +296,16 @@ def cancel(run_ref: str, runs_dir: str) -> None:
 
 
 @cli.command(context_settings=CONTEXT)
-@click.option("--runs-dir", metavar="DIR", help="Where the runs are (default: runs_dir from ftx.toml, else runs).")
+@click.option(
+    "--runs-dir",
+    metavar="DIR",
+    help="Where the runs are (default: runs_dir from ftx.toml, else runs).",
+)
 def runs(runs_dir: str) -> None:
     """List runs, newest first."""
     import time
 
     from rich.table import Table
-
 
     from ftx.display import markup
 
@@ -193,35 +321,63 @@ def runs(runs_dir: str) -> None:
     table.columns[0].min_width = max(len(r["id"]) for r in found)
     table.columns[4].overflow = "fold"
     for r in found:
-        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r["created"] else ""
-        table.add_row(markup(r["id"], newlines=False), created, markup(r["status"] or ""),
-                      markup(r["backends"].replace(",", ", "), newlines=False), markup(r["data"] or "", newlines=False))
+        created = (
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r["created"] else ""
+        )
+        table.add_row(
+            markup(r["id"], newlines=False),
+            created,
+            markup(r["status"] or ""),
+            markup(r["backends"].replace(",", ", "), newlines=False),
+            markup(r["data"] or "", newlines=False),
+        )
     out.print(table)
 
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("run_ref", metavar="RUN", default="latest")
-@click.option("--runs-dir", metavar="DIR", help="Where the runs are (default: runs_dir from ftx.toml, else runs).")
+@click.option(
+    "--runs-dir",
+    metavar="DIR",
+    help="Where the runs are (default: runs_dir from ftx.toml, else runs).",
+)
 def show(run_ref: str, runs_dir: str) -> None:
     """Show a run's comparison table and status (RUN: id, id prefix, or 'latest')."""
+    from ftx.display import markup
     from ftx.report.terminal import TerminalReporter
     from ftx.results import load_result
-
-    from ftx.display import markup
 
     out, _ = _consoles()
     run = _store(runs_dir).open(run_ref)
     result = load_result(run)
-    out.print(f"run {markup(run.id)} · status: {markup(run.meta.get('status'))} · data: {markup(result.data)}")
+    out.print(
+        f"run {markup(run.id)} · status: {markup(run.meta.get('status'))} · data: {markup(result.data)}"
+    )
     TerminalReporter().report(result, run.path, out)
 
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("run_ref", metavar="RUN", default="latest")
-@click.option("--examples", "-n", type=click.IntRange(min=0), default=0, metavar="N",
-              help="Also show the N examples the backends disagree on most, answers side by side.")
-@click.option("--reporter", "reporters", multiple=True, metavar="NAME", help="Reporters to run (default: the run's own).")
-@click.option("--runs-dir", metavar="DIR", help="Where the runs are (default: runs_dir from ftx.toml, else runs).")
+@click.option(
+    "--examples",
+    "-n",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="Also show the N examples the backends disagree on most, answers side by side.",
+)
+@click.option(
+    "--reporter",
+    "reporters",
+    multiple=True,
+    metavar="NAME",
+    help="Reporters to run (default: the run's own).",
+)
+@click.option(
+    "--runs-dir",
+    metavar="DIR",
+    help="Where the runs are (default: runs_dir from ftx.toml, else runs).",
+)
 def report(run_ref: str, examples: int, reporters: tuple[str, ...], runs_dir: str) -> None:
     """Write a run's reports again (report.json, .md, .html, plugins') and show its table.
 
@@ -230,10 +386,10 @@ def report(run_ref: str, examples: int, reporters: tuple[str, ...], runs_dir: st
       ftx report latest --examples 5
       ftx report 20261123-1012 --reporter html
     """
+    from ftx.config import RunConfig
     from ftx.plugins import get_registry
     from ftx.report.terminal import print_examples
     from ftx.results import load_result
-    from ftx.config import RunConfig
     from ftx.runner import config_of
 
     out, _ = _consoles()
@@ -241,9 +397,13 @@ def report(run_ref: str, examples: int, reporters: tuple[str, ...], runs_dir: st
     result = load_result(run)
     registry = get_registry()
     # The run's own reporters, and today's defaults (report.html for a run made before it existed).
-    names = list(reporters) or list(dict.fromkeys([*config_of(run).run.reporters, *RunConfig().reporters]))
+    names = list(reporters) or list(
+        dict.fromkeys([*config_of(run).run.reporters, *RunConfig().reporters])
+    )
     chosen = [registry.get("reporter", name)() for name in names]
-    if all(reporter.writes for reporter in chosen):  # only file reporters named: the table still shows, and where they wrote
+    if all(
+        reporter.writes for reporter in chosen
+    ):  # only file reporters named: the table still shows, and where they wrote
         from ftx.report.terminal import TerminalReporter
 
         chosen.append(TerminalReporter())
@@ -256,7 +416,11 @@ def report(run_ref: str, examples: int, reporters: tuple[str, ...], runs_dir: st
 @cli.command(context_settings=CONTEXT)
 @click.argument("run_a", metavar="RUN_A")
 @click.argument("run_b", metavar="RUN_B")
-@click.option("--runs-dir", metavar="DIR", help="Where the runs are (default: runs_dir from ftx.toml, else runs).")
+@click.option(
+    "--runs-dir",
+    metavar="DIR",
+    help="Where the runs are (default: runs_dir from ftx.toml, else runs).",
+)
 def compare(run_a: str, run_b: str, runs_dir: str) -> None:
     """Compare two runs: each backend's metrics in both, the change, and whether it is
     significant (paired over the same eval examples)."""
@@ -346,15 +510,23 @@ def _load_dataset(path: str, format_: str, tokenizer: str | None, max_tokens: in
     registry.raise_errors()
     count, how = tokens.counter(tokenizer)
     formatters = {n: r.cls for n, r in registry.items["formatter"].items()}
-    dataset = datamod.load(path, formatters=formatters, format=format_, count_tokens=count, max_tokens=max_tokens)
+    dataset = datamod.load(
+        path, formatters=formatters, format=format_, count_tokens=count, max_tokens=max_tokens
+    )
     return dataset, count, how
 
 
 @data.command(context_settings=CONTEXT)
 @click.argument("path", metavar="FILE")
-@click.option("--format", "format_", default="auto", show_default=True, metavar="NAME", help="Input schema.")
+@click.option(
+    "--format", "format_", default="auto", show_default=True, metavar="NAME", help="Input schema."
+)
 @click.option("--max-tokens", type=int, metavar="N", help="Flag examples longer than N tokens.")
-@click.option("--tokenizer", metavar="DIR", help="Model directory whose tokenizer counts tokens (default: an approximation).")
+@click.option(
+    "--tokenizer",
+    metavar="DIR",
+    help="Model directory whose tokenizer counts tokens (default: an approximation).",
+)
 def validate(path: str, format_: str, max_tokens: int | None, tokenizer: str | None) -> None:
     """Check FILE and list every problem with file:line and field. Exit 0 if usable, 1 if not."""
     from ftx.data import grouped
@@ -373,7 +545,11 @@ def validate(path: str, format_: str, max_tokens: int | None, tokenizer: str | N
 @data.command(context_settings=CONTEXT)
 @click.argument("path", metavar="FILE")
 @click.option("--format", "format_", default="auto", show_default=True, metavar="NAME")
-@click.option("--tokenizer", metavar="DIR", help="Model directory whose tokenizer counts tokens (default: an approximation).")
+@click.option(
+    "--tokenizer",
+    metavar="DIR",
+    help="Model directory whose tokenizer counts tokens (default: an approximation).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
 def stats(path: str, format_: str, tokenizer: str | None, as_json: bool) -> None:
     """Counts, token length percentiles, duplicates and the detected schema of FILE."""
@@ -387,7 +563,10 @@ def stats(path: str, format_: str, tokenizer: str | None, as_json: bool) -> None
     if not dataset.examples:  # nothing usable: say so, and fail, whatever the output format
         if as_json:
             click.echo(json.dumps(result, indent=2))
-        raise DataError(f"{path}: no valid examples ({len(dataset.errors)} error(s)).", hint="Run 'ftx data validate' to list them.")
+        raise DataError(
+            f"{path}: no valid examples ({len(dataset.errors)} error(s)).",
+            hint="Run 'ftx data validate' to list them.",
+        )
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -396,12 +575,27 @@ def stats(path: str, format_: str, tokenizer: str | None, as_json: bool) -> None
     out, _ = _consoles()
     from ftx.display import markup
 
-    table = Table(title=f"{markup(path)} · schema: {markup(result['schema'])}", show_header=False, title_justify="left")
-    for key in ("records", "examples", "errors", "duplicates", "with_system_prompt", "multi_turn", "total_tokens"):
+    table = Table(
+        title=f"{markup(path)} · schema: {markup(result['schema'])}",
+        show_header=False,
+        title_justify="left",
+    )
+    for key in (
+        "records",
+        "examples",
+        "errors",
+        "duplicates",
+        "with_system_prompt",
+        "multi_turn",
+        "total_tokens",
+    ):
         table.add_row(key.replace("_", " "), str(result[key]))
     for key in ("prompt_tokens", "answer_tokens"):
         p = result[key]
-        table.add_row(key.replace("_", " "), f"p50 {p['p50']} · p90 {p['p90']} · p99 {p['p99']} · max {p['max']}")
+        table.add_row(
+            key.replace("_", " "),
+            f"p50 {p['p50']} · p90 {p['p90']} · p99 {p['p99']} · max {p['max']}",
+        )
     table.add_row("token counts", how)
     out.print(table)
 
@@ -415,7 +609,9 @@ def _add_plugin_commands() -> None:
     try:
         get_plugin_manager().hook.ftx_register_commands(cli=cli)
     except Exception as exc:  # a broken plugin must not take the CLI down
-        click.echo(f"warning: a plugin failed to add commands: {type(exc).__name__}: {exc}", err=True)
+        click.echo(
+            f"warning: a plugin failed to add commands: {type(exc).__name__}: {exc}", err=True
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,22 +42,41 @@ ENV_PREFIX = "FTX_"
 class RunConfig:
     """Settings of a whole run (the ``[run]`` table)."""
 
-    data: str | None = option(None, "training data file or directory (default: the bundled Pride and Prejudice Q&A)")
+    data: str | None = option(
+        None, "training data file or directory (default: the bundled Pride and Prejudice Q&A)"
+    )
     eval_data: str | None = option(None, "held-out evaluation file; wins over eval_size")
     eval_size: float = option(0.15, "held-out share of the data: a fraction (0.15) or a count (40)")
     seed: int = option(42, "seed for the split, training and sampling")
     format: str = option("auto", "input schema: auto, or a formatter name (ftx formatters)")
-    skip_invalid: bool = option(False, "train on the valid records and skip invalid ones (counted in a warning) instead of refusing the file")
+    skip_invalid: bool = option(
+        False,
+        "train on the valid records and skip invalid ones (counted in a warning) instead of refusing the file",
+    )
     backends: list[str] = option(["local-base", "local-lora"], "backends to train and compare")
-    evaluators: list[str] = option(["rouge", "bleu", "jaccard", "exact_match"], "evaluators to score with")
-    reporters: list[str] = option(["terminal", "json", "markdown", "html"], "reporters for the finished run")
-    model: str | None = option(None, "local model directory or .gguf file for the local backends (default: bundled SmolLM2-135M-Instruct)")
-    baseline: str | None = option(None, "backend the others are compared against (default: the first untuned one)")
+    evaluators: list[str] = option(
+        ["rouge", "bleu", "jaccard", "exact_match"], "evaluators to score with"
+    )
+    reporters: list[str] = option(
+        ["terminal", "json", "markdown", "html"], "reporters for the finished run"
+    )
+    model: str | None = option(
+        None,
+        "local model directory or .gguf file for the local backends (default: bundled SmolLM2-135M-Instruct)",
+    )
+    baseline: str | None = option(
+        None, "backend the others are compared against (default: the first untuned one)"
+    )
     runs_dir: str = option("runs", "where run directories are created")
-    max_cost: float | None = option(None, "refuse to start if the estimated cost of all backends is higher (dollars), unless confirmed")
+    max_cost: float | None = option(
+        None,
+        "refuse to start if the estimated cost of all backends is higher (dollars), unless confirmed",
+    )
     yes: bool = option(False, "accept an estimated cost above max_cost without asking")
     max_new_tokens: int | Literal["auto"] = option(
-        "auto", "longest generated answer in tokens; auto: a quarter above the longest eval reference, rounded up to 32, from 64 to 1024")
+        "auto",
+        "longest generated answer in tokens; auto: a quarter above the longest eval reference, rounded up to 32, from 64 to 1024",
+    )
     temperature: float = option(0.0, "sampling temperature for predictions; 0 is greedy")
     top_p: float = option(1.0, "nucleus sampling threshold")
     top_k: int = option(0, "sample from the k most likely tokens only (0: no limit)")
@@ -65,7 +85,9 @@ class RunConfig:
     def validate(self) -> list[str]:
         problems = []
         if self.eval_size <= 0:
-            problems.append(f"eval_size must be a fraction in (0, 1) or a count >= 1, got {self.eval_size}")
+            problems.append(
+                f"eval_size must be a fraction in (0, 1) or a count >= 1, got {self.eval_size}"
+            )
         elif self.eval_size >= 1 and not float(self.eval_size).is_integer():
             problems.append(f"eval_size above 1 is a count and must be whole, got {self.eval_size}")
         if not self.backends:
@@ -82,7 +104,9 @@ class RunConfig:
         if self.top_k < 0:
             problems.append(f"top_k must be 0 (no limit) or more, got {self.top_k}")
         if self.repetition_penalty <= 0:
-            problems.append(f"repetition_penalty must be above 0 (1 changes nothing), got {self.repetition_penalty:g}")
+            problems.append(
+                f"repetition_penalty must be above 0 (1 changes nothing), got {self.repetition_penalty:g}"
+            )
         if self.max_cost is not None and self.max_cost < 0:
             problems.append(f"max_cost must be 0 dollars or more, got {self.max_cost:g}")
         return problems
@@ -91,10 +115,16 @@ class RunConfig:
     def generation(self) -> GenerationParams:
         """The sampling settings; ``max_new_tokens`` must be resolved first (``auto_max_new_tokens``)."""
         if self.max_new_tokens == "auto":
-            raise ConfigError("max_new_tokens=auto has not been resolved from the eval references yet.")
+            raise ConfigError(
+                "max_new_tokens=auto has not been resolved from the eval references yet."
+            )
         return GenerationParams(
-            max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
-            repetition_penalty=self.repetition_penalty, seed=self.seed,
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+            repetition_penalty=self.repetition_penalty,
+            seed=self.seed,
         )
 
 
@@ -130,13 +160,17 @@ class Config:
 
     def check_sections(self, registry: Registry) -> None:
         """Every table must name a known backend or evaluator, and its keys must be valid."""
-        known = {**{n: ("backend", registry.get("backend", n)) for n in registry.names("backend")},
-                 **{n: ("evaluator", registry.get("evaluator", n)) for n in registry.names("evaluator")}}
+        known = {
+            **{n: ("backend", registry.get("backend", n)) for n in registry.names("backend")},
+            **{n: ("evaluator", registry.get("evaluator", n)) for n in registry.names("evaluator")},
+        }
         for section in list(self.sections):
             canonical = _canonical(section, ["run", *known])
             if canonical != section:  # FTX_EXACT_MATCH__X arrives as "exact-match"
                 self.sections.setdefault(canonical, {}).update(self.sections.pop(section))
-                self.sources.update({(canonical, k): v for (s, k), v in list(self.sources.items()) if s == section})
+                self.sources.update(
+                    {(canonical, k): v for (s, k), v in list(self.sources.items()) if s == section}
+                )
                 section = canonical
             if section not in known:
                 where = {src for (s, _), src in self.sources.items() if s == section}
@@ -161,12 +195,16 @@ def load(
 
     path = Path(config_file) if config_file else Path(CONFIG_FILE)
     if config_file and not path.exists():
-        raise ConfigError(f"config file {path} does not exist.", hint="Check the path given to --config.")
+        raise ConfigError(
+            f"config file {path} does not exist.", hint="Check the path given to --config."
+        )
     if path.exists():
         layers.append((str(path), _read_toml(path)))
     layers.append(("environment", _from_env(environ)))
     layers.append(("--set", _from_sets(sets)))
-    layers.append(("command line", {"run": {k: v for k, v in (cli or {}).items() if v is not None}}))
+    layers.append(
+        ("command line", {"run": {k: v for k, v in (cli or {}).items() if v is not None}})
+    )
 
     merged: dict[str, dict[str, Any]] = {}
     sources: dict[tuple[str, str], str] = {}
@@ -174,7 +212,9 @@ def load(
         for section, values in layer.items():
             for key, value in values.items():
                 merged.setdefault(section, {})[key] = value
-                sources[(section, key)] = origin if origin != "environment" else _env_name(section, key)
+                sources[(section, key)] = (
+                    origin if origin != "environment" else _env_name(section, key)
+                )
     run_values = merged.pop("run", {})
     run_sources = {k: src for (s, k), src in sources.items() if s == "run"}
     run = opt.build(RunConfig, run_values, "run", run_sources)
@@ -193,7 +233,9 @@ def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}.", hint="Fix the syntax; see docs/configuration.md.") from None
+        raise ConfigError(
+            f"{path}: invalid TOML: {exc}.", hint="Fix the syntax; see docs/configuration.md."
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the config file: {exc}.") from None
     for key, value in data.items():
@@ -215,7 +257,7 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
-        section, _, key = name[len(ENV_PREFIX):].partition("__")
+        section, _, key = name[len(ENV_PREFIX) :].partition("__")
         if not section or not key:
             continue
         section_name = "run" if section == "RUN" else section.lower().replace("_", "-")

@@ -14,16 +14,24 @@ import os
 import random
 import re
 import stat
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Generator, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from ftx.errors import DataError
 from ftx.formatters import PREFERENCE_HINT, Formatter, not_sft
 from ftx.types import Example, Problem, Splits
 
-SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
+SUFFIXES = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+}
 BUNDLED = "pride_and_prejudice.jsonl"
 
 
@@ -55,10 +63,19 @@ class Dataset:
         errors = grouped(self.errors)  # one mistake repeated in many records is one line
         if errors:
             first = errors[0]
-            more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+            more = (
+                f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+                if len(errors) > 1
+                else ""
+            )
             skip = " or pass --skip-invalid to use only the valid records" if self.examples else ""
-            raise DataError(f"{first}{more}.", errors, hint=f"Run 'ftx data validate' to list every problem,{skip}." if skip
-                            else "Run 'ftx data validate' to list every problem.")
+            raise DataError(
+                f"{first}{more}.",
+                errors,
+                hint=f"Run 'ftx data validate' to list every problem,{skip}."
+                if skip
+                else "Run 'ftx data validate' to list every problem.",
+            )
 
     def skip_invalid(self) -> str:
         """Drop the errors, keeping the valid examples; what was skipped, in words ("" if nothing)."""
@@ -67,8 +84,10 @@ class Dataset:
             return ""
         self.problems = self.warnings
         records = len({p.where for p in errors})
-        return (f"{records} invalid record{'s' if records > 1 else ''} of {Path(self.path).name} "
-                f"(first: {errors[0]}); 'ftx data validate' lists them all")
+        return (
+            f"{records} invalid record{'s' if records > 1 else ''} of {Path(self.path).name} "
+            f"(first: {errors[0]}); 'ftx data validate' lists them all"
+        )
 
 
 def bundled_path() -> Path:
@@ -79,7 +98,9 @@ def bundled_path() -> Path:
 # --- Reading ------------------------------------------------------------------------------
 
 
-def read_records(path: Path, is_record: Callable[[dict[str, Any]], bool] | None = None) -> Iterator[RawRecord]:
+def read_records(
+    path: Path, is_record: Callable[[dict[str, Any]], bool] | None = None
+) -> Iterator[RawRecord]:
     """Raw records with their place in the file; unreadable ones carry a problem instead.
 
     The format is told by content, not by the suffix, as ``datasets`` and pandas do: JSON Lines
@@ -106,8 +127,10 @@ def read_records(path: Path, is_record: Callable[[dict[str, Any]], bool] | None 
         yield from _read_parquet(path, raw)
         return
     if _is_utf16(raw[:8192]):
-        raise DataError(f"{path}: the file is UTF-16 encoded; ftx reads UTF-8.",
-                        hint="Save it as UTF-8 (e.g. iconv -f UTF-16 -t UTF-8 in.jsonl > out.jsonl).")
+        raise DataError(
+            f"{path}: the file is UTF-16 encoded; ftx reads UTF-8.",
+            hint="Save it as UTF-8 (e.g. iconv -f UTF-16 -t UTF-8 in.jsonl > out.jsonl).",
+        )
     if b"\x00" in raw[:8192]:
         raise DataError(
             f"{path}: this looks like a binary file, not text data.",
@@ -122,8 +145,10 @@ def read_records(path: Path, is_record: Callable[[dict[str, Any]], bool] | None 
     elif first in (b"{", b"["):
         yield from _read_json(raw, name, is_record or (lambda record: False))
     elif suffix in SUFFIXES:
-        raise DataError(f"{path}: this is not JSON: it starts with {raw.lstrip()[:20]!r}, not with {{ or [.",
-                        hint="Give JSON Lines (one object per line), a JSON array, CSV with the suffix .csv, or Parquet.")
+        raise DataError(
+            f"{path}: this is not JSON: it starts with {raw.lstrip()[:20]!r}, not with {{ or [.",
+            hint="Give JSON Lines (one object per line), a JSON array, CSV with the suffix .csv, or Parquet.",
+        )
     else:
         raise DataError(
             f"{path}: cannot tell the format of this file.",
@@ -146,9 +171,19 @@ def _read_bytes(path: Path) -> bytes:
         if stat.S_ISREG(mode):
             return path.read_bytes()
         if not stat.S_ISFIFO(mode):
-            kind = "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode) else \
-                "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
-            raise DataError(f"{path}: is {kind}, not a data file.", hint="Give a .jsonl, .json, .csv or .parquet file.")
+            kind = (
+                "a character device"
+                if stat.S_ISCHR(mode)
+                else "a block device"
+                if stat.S_ISBLK(mode)
+                else "a socket"
+                if stat.S_ISSOCK(mode)
+                else "not a regular file"
+            )
+            raise DataError(
+                f"{path}: is {kind}, not a data file.",
+                hint="Give a .jsonl, .json, .csv or .parquet file.",
+            )
         # A named pipe with nobody writing would block open() forever: open without waiting, give
         # a writer PIPE_WAIT seconds to come (`mkfifo p; ftx data validate p & cat x > p`), then
         # read to the end.
@@ -159,14 +194,22 @@ def _read_bytes(path: Path) -> bytes:
             poller = select.poll()
             poller.register(fd, select.POLLIN | select.POLLHUP)
             if not poller.poll(PIPE_WAIT * 1000):
-                raise DataError(f"{path}: nothing wrote to this pipe in {PIPE_WAIT:g} s.",
-                                hint="Start the command that writes to it, or give a file.")
+                raise DataError(
+                    f"{path}: nothing wrote to this pipe in {PIPE_WAIT:g} s.",
+                    hint="Start the command that writes to it, or give a file.",
+                )
             os.set_blocking(fd, True)
             raw = pipe.read(MAX_STREAM_BYTES + 1)
     except OSError as exc:
-        raise DataError(f"{path}: cannot read the file: {exc.strerror or exc}.", hint="Check the path and its permissions.") from None
+        raise DataError(
+            f"{path}: cannot read the file: {exc.strerror or exc}.",
+            hint="Check the path and its permissions.",
+        ) from None
     if len(raw) > MAX_STREAM_BYTES:
-        raise DataError(f"{path}: the pipe gave more than {MAX_STREAM_BYTES // 2**30} GiB.", hint="Write the data to a file first.")
+        raise DataError(
+            f"{path}: the pipe gave more than {MAX_STREAM_BYTES // 2**30} GiB.",
+            hint="Write the data to a file first.",
+        )
     return raw
 
 
@@ -176,19 +219,31 @@ def _decompress(raw: bytes, path: Path) -> bytes:
     import gzip
     import lzma
 
-    for magic, module, name in ((b"\x1f\x8b", gzip, "gzip"), (b"BZh", bz2, "bzip2"), (b"\xfd7zXZ\x00", lzma, "xz")):
+    for magic, module, name in (
+        (b"\x1f\x8b", gzip, "gzip"),
+        (b"BZh", bz2, "bzip2"),
+        (b"\xfd7zXZ\x00", lzma, "xz"),
+    ):
         if raw.startswith(magic):
             try:
                 with module.open(io.BytesIO(raw)) as stream:
                     out = stream.read(MAX_STREAM_BYTES + 1)
             except (OSError, EOFError, lzma.LZMAError) as exc:
-                raise DataError(f"{path}: the {name} file is damaged: {exc}.", hint="Check the download, or decompress it yourself.") from None
+                raise DataError(
+                    f"{path}: the {name} file is damaged: {exc}.",
+                    hint="Check the download, or decompress it yourself.",
+                ) from None
             if len(out) > MAX_STREAM_BYTES:
-                raise DataError(f"{path}: decompresses to more than {MAX_STREAM_BYTES // 2**30} GiB.",
-                                hint="Split the data into several files.")
+                raise DataError(
+                    f"{path}: decompresses to more than {MAX_STREAM_BYTES // 2**30} GiB.",
+                    hint="Split the data into several files.",
+                )
             return out
     if raw.startswith(b"\x28\xb5\x2f\xfd"):
-        raise DataError(f"{path}: is zstd-compressed, which ftx does not read.", hint="Decompress it first: zstd -d FILE.")
+        raise DataError(
+            f"{path}: is zstd-compressed, which ftx does not read.",
+            hint="Decompress it first: zstd -d FILE.",
+        )
     return raw
 
 
@@ -211,7 +266,11 @@ def _looks_like_lines(raw: bytes) -> bool:
 
     if whole_object(first):
         return True
-    if not first.startswith(b"{") or first.rstrip(b" [{") == b"" or first.endswith((b"[", b"{", b":")):
+    if (
+        not first.startswith(b"{")
+        or first.rstrip(b" [{") == b""
+        or first.endswith((b"[", b"{", b":"))
+    ):
         return False
     return any(line.startswith(b"{") and whole_object(line) for line in lines[1:8])
 
@@ -246,22 +305,46 @@ def _read_jsonl(raw: bytes, name: str) -> Iterator[RawRecord]:
         if not line.strip():
             continue
         if len(line) > MAX_LINE_BYTES:
-            yield RawRecord(where, None, Problem(
-                f"the line is {len(line) / 2**20:.1f} MiB, over the {MAX_LINE_BYTES // 2**20} MiB limit for one example", where,
-                hint="a line holds one example; check for a missing newline, or split the text"))
+            yield RawRecord(
+                where,
+                None,
+                Problem(
+                    f"the line is {len(line) / 2**20:.1f} MiB, over the {MAX_LINE_BYTES // 2**20} MiB limit for one example",
+                    where,
+                    hint="a line holds one example; check for a missing newline, or split the text",
+                ),
+            )
             continue
         text, problem = _decode(line.rstrip(b"\r"), where)
         if problem:
             yield RawRecord(where, None, problem)
             continue
-        text = text.lstrip("\ufeff")  # a BOM at the start of the file, or of a file appended with cat
+        text = text.lstrip(
+            "\ufeff"
+        )  # a BOM at the start of the file, or of a file appended with cat
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
-            yield RawRecord(where, None, Problem(f"invalid JSON: {exc.msg} at column {exc.colno}", where, hint=_json_hint(text, exc)))
+            yield RawRecord(
+                where,
+                None,
+                Problem(
+                    f"invalid JSON: {exc.msg} at column {exc.colno}",
+                    where,
+                    hint=_json_hint(text, exc),
+                ),
+            )
             continue
         except (ValueError, RecursionError) as exc:
-            yield RawRecord(where, None, Problem(f"invalid JSON: {_beyond_limits(exc)}", where, hint="each line must be one JSON object"))
+            yield RawRecord(
+                where,
+                None,
+                Problem(
+                    f"invalid JSON: {_beyond_limits(exc)}",
+                    where,
+                    hint="each line must be one JSON object",
+                ),
+            )
             continue
         yield _as_record(value, where)
 
@@ -271,7 +354,10 @@ def _json_hint(text: str, exc: json.JSONDecodeError) -> str:
     stripped = text.rstrip()
     if stripped.endswith(",") and exc.msg.startswith("Extra data"):
         return "remove the comma at the end of the line: each line is one JSON object, not an element of an array"
-    if exc.msg.startswith("Expecting property name enclosed in double quotes") and "'" in text[exc.colno - 1:exc.colno + 1] + text[-2:]:
+    if (
+        exc.msg.startswith("Expecting property name enclosed in double quotes")
+        and "'" in text[exc.colno - 1 : exc.colno + 1] + text[-2:]
+    ):
         return "JSON needs double quotes; this looks like a Python dict (write it with json.dumps)"
     if "NaN" in text or "Infinity" in text:
         return "NaN and Infinity are not JSON; write null or a string"
@@ -286,7 +372,15 @@ def _beyond_limits(exc: BaseException) -> str:
 
 def _as_record(value: Any, where: str) -> RawRecord:
     if not isinstance(value, dict):
-        return RawRecord(where, None, Problem(f"expected a JSON object, got {type(value).__name__}", where, hint='write one {"field": ...} object per example'))
+        return RawRecord(
+            where,
+            None,
+            Problem(
+                f"expected a JSON object, got {type(value).__name__}",
+                where,
+                hint='write one {"field": ...} object per example',
+            ),
+        )
     return RawRecord(where, value)
 
 
@@ -316,17 +410,30 @@ class _Places:
         later records on one line, so that every record's place is unique."""
         line = self.line_of(pos)
         shared, self.last_line = line == self.last_line, line
-        return f"{self.name}:{line}:{pos - self.line_start + 1}" if shared else f"{self.name}:{line}"
+        return (
+            f"{self.name}:{line}:{pos - self.line_start + 1}" if shared else f"{self.name}:{line}"
+        )
 
     def error(self, exc: ValueError | RecursionError) -> DataError:
         if not isinstance(exc, json.JSONDecodeError):
-            return DataError(f"{self.name}:{self.line}: invalid JSON near this line: {_beyond_limits(exc)}.", hint="Fix or remove that value.")
-        hint = _json_hint(self.text[exc.pos - 1:exc.pos + 2], exc)
-        hint = "Fix the syntax there." if hint.startswith("each line") else hint[0].upper() + hint[1:] + "."
-        return DataError(f"{self.name}:{exc.lineno}: invalid JSON: {exc.msg} at column {exc.colno}.", hint=hint)
+            return DataError(
+                f"{self.name}:{self.line}: invalid JSON near this line: {_beyond_limits(exc)}.",
+                hint="Fix or remove that value.",
+            )
+        hint = _json_hint(self.text[exc.pos - 1 : exc.pos + 2], exc)
+        hint = (
+            "Fix the syntax there."
+            if hint.startswith("each line")
+            else hint[0].upper() + hint[1:] + "."
+        )
+        return DataError(
+            f"{self.name}:{exc.lineno}: invalid JSON: {exc.msg} at column {exc.colno}.", hint=hint
+        )
 
 
-def _read_json(raw: bytes, name: str, is_record: Callable[[dict[str, Any]], bool]) -> Iterator[RawRecord]:
+def _read_json(
+    raw: bytes, name: str, is_record: Callable[[dict[str, Any]], bool]
+) -> Iterator[RawRecord]:
     """A JSON document: an array of records, one record, an object that holds the records' array
     (``{"data": [...]}``), or objects written one after another."""
     text, problem = _decode(raw, name)
@@ -350,10 +457,16 @@ def _read_json(raw: bytes, name: str, is_record: Callable[[dict[str, Any]], bool
         pos = _SPACE.match(text, end).end()
     if len(values) == 1 and isinstance(values[0][1], dict) and not is_record(values[0][1]):
         whole = values[0][1]
-        arrays = [k for k, v in whole.items() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)]
+        arrays = [
+            k
+            for k, v in whole.items()
+            if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)
+        ]
         if len(arrays) > 1:
-            raise DataError(f"{name}: the object holds several arrays ({', '.join(arrays)}); ftx cannot tell which one holds the examples.",
-                            hint="Keep one array, or write the examples as a JSON array or as JSON Lines.")
+            raise DataError(
+                f"{name}: the object holds several arrays ({', '.join(arrays)}); ftx cannot tell which one holds the examples.",
+                hint="Keep one array, or write the examples as a JSON array or as JSON Lines.",
+            )
         if arrays:
             yield from _walk_array(text, _member_start(text, values[0][0], arrays[0]), places)
             return
@@ -411,7 +524,10 @@ def _read_csv(raw: bytes, name: str, delimiter: str) -> Iterator[RawRecord]:
         raise DataError(f"{name}: the file is {problem.message}.", hint="Save it as UTF-8.")
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=delimiter)
     if not reader.fieldnames:
-        raise DataError(f"{name}: the CSV file has no header row.", hint="The first row must name the columns, e.g. question,answer.")
+        raise DataError(
+            f"{name}: the CSV file has no header row.",
+            hint="The first row must name the columns, e.g. question,answer.",
+        )
     while True:
         start = reader.line_num + 1
         try:
@@ -434,7 +550,11 @@ def _read_csv(raw: bytes, name: str, delimiter: str) -> Iterator[RawRecord]:
                 try:
                     value = json.loads(value)
                 except json.JSONDecodeError as exc:
-                    yield RawRecord(where, None, Problem(f"invalid JSON in column '{key}': {exc.msg}", where, key))
+                    yield RawRecord(
+                        where,
+                        None,
+                        Problem(f"invalid JSON in column '{key}': {exc.msg}", where, key),
+                    )
                     break
             record[key] = value
         else:
@@ -444,11 +564,16 @@ def _read_csv(raw: bytes, name: str, delimiter: str) -> Iterator[RawRecord]:
 def _read_parquet(path: Path, raw: bytes) -> Iterator[RawRecord]:
     from ftx.errors import require
 
-    pq = require("pyarrow.parquet", package="pyarrow", extra="data", purpose="Reading Parquet files")
+    pq = require(
+        "pyarrow.parquet", package="pyarrow", extra="data", purpose="Reading Parquet files"
+    )
     try:
         table = pq.read_table(io.BytesIO(raw))
     except Exception as exc:
-        raise DataError(f"{path.name}: cannot read the Parquet file: {exc}.", hint="Check that it is a valid Parquet file.") from None
+        raise DataError(
+            f"{path.name}: cannot read the Parquet file: {exc}.",
+            hint="Check that it is a valid Parquet file.",
+        ) from None
     for i, row in enumerate(table.to_pylist(), start=1):
         yield RawRecord(f"{path.name}:row {i}", row)
 
@@ -465,7 +590,9 @@ def _read_saved_dataset(path: Path) -> Iterator[RawRecord]:
     loaded = datasets.load_from_disk(str(path))
     if isinstance(loaded, datasets.DatasetDict):
         if "train" not in loaded:
-            raise DataError(f"{path}: the DatasetDict has no 'train' split (it has {', '.join(loaded)}).")
+            raise DataError(
+                f"{path}: the DatasetDict has no 'train' split (it has {', '.join(loaded)})."
+            )
         loaded = loaded["train"]
     for i, row in enumerate(loaded, start=1):
         yield RawRecord(f"{path.name}:row {i}", dict(row))
@@ -474,7 +601,9 @@ def _read_saved_dataset(path: Path) -> Iterator[RawRecord]:
 # --- Parsing and validation ---------------------------------------------------------------
 
 
-def detect_formatter(records: list[RawRecord], formatters: dict[str, type[Formatter]]) -> Formatter | None:
+def detect_formatter(
+    records: list[RawRecord], formatters: dict[str, type[Formatter]]
+) -> Formatter | None:
     """The formatter that recognises the most records (ties: registration order)."""
     instances = [cls() for cls in formatters.values()]
     counts = {f.name: 0 for f in instances}
@@ -504,6 +633,8 @@ def desirable(value: Any) -> bool | None:
     if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
         return value.strip().lower() in _TRUE
     return None
+
+
 IGNORED_BECAUSE = {
     "tools": "tool definitions are not shown to the model: ftx trains and compares text answers",
     "functions": "function definitions are not shown to the model: ftx trains and compares text answers",
@@ -526,7 +657,11 @@ def load(
     """
     path = Path(path)
     instances = [cls() for cls in formatters.values()]
-    records = list(read_records(path, lambda data: any(f.detect(data) for f in instances) or bool(not_sft(set(data)))))
+    records = list(
+        read_records(
+            path, lambda data: any(f.detect(data) for f in instances) or bool(not_sft(set(data)))
+        )
+    )
     problems: list[Problem] = [r.problem for r in records if r.problem]
     _refuse_other_kinds(records, path)
     if format == "auto":
@@ -536,18 +671,23 @@ def load(
             expected = "; ".join(", ".join(cls.keys) for cls in formatters.values() if cls.keys)
             if not any(r.data for r in records):
                 problems = grouped(problems)
-                raise DataError(f"{problems[0]}." if problems else f"{path.name}: no records found.", problems)
+                raise DataError(
+                    f"{problems[0]}." if problems else f"{path.name}: no records found.", problems
+                )
             raise DataError(
                 f"{records[0].where if records else path.name}: unknown schema: the records have fields {', '.join(seen) or '(none)'}.",
                 problems,
-                hint=_schema_hint(seen, formatters) or f"Use one of these field sets: {expected}; or choose a formatter with --format.",
+                hint=_schema_hint(seen, formatters)
+                or f"Use one of these field sets: {expected}; or choose a formatter with --format.",
             )
     else:
         if format not in formatters:
             from ftx.errors import ConfigError
             from ftx.plugins import suggest
 
-            raise ConfigError(f"unknown format '{format}'.", hint=suggest(format, sorted(formatters)))
+            raise ConfigError(
+                f"unknown format '{format}'.", hint=suggest(format, sorted(formatters))
+            )
         formatter = formatters[format]()
 
     examples: list[Example] = []
@@ -562,7 +702,13 @@ def load(
         where = record.where
         record_problems: list[Problem] = []
 
-        def report(field: str, message: str, hint: str = "", _where: str = where, _sink: list = record_problems) -> None:
+        def report(
+            field: str,
+            message: str,
+            hint: str = "",
+            _where: str = where,
+            _sink: list = record_problems,
+        ) -> None:
             _sink.append(Problem(message, _where, field, hint))
 
         if not formatter.detect(record.data) and format == "auto":
@@ -571,24 +717,38 @@ def load(
                 report("", f"this record {kind}")
             else:
                 missing = [k for k in formatter.keys if k not in record.data]
-                report(missing[0] if missing else "", f"is missing (the file's schema is '{formatter.name}')", f"add {', '.join(repr(m) for m in missing)} to this record")
+                report(
+                    missing[0] if missing else "",
+                    f"is missing (the file's schema is '{formatter.name}')",
+                    f"add {', '.join(repr(m) for m in missing)} to this record",
+                )
             problems.extend(record_problems)
             continue
         extra = [k for k in record.data.keys() - used if record.data[k] not in (None, "", [], {})]
         for key in extra:
             if key in MEDIA_FIELDS:
-                report(key, f"holds {key}; ftx fine-tunes and compares text-only models, so this record cannot be used",
-                       "remove the record, or the field if the text does not depend on it")
+                report(
+                    key,
+                    f"holds {key}; ftx fine-tunes and compares text-only models, so this record cannot be used",
+                    "remove the record, or the field if the text does not depend on it",
+                )
         try:
             messages = formatter.parse(record.data, report)
-        except Exception as exc:  # a formatter plugin's bug: name it, and go on with the other records
-            report("", f"the '{formatter.name}' formatter failed on this record: {type(exc).__name__}: {exc}",
-                   "a bug in that formatter; --format NAME chooses another")
+        except (
+            Exception
+        ) as exc:  # a formatter plugin's bug: name it, and go on with the other records
+            report(
+                "",
+                f"the '{formatter.name}' formatter failed on this record: {type(exc).__name__}: {exc}",
+                "a bug in that formatter; --format NAME chooses another",
+            )
             messages = None
         problems.extend(record_problems)
         if messages is None or record_problems:
             if not record_problems:
-                problems.append(Problem(f"the '{formatter.name}' formatter could not parse this record", where))
+                problems.append(
+                    Problem(f"the '{formatter.name}' formatter could not parse this record", where)
+                )
             continue
         for key in extra:
             if not (key in LABEL_FIELDS and desirable(record.data[key]) is not None):
@@ -600,42 +760,88 @@ def load(
         if example_id is None:
             continue
         if example_id in seen_ids:
-            problems.append(Problem(f"duplicate id '{example_id}' (first used at {seen_ids[example_id]})", where, "id", "ids must be unique"))
+            problems.append(
+                Problem(
+                    f"duplicate id '{example_id}' (first used at {seen_ids[example_id]})",
+                    where,
+                    "id",
+                    "ids must be unique",
+                )
+            )
             continue
         seen_ids[example_id] = where
         example = Example(example_id, tuple(messages), where)
         key = tuple((m.role, m.content.strip()) for m in messages)
         if key in seen_content:
-            problems.append(Problem(f"duplicate of the example at {seen_content[key]}", where, hint="remove one copy", severity="warning"))
+            problems.append(
+                Problem(
+                    f"duplicate of the example at {seen_content[key]}",
+                    where,
+                    hint="remove one copy",
+                    severity="warning",
+                )
+            )
         else:
             seen_content[key] = where
         if not example.trained_turns():
-            problems.append(Problem("has no assistant turn with weight 1, so it teaches nothing in training (it can still be a "
-                                    "held-out example)", where, "messages", severity="warning"))
+            problems.append(
+                Problem(
+                    "has no assistant turn with weight 1, so it teaches nothing in training (it can still be a "
+                    "held-out example)",
+                    where,
+                    "messages",
+                    severity="warning",
+                )
+            )
         if count_tokens is not None and max_tokens is not None:
             text = render(example) if render else "\n".join(m.content for m in messages)
             n = count_tokens(text)
             if n > max_tokens:
-                problems.append(Problem(f"is {n} tokens long, over the maximum of {max_tokens}", where, hint="shorten it, or raise --max-tokens"))
+                problems.append(
+                    Problem(
+                        f"is {n} tokens long, over the maximum of {max_tokens}",
+                        where,
+                        hint="shorten it, or raise --max-tokens",
+                    )
+                )
                 continue
         unencodable = next((m for m in messages if not _encodable(m.content)), None)
         if unencodable is not None:  # json.loads lets "\ud800" through; no file can hold it
-            problems.append(Problem(f"the {unencodable.role} message holds a lone surrogate (\\ud800-\\udfff escape), which is not text",
-                                    where, "messages" if formatter.name in ("messages",) else "", hint="fix the escape or remove the record"))
+            problems.append(
+                Problem(
+                    f"the {unencodable.role} message holds a lone surrogate (\\ud800-\\udfff escape), which is not text",
+                    where,
+                    "messages" if formatter.name in ("messages",) else "",
+                    hint="fix the escape or remove the record",
+                )
+            )
             continue
         examples.append(example)
 
     with_data = sum(1 for r in records if r.data is not None)
     for key, places in sorted(unused.items()):
         reason = IGNORED_BECAUSE.get(key, f"the '{formatter.name}' schema does not use it")
-        problems.append(Problem(f"is ignored in {_count(places, with_data)}: {reason}", places[0], key,
-                                hint=f"the schema reads {', '.join(sorted(used - {'id'}))}; remove the field to silence this",
-                                severity="warning"))
+        problems.append(
+            Problem(
+                f"is ignored in {_count(places, with_data)}: {reason}",
+                places[0],
+                key,
+                hint=f"the schema reads {', '.join(sorted(used - {'id'}))}; remove the field to silence this",
+                severity="warning",
+            )
+        )
     if undesirable:
         field = next(k for k in LABEL_FIELDS if any(r.data and k in r.data for r in records))
-        problems.append(Problem(f"is false in {_count(undesirable, with_data)}: those answers are marked undesirable (KTO-style "
-                                "unpaired preference data), so they are neither trained on nor used as references",
-                                undesirable[0], field, hint="only the records labelled true are used", severity="warning"))
+        problems.append(
+            Problem(
+                f"is false in {_count(undesirable, with_data)}: those answers are marked undesirable (KTO-style "
+                "unpaired preference data), so they are neither trained on nor used as references",
+                undesirable[0],
+                field,
+                hint="only the records labelled true are used",
+                severity="warning",
+            )
+        )
     if not examples and not problems:
         problems.append(Problem("no examples found", path.name))
     return Dataset(str(path), formatter.name, examples, problems, len(records))
@@ -648,8 +854,10 @@ def _schema_hint(seen: list[str], formatters: dict[str, type[Formatter]]) -> str
 
     if len(seen) == 1 and any(d in seen[0] for d in ";\t|"):
         delimiter = next(d for d in ";\t|" if d in seen[0])
-        return (f"The header is one field holding {delimiter!r}: the file seems to be separated by {delimiter!r}, not commas. "
-                "Save it with commas, or as .tsv if it uses tabs.")
+        return (
+            f"The header is one field holding {delimiter!r}: the file seems to be separated by {delimiter!r}, not commas. "
+            "Save it with commas, or as .tsv if it uses tabs."
+        )
     for cls in formatters.values():
         renames = []
         for key in cls.keys:
@@ -674,8 +882,13 @@ def _encodable(text: str) -> bool:
 
 
 def _count(places: list[str], total: int) -> str:
-    return f"all {total} records" if len(places) == total and total > 1 else \
-        f"{len(places)} of {total} records" if total > 1 else "the record"
+    return (
+        f"all {total} records"
+        if len(places) == total and total > 1
+        else f"{len(places)} of {total} records"
+        if total > 1
+        else "the record"
+    )
 
 
 def _refuse_other_kinds(records: list[RawRecord], path: Path) -> None:
@@ -684,7 +897,11 @@ def _refuse_other_kinds(records: list[RawRecord], path: Path) -> None:
     sample = [r.data for r in records[:200] if r.data is not None]
     kinds = [not_sft(set(data)) for data in sample]
     if sample and all(kinds) and len(set(kinds)) == 1:
-        hint = PREFERENCE_HINT if "preference" in kinds[0] else "Give prompt and answer pairs, or conversations that end with the answer"
+        hint = (
+            PREFERENCE_HINT
+            if "preference" in kinds[0]
+            else "Give prompt and answer pairs, or conversations that end with the answer"
+        )
         raise DataError(f"{path.name}: this file {kinds[0]}.", hint=hint + ".")
 
 
@@ -700,7 +917,7 @@ def grouped(problems: list[Problem], shown: int = 3) -> list[Problem]:
         if len(places) > 1:
             prefix = os.path.commonprefix(places)
             prefix = prefix[: prefix.rfind(":") + 1]
-            where = places[0] + "".join(f", {p[len(prefix):]}" for p in places[1:shown])
+            where = places[0] + "".join(f", {p[len(prefix) :]}" for p in places[1:shown])
             if len(places) > shown:
                 where += f" and {len(places) - shown} more"
         out.append(Problem(message, where, field, hint, severity))
@@ -713,13 +930,21 @@ def _example_id(data: dict[str, Any], default: str, problems: list[Problem]) -> 
         return default.replace(":row ", ":")
     value = data["id"]
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        problems.append(Problem(f"must be a string or integer, not {type(value).__name__}", where, "id"))
+        problems.append(
+            Problem(f"must be a string or integer, not {type(value).__name__}", where, "id")
+        )
         return None
     if isinstance(value, str) and not value.strip():
-        problems.append(Problem("is empty", where, "id", "give the example a unique id or remove the field"))
+        problems.append(
+            Problem("is empty", where, "id", "give the example a unique id or remove the field")
+        )
         return None
     if isinstance(value, str) and not _encodable(value):
-        problems.append(Problem("holds a lone surrogate (\\ud800-\\udfff escape), which is not text", where, "id"))
+        problems.append(
+            Problem(
+                "holds a lone surrogate (\\ud800-\\udfff escape), which is not text", where, "id"
+            )
+        )
         return None
     return str(value)
 
@@ -736,7 +961,9 @@ def holdout(items: list[T], count: int, seed: int) -> tuple[list[T], list[T]]:
     order = list(range(len(items)))
     random.Random(seed).shuffle(order)
     held = set(order[:count])
-    return [x for i, x in enumerate(items) if i not in held], [x for i, x in enumerate(items) if i in held]
+    return [x for i, x in enumerate(items) if i not in held], [
+        x for i, x in enumerate(items) if i in held
+    ]
 
 
 def holdout_share(items: list[T], share: float, seed: int) -> tuple[list[T], list[T]]:
@@ -786,7 +1013,10 @@ def percentiles(values: list[int], points: tuple[int, ...] = (50, 90, 99)) -> di
     if not values:
         return {f"p{p}": 0 for p in points} | {"max": 0}
     ordered = sorted(values)
-    out = {f"p{p}": ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] for p in points}
+    out = {
+        f"p{p}": ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+        for p in points
+    }
     out["max"] = ordered[-1]
     return out
 
@@ -814,7 +1044,9 @@ def stats(dataset: Dataset, count_tokens: Callable[[str], int]) -> dict[str, Any
 def write_jsonl(path: Path, examples: list[Example]) -> None:
     from ftx.store import atomic_write_text
 
-    atomic_write_text(path, "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n" for e in examples))
+    atomic_write_text(
+        path, "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n" for e in examples)
+    )
 
 
 def read_jsonl_examples(path: Path) -> list[Example]:
@@ -834,6 +1066,8 @@ def read_jsonl_examples(path: Path) -> list[Example]:
             try:
                 out.append(Example.from_dict(json.loads(line), f"{path.name}:{number}"))
             except (ValueError, KeyError, TypeError, AttributeError):
-                raise StoreError(f"{path}:{number} is damaged (cut short, or not an example ftx wrote).", hint=hint) from None
+                raise StoreError(
+                    f"{path}:{number} is damaged (cut short, or not an example ftx wrote).",
+                    hint=hint,
+                ) from None
     return out
-

@@ -26,7 +26,12 @@ def plain(text: object, *, newlines: bool = True) -> str:
     ``newlines=False`` line breaks too, for one-line cells."""
     text = _UNSAFE.sub(_escaped, str(text))
     if not newlines:
-        text = text.replace("\r", "\\r").replace("\n", "\\n").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        text = (
+            text.replace("\r", "\\r")
+            .replace("\n", "\\n")
+            .replace("\u2028", "\\u2028")
+            .replace("\u2029", "\\u2029")
+        )
     return text
 
 
@@ -48,4 +53,3 @@ def markup(text: object, *, newlines: bool = True) -> str:
     from rich.markup import escape
 
     return escape(plain(text, newlines=newlines))
-

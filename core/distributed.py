@@ -43,10 +43,16 @@ def single_process_problem() -> str | None:
     takes ``--multi_gpu`` (or a multi-GPU ``accelerate config``), on CPU too, where the
     processes talk over gloo.
     """
-    if enabled() or "ACCELERATE_MIXED_PRECISION" not in os.environ or "MASTER_ADDR" not in os.environ:
+    if (
+        enabled()
+        or "ACCELERATE_MIXED_PRECISION" not in os.environ
+        or "MASTER_ADDR" not in os.environ
+    ):
         return None
-    return ("accelerate launch started one process, not several: it starts several only with --multi_gpu "
-            "(on CPU too). Use: accelerate launch --multi_gpu --num_processes N -m ftx.cli run ...")
+    return (
+        "accelerate launch started one process, not several: it starts several only with --multi_gpu "
+        "(on CPU too). Use: accelerate launch --multi_gpu --num_processes N -m ftx.cli run ..."
+    )
 
 
 def init() -> None:
@@ -59,7 +65,9 @@ def init() -> None:
     if dist.is_initialized():
         return
     if torch.cuda.is_available():
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))  # "cuda" now means this process's GPU
+        torch.cuda.set_device(
+            int(os.environ.get("LOCAL_RANK", "0"))
+        )  # "cuda" now means this process's GPU
         backend = "nccl"
     else:
         backend = "gloo"
@@ -96,6 +104,8 @@ def total(count: int) -> int:
     import torch.distributed as dist
 
     init()
-    tensor = torch.tensor([count], dtype=torch.long, device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    tensor = torch.tensor(
+        [count], dtype=torch.long, device="cuda" if dist.get_backend() == "nccl" else "cpu"
+    )
     dist.all_reduce(tensor)
     return int(tensor.item())

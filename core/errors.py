@@ -38,7 +38,9 @@ class PluginError(FtxError):
 class DataError(FtxError):
     """The dataset has problems; ``problems`` lists every one of them, not only the first."""
 
-    def __init__(self, message: str, problems: list[Problem] | None = None, *, hint: str | None = None):
+    def __init__(
+        self, message: str, problems: list[Problem] | None = None, *, hint: str | None = None
+    ):
         super().__init__(message, hint=hint)
         self.problems = list(problems or [])
 

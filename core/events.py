@@ -6,7 +6,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-EventKind = Literal["run_started", "backend_state", "train_log", "answer", "eval_done", "run_finished"]
+EventKind = Literal[
+    "run_started", "backend_state", "train_log", "answer", "eval_done", "run_finished"
+]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ named in a warning by the reader: nothing that changes what trains is dropped si
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from ftx.hookspecs import hookimpl
 from ftx.types import Message
@@ -44,7 +45,9 @@ class Formatter:
         return {*cls.keys, *cls.fields}
 
 
-def text_field(record: dict[str, Any], key: str, report: Report, *, required: bool = True) -> str | None:
+def text_field(
+    record: dict[str, Any], key: str, report: Report, *, required: bool = True
+) -> str | None:
     """A non-empty string field, reporting a missing, wrong-typed or empty value."""
     if key not in record or record[key] is None:
         if required:
@@ -60,8 +63,12 @@ def text_field(record: dict[str, Any], key: str, report: Report, *, required: bo
     return value
 
 
-def check_conversation(messages: list[Message], field: str, report: Report,
-                       role_field: Callable[[int], str] | None = None) -> bool:
+def check_conversation(
+    messages: list[Message],
+    field: str,
+    report: Report,
+    role_field: Callable[[int], str] | None = None,
+) -> bool:
     """Roles must be: an optional system message, then user/assistant turns alternating,
     starting with user and ending with assistant (the reference answer). ``role_field(i)``
     names message i's role field as the file spells it (``conversations[2].from``)."""
@@ -69,19 +76,37 @@ def check_conversation(messages: list[Message], field: str, report: Report,
     ok = True
     for i, m in enumerate(messages):
         if m.role == "system" and i != 0:
-            report(name(i), "a system message may only come first", "merge the system prompts into the first message")
+            report(
+                name(i),
+                "a system message may only come first",
+                "merge the system prompts into the first message",
+            )
             ok = False
-    body = [(i, m) for i, m in enumerate(messages) if m.role != "system"]  # misplaced ones are reported above
+    body = [
+        (i, m) for i, m in enumerate(messages) if m.role != "system"
+    ]  # misplaced ones are reported above
     if not body:
-        report(field, "has no user and assistant messages", "add a user question and the assistant's answer")
+        report(
+            field,
+            "has no user and assistant messages",
+            "add a user question and the assistant's answer",
+        )
         return False
     for turn, (i, m) in enumerate(body):
         expected = "user" if turn % 2 == 0 else "assistant"
         if m.role != expected:
-            report(name(i), f"expected '{expected}' here, got '{m.role}'", "turns must alternate user, assistant, user, ...")
+            report(
+                name(i),
+                f"expected '{expected}' here, got '{m.role}'",
+                "turns must alternate user, assistant, user, ...",
+            )
             return False
     if body[-1][1].role != "assistant":
-        report(field, "must end with an assistant message (the reference answer)", "add the expected answer as the last message")
+        report(
+            field,
+            "must end with an assistant message (the reference answer)",
+            "add the expected answer as the last message",
+        )
         ok = False
     return ok
 
@@ -89,9 +114,17 @@ def check_conversation(messages: list[Message], field: str, report: Report,
 def one_system(given: str | None, messages: list[Message], field: str, report: Report) -> bool:
     """A system prompt beside the conversation (``system``, ``systemInstruction``) and another
     inside it: which one the model should see is the user's call, so say so rather than drop one."""
-    if given and messages and messages[0].role == "system" and messages[0].content.strip() != given.strip():
-        report(field, "gives a system prompt, and the conversation starts with another one",
-               "keep one of them (ftx would otherwise have to drop one silently)")
+    if (
+        given
+        and messages
+        and messages[0].role == "system"
+        and messages[0].content.strip() != given.strip()
+    ):
+        report(
+            field,
+            "gives a system prompt, and the conversation starts with another one",
+            "keep one of them (ftx would otherwise have to drop one silently)",
+        )
         return False
     return True
 
@@ -115,16 +148,28 @@ def content_text(content: Any, field: str, report: Report) -> str | None:
                 texts.append(part)
                 continue
             kind = part.get("type") if isinstance(part, dict) else None
-            text = (part.get("text") if "text" in part else part.get("value")) if isinstance(part, dict) else None
+            text = (
+                (part.get("text") if "text" in part else part.get("value"))
+                if isinstance(part, dict)
+                else None
+            )
             if kind in TEXT_PART_TYPES and isinstance(text, str):
                 texts.append(text)
-            elif isinstance(part, dict) and (kind in ("image", "image_url", "input_image", "input_audio", "audio", "video", "file")
-                                             or {"inlineData", "inline_data", "fileData", "file_data"} & part.keys()):
-                report(f"{field}[{j}]", f"is {kind or 'a file'} content; ftx fine-tunes and compares text-only models",
-                       "remove the record, or the part if the text does not depend on it")
+            elif isinstance(part, dict) and (
+                kind
+                in ("image", "image_url", "input_image", "input_audio", "audio", "video", "file")
+                or {"inlineData", "inline_data", "fileData", "file_data"} & part.keys()
+            ):
+                report(
+                    f"{field}[{j}]",
+                    f"is {kind or 'a file'} content; ftx fine-tunes and compares text-only models",
+                    "remove the record, or the part if the text does not depend on it",
+                )
                 return None
             else:
-                report(f"{field}[{j}]", 'only text parts ({"type": "text", "text": ...}) are supported')
+                report(
+                    f"{field}[{j}]", 'only text parts ({"type": "text", "text": ...}) are supported'
+                )
                 return None
         return content_text("".join(texts), field, report)
     if content is None:
@@ -134,7 +179,9 @@ def content_text(content: Any, field: str, report: Report) -> str | None:
     return None
 
 
-def turn_weight(item: dict[str, Any], role: str, field: str, report: Report) -> tuple[bool, int | None]:
+def turn_weight(
+    item: dict[str, Any], role: str, field: str, report: Report
+) -> tuple[bool, int | None]:
     """OpenAI's per-turn ``weight``: 0 or 1, on assistant messages only."""
     if "weight" not in item or item["weight"] is None:
         return True, None
@@ -143,7 +190,11 @@ def turn_weight(item: dict[str, Any], role: str, field: str, report: Report) -> 
         report(f"{field}.weight", "is only for assistant messages", "remove it from this message")
         return False, None
     if isinstance(weight, bool) or weight not in (0, 1):
-        report(f"{field}.weight", f"must be 0 or 1, got {weight!r}", "0 leaves the turn out of training, 1 trains it")
+        report(
+            f"{field}.weight",
+            f"must be 0 or 1, got {weight!r}",
+            "0 leaves the turn out of training, 1 trains it",
+        )
         return False, None
     return True, int(weight)
 
@@ -155,7 +206,13 @@ class _ConversationFormatter(Formatter):
     role_keys: ClassVar[tuple[str, ...]]
     content_keys: ClassVar[tuple[str, ...]]
     role_names: ClassVar[dict[str, str]]
-    tool_roles: ClassVar[tuple[str, ...]] = ("tool", "function", "ipython", "function_call", "observation")
+    tool_roles: ClassVar[tuple[str, ...]] = (
+        "tool",
+        "function",
+        "ipython",
+        "function_call",
+        "observation",
+    )
 
     def parse(self, record: dict[str, Any], report: Report) -> list[Message] | None:
         messages = self.parse_list(record.get(self.list_key), self.list_key, report)
@@ -198,19 +255,30 @@ class _ConversationFormatter(Formatter):
         for i, item in enumerate(items):
             where = f"{key}[{i}]"
             if not isinstance(item, dict):
-                report(where, f"must be an object with '{self.role_keys[0]}' and '{self.content_keys[0]}', not {type(item).__name__}")
+                report(
+                    where,
+                    f"must be an object with '{self.role_keys[0]}' and '{self.content_keys[0]}', not {type(item).__name__}",
+                )
                 return None
             role_key = next((k for k in self.role_keys if k in item), self.role_keys[0])
             role = item.get(role_key)
             if role in self.tool_roles:
-                report(where, f"is a tool call or tool result (role {role!r}): this is tool-calling data", TOOL_HINT)
+                report(
+                    where,
+                    f"is a tool call or tool result (role {role!r}): this is tool-calling data",
+                    TOOL_HINT,
+                )
                 return None
             if item.get("tool_calls") or item.get("function_call"):
                 report(where, "calls a tool ('tool_calls'): this is tool-calling data", TOOL_HINT)
                 return None
             if role not in self.role_names:
                 valid = ", ".join(sorted(self.role_names))
-                report(f"{where}.{role_key}", f"unknown role {role!r}" if role is not None else "is missing", f"use one of: {valid}")
+                report(
+                    f"{where}.{role_key}",
+                    f"unknown role {role!r}" if role is not None else "is missing",
+                    f"use one of: {valid}",
+                )
                 return None
             content_key = next((k for k in self.content_keys if k in item), self.content_keys[0])
             text = content_text(self.content(item, content_key), f"{where}.{content_key}", report)
@@ -226,7 +294,13 @@ class _ConversationFormatter(Formatter):
         return item.get(key)
 
 
-CHAT_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "model": "assistant"}
+CHAT_ROLES = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "assistant": "assistant",
+    "model": "assistant",
+}
 
 
 class MessagesFormatter(_ConversationFormatter):
@@ -240,14 +314,26 @@ class MessagesFormatter(_ConversationFormatter):
 
 class ShareGPTFormatter(_ConversationFormatter):
     name = "sharegpt"
-    description = 'ShareGPT: {"conversations": [{"from": "human", "value": ...}, ...], "system": ...}'
+    description = (
+        'ShareGPT: {"conversations": [{"from": "human", "value": ...}, ...], "system": ...}'
+    )
     keys = ("conversations",)
     fields = ("system",)
     # LLaMA-Factory's default tags are from/value; its "openai" style and many exports use
     # role/content under the same key.
     list_key, role_keys, content_keys = "conversations", ("from", "role"), ("value", "content")
-    role_names = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-                  "model": "assistant", "developer": "system", "chatgpt": "assistant", "bing": "assistant", "bard": "assistant"}
+    role_names = {
+        "system": "system",
+        "human": "user",
+        "user": "user",
+        "gpt": "assistant",
+        "assistant": "assistant",
+        "model": "assistant",
+        "developer": "system",
+        "chatgpt": "assistant",
+        "bing": "assistant",
+        "bard": "assistant",
+    }
 
 
 class GeminiFormatter(_ConversationFormatter):
@@ -256,7 +342,12 @@ class GeminiFormatter(_ConversationFormatter):
     keys = ("contents",)
     fields = ("systemInstruction", "system_instruction")
     list_key, role_keys, content_keys = "contents", ("role",), ("parts",)
-    role_names = {"user": "user", "model": "assistant", "assistant": "assistant", "system": "system"}
+    role_names = {
+        "user": "user",
+        "model": "assistant",
+        "assistant": "assistant",
+        "system": "system",
+    }
 
     def system_field(self, record: dict[str, Any]) -> str:
         return next((k for k in self.fields if k in record), self.fields[0])
@@ -285,8 +376,13 @@ class AlpacaFormatter(Formatter):
         output = text_field(record, output_key, report)
         system = text_field(record, "system", report, required=False)
         history = self.history(record.get("history"), report)
-        if instruction is None or output is None or history is None or (extra is None and record.get(self.extra_key) is not None) \
-                or (system is None and record.get("system") is not None):
+        if (
+            instruction is None
+            or output is None
+            or history is None
+            or (extra is None and record.get(self.extra_key) is not None)
+            or (system is None and record.get("system") is not None)
+        ):
             return None
         prompt = f"{instruction}\n\n{extra}" if extra and extra.strip() else instruction
         messages = [Message("system", system)] if system and system.strip() else []
@@ -298,12 +394,21 @@ class AlpacaFormatter(Formatter):
         if value is None:
             return []
         if not isinstance(value, list):
-            report("history", f"must be a list of [instruction, response] pairs, not {type(value).__name__}")
+            report(
+                "history",
+                f"must be a list of [instruction, response] pairs, not {type(value).__name__}",
+            )
             return None
         messages = []
         for i, pair in enumerate(value):
-            if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(t, str) and t.strip() for t in pair)):
-                report(f"history[{i}]", "must be a pair of non-empty strings [instruction, response]")
+            if not (
+                isinstance(pair, (list, tuple))
+                and len(pair) == 2
+                and all(isinstance(t, str) and t.strip() for t in pair)
+            ):
+                report(
+                    f"history[{i}]", "must be a pair of non-empty strings [instruction, response]"
+                )
                 return None
             messages += [Message("user", pair[0]), Message("assistant", pair[1])]
         return messages
@@ -329,11 +434,15 @@ class _PairFormatter(Formatter):
 
 class PromptCompletionFormatter(_PairFormatter):
     name = "prompt_completion"
-    description = '{"prompt": ..., "completion": ...}; TRL\'s conversational form with message lists too'
+    description = (
+        '{"prompt": ..., "completion": ...}; TRL\'s conversational form with message lists too'
+    )
     keys = ("prompt", "completion")
 
     def parse(self, record: dict[str, Any], report: Report) -> list[Message] | None:
-        if not isinstance(record.get("prompt"), list) and not isinstance(record.get("completion"), list):
+        if not isinstance(record.get("prompt"), list) and not isinstance(
+            record.get("completion"), list
+        ):
             return super().parse(record, report)
         # TRL's conversational prompt-completion: {"prompt": [messages], "completion": [messages]}.
         conversation = MessagesFormatter()
@@ -342,12 +451,22 @@ class PromptCompletionFormatter(_PairFormatter):
         if prompt is None or completion is None:
             return None
         if any(m.role != "assistant" for m in completion):
-            report("completion", "must hold only assistant messages", "put the question in 'prompt'")
+            report(
+                "completion", "must hold only assistant messages", "put the question in 'prompt'"
+            )
             return None
-        system = record.get("system") if isinstance(record.get("system"), str) and record["system"].strip() else None
+        system = (
+            record.get("system")
+            if isinstance(record.get("system"), str) and record["system"].strip()
+            else None
+        )
         if not one_system(system, prompt, "system", report):
             return None
-        messages = [*([Message("system", system)] if system and prompt[0].role != "system" else []), *prompt, *completion]
+        messages = [
+            *([Message("system", system)] if system and prompt[0].role != "system" else []),
+            *prompt,
+            *completion,
+        ]
         return messages if check_conversation(messages, "prompt", report) else None
 
 
@@ -365,7 +484,9 @@ class QuestionAnswerFormatter(_PairFormatter):
 
 class DollyFormatter(AlpacaFormatter):
     name = "dolly"
-    description = 'Databricks Dolly: {"instruction": ..., "context": ... (optional), "response": ...}'
+    description = (
+        'Databricks Dolly: {"instruction": ..., "context": ... (optional), "response": ...}'
+    )
     keys = ("instruction", "response")
     fields = ("context", "system")
     extra_key = "context"
@@ -404,16 +525,29 @@ def not_sft(fields: set[str]) -> str | None:
     """What a record with these fields is, when it is data of a kind ftx does not train on (one
     sentence), else None. Said instead of "a field is missing" so users know what they have."""
     if {"chosen", "rejected"} <= fields or {"preferred_output", "non_preferred_output"} <= fields:
-        return ("is preference data (a chosen and a rejected answer, as for DPO, ORPO or reward models), "
-                "not supervised fine-tuning data: ftx trains on one reference answer per prompt")
-    if fields & {"text", "content"} and not fields & {"prompt", "question", "instruction", "messages", "conversations", "contents"}:
-        return ("is plain text (language-modelling data, as TRL's 'text' field), with no prompt and answer "
-                "for ftx to train on and compare")
+        return (
+            "is preference data (a chosen and a rejected answer, as for DPO, ORPO or reward models), "
+            "not supervised fine-tuning data: ftx trains on one reference answer per prompt"
+        )
+    if fields & {"text", "content"} and not fields & {
+        "prompt",
+        "question",
+        "instruction",
+        "messages",
+        "conversations",
+        "contents",
+    }:
+        return (
+            "is plain text (language-modelling data, as TRL's 'text' field), with no prompt and answer "
+            "for ftx to train on and compare"
+        )
     return None
 
 
-PREFERENCE_HINT = ("To fine-tune on the preferred answers, make each preferred answer the reference (the answer "
-                   "field, or the last assistant message) and drop the rejected one")
+PREFERENCE_HINT = (
+    "To fine-tune on the preferred answers, make each preferred answer the reference (the answer "
+    "field, or the last assistant message) and drop the rejected one"
+)
 
 
 @hookimpl

@@ -7,7 +7,8 @@ docs/hooks.md is generated from these docstrings.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pluggy
 

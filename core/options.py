@@ -31,7 +31,9 @@ def option(default: Any, help: str, **kwargs: Any) -> Any:
     """A dataclass field with help text: ``epochs: int = option(3, "passes over the data")``."""
     if isinstance(default, (list, dict, set)):
         value = default
-        return dataclasses.field(default_factory=lambda: type(value)(value), metadata={"help": help}, **kwargs)
+        return dataclasses.field(
+            default_factory=lambda: type(value)(value), metadata={"help": help}, **kwargs
+        )
     return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
 
 
@@ -46,7 +48,9 @@ def describe(cls: type) -> list[OptionField]:
             default = f.default_factory()
         else:
             default = None
-        fields.append(OptionField(f.name, type_name(hints[f.name]), default, f.metadata.get("help", "")))
+        fields.append(
+            OptionField(f.name, type_name(hints[f.name]), default, f.metadata.get("help", ""))
+        )
     return fields
 
 
@@ -74,7 +78,9 @@ def seed_problems(name: str, seed: int | None) -> list[str]:
     return [f"{name} must be from 0 to 4294967295 (2^32 - 1, what numpy takes), got {seed}"]
 
 
-def bound_problems(options: Any, *, at_least: dict[str, float] | None = None, above: dict[str, float] | None = None) -> list[str]:
+def bound_problems(
+    options: Any, *, at_least: dict[str, float] | None = None, above: dict[str, float] | None = None
+) -> list[str]:
     """For a ``validate()``: each named option (unless None) must be at least its bound
     (``at_least``) or above it (``above``): ``bound_problems(self, at_least={"concurrency": 1})``."""
     problems = []
@@ -89,7 +95,9 @@ def bound_problems(options: Any, *, at_least: dict[str, float] | None = None, ab
     return problems
 
 
-def build(cls: type, values: dict[str, Any], section: str, sources: dict[str, str] | None = None) -> Any:
+def build(
+    cls: type, values: dict[str, Any], section: str, sources: dict[str, str] | None = None
+) -> Any:
     """An instance of ``cls`` from ``values``; a ConfigError lists every bad key or value.
 
     ``sources`` maps a key to where its value came from (``ftx.toml``, ``FTX_...``, ``--set``)
@@ -109,15 +117,21 @@ def build(cls: type, values: dict[str, Any], section: str, sources: dict[str, st
         except ValueError as exc:
             problems.append(f"bad value for '{section}.{key}'{where}: {exc}")
     if problems:
-        raise ConfigError(problems[0] if len(problems) == 1 else "bad options:\n  " + "\n  ".join(problems))
+        raise ConfigError(
+            problems[0] if len(problems) == 1 else "bad options:\n  " + "\n  ".join(problems)
+        )
     instance = cls(**kwargs)
     validate = getattr(instance, "validate", None)
     if validate is not None:
         try:
             errors = validate()
-        except Exception as exc:  # a plugin's validate() with a bug: its options cannot be vouched for
-            raise ConfigError(f"{section}: checking its options failed: {type(exc).__name__}: {exc}.",
-                              hint="It is a bug in the plugin: leave it out, or set FTX_LOAD_PLUGINS to skip it.") from None
+        except (
+            Exception
+        ) as exc:  # a plugin's validate() with a bug: its options cannot be vouched for
+            raise ConfigError(
+                f"{section}: checking its options failed: {type(exc).__name__}: {exc}.",
+                hint="It is a bug in the plugin: leave it out, or set FTX_LOAD_PLUGINS to skip it.",
+            ) from None
         if errors:
             raise ConfigError("; ".join(f"{section}: {e}" for e in errors))
     return instance
@@ -128,11 +142,15 @@ def coerce(value: Any, annotation: Any) -> Any:
     origin = get_origin(annotation)
     if origin in (Union, types.UnionType):
         args = get_args(annotation)
-        if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in ("none", "null"))):
+        if type(None) in args and (
+            value is None or (isinstance(value, str) and value.lower() in ("none", "null"))
+        ):
             return None
         if type(None) in args and isinstance(value, str) and not value.strip():
             # FTX_RUN__DATA= is a mistake far more often than a wish for the default.
-            raise ValueError("it is empty; leave the option out (or unset the variable) to use the default")
+            raise ValueError(
+                "it is empty; leave the option out (or unset the variable) to use the default"
+            )
         errors = []
         for arg in args:
             if arg is type(None):
@@ -146,7 +164,9 @@ def coerce(value: Any, annotation: Any) -> Any:
         choices = get_args(annotation)
         if value in choices:
             return value
-        raise ValueError(f"expected one of {', '.join(repr(c) for c in choices)}, got {value!r}. {suggest(str(value), [str(c) for c in choices])}")
+        raise ValueError(
+            f"expected one of {', '.join(repr(c) for c in choices)}, got {value!r}. {suggest(str(value), [str(c) for c in choices])}"
+        )
     if origin is list:
         (item,) = get_args(annotation)
         if isinstance(value, str):
@@ -155,7 +175,9 @@ def coerce(value: Any, annotation: Any) -> Any:
                 try:
                     value = json.loads(text)
                 except json.JSONDecodeError:
-                    raise ValueError(f"expected a list like [\"a\", \"b\"] or a,b — got {value!r}") from None
+                    raise ValueError(
+                        f'expected a list like ["a", "b"] or a,b — got {value!r}'
+                    ) from None
             else:
                 value = [v.strip() for v in text.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)):
@@ -200,7 +222,9 @@ def coerce(value: Any, annotation: Any) -> Any:
                 pass
         if number is None:
             raise ValueError(f"expected a number, got {value!r}")
-        if not math.isfinite(number):  # nan and inf compare false with every bound a validate() checks
+        if not math.isfinite(
+            number
+        ):  # nan and inf compare false with every bound a validate() checks
             raise ValueError(f"expected a finite number, got {value!r}")
         return number
     if annotation is str:

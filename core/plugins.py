@@ -89,11 +89,16 @@ class Registry:
         try:
             return self.items[kind][name].cls
         except KeyError:
-            raise ConfigError(f"unknown {kind} '{name}'.", hint=suggest(name, self.names(kind))) from None
+            raise ConfigError(
+                f"unknown {kind} '{name}'.", hint=suggest(name, self.names(kind))
+            ) from None
 
     def raise_errors(self) -> None:
         if self.errors:
-            raise PluginError(self.errors[0], hint="Uninstall one of the plugins, or set FTX_LOAD_PLUGINS to load only the ones you need.")
+            raise PluginError(
+                self.errors[0],
+                hint="Uninstall one of the plugins, or set FTX_LOAD_PLUGINS to load only the ones you need.",
+            )
 
 
 def suggest(name: str, valid: list[str]) -> str:
@@ -153,7 +158,9 @@ def _load() -> pluggy.PluginManager:
     global _hooktrace
     _hooktrace = None
     if os.environ.get("FTX_TRACE_HOOKS"):
-        pm.trace.root.setwriter(lambda text: sys.stderr.write(text))  # the stderr of the moment (tests swap it)
+        pm.trace.root.setwriter(
+            lambda text: sys.stderr.write(text)
+        )  # the stderr of the moment (tests swap it)
         pm.enable_tracing()  # hooks called through pm.hook (ftx_register_commands)
         _hooktrace = pm.trace.root.get("hook")  # the ones ftx calls impl by impl (_call_impl)
     pm.check_pending()
@@ -162,11 +169,16 @@ def _load() -> pluggy.PluginManager:
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
     allowed_env = os.environ.get("FTX_LOAD_PLUGINS")
-    allowed = None if allowed_env is None else {n.strip() for n in allowed_env.split(",") if n.strip()}
+    allowed = (
+        None if allowed_env is None else {n.strip() for n in allowed_env.split(",") if n.strip()}
+    )
     found = metadata.entry_points(group=ENTRY_POINT_GROUP)
     if allowed is not None:
         for missing in sorted(allowed - {ep.name for ep in found}):
-            print(f"warning: FTX_LOAD_PLUGINS names '{missing}', but no installed plugin has that name.", file=sys.stderr)
+            print(
+                f"warning: FTX_LOAD_PLUGINS names '{missing}', but no installed plugin has that name.",
+                file=sys.stderr,
+            )
     for ep in found:
         if allowed is not None and ep.name not in allowed:
             continue
@@ -182,7 +194,10 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
             message = f"plugin '{ep.name}' failed to load: {type(exc).__name__}: {exc}"
             _load_failures[ep.name] = message
             _sources[ep.name] = (source, version)
-            print(f"warning: {message} (it is skipped; FTX_LOAD_PLUGINS='' disables all plugins)", file=sys.stderr)
+            print(
+                f"warning: {message} (it is skipped; FTX_LOAD_PLUGINS='' disables all plugins)",
+                file=sys.stderr,
+            )
             continue
         _sources[ep.name] = (source, version)
 
@@ -218,7 +233,9 @@ def _collect(pm: pluggy.PluginManager) -> Registry:
         for impl in hook.get_hookimpls():  # registration order (pluggy calls them in reverse)
             plugin_name = impl.plugin_name
 
-            def register(cls: Any, _plugin: str = plugin_name, _kind: str = kind, _base: type = base) -> None:
+            def register(
+                cls: Any, _plugin: str = plugin_name, _kind: str = kind, _base: type = base
+            ) -> None:
                 problem = _check_registration(_kind, cls, _base)
                 if problem:
                     errors.append(f"plugin '{_plugin}' registered an invalid {_kind}: {problem}.")
@@ -230,14 +247,18 @@ def _collect(pm: pluggy.PluginManager) -> Registry:
                     )
                     return
                 items[_kind][cls.name] = Registered(cls, _plugin)
-                infos.setdefault(_plugin, PluginInfo(_plugin, "", "")).registers.append(f"{_kind} {cls.name}")
+                infos.setdefault(_plugin, PluginInfo(_plugin, "", "")).registers.append(
+                    f"{_kind} {cls.name}"
+                )
 
             try:
                 _call_impl(impl, register=register)
             except FtxError:
                 raise
             except Exception as exc:
-                errors.append(f"plugin '{plugin_name}' failed in {hook_name}: {type(exc).__name__}: {exc}.")
+                errors.append(
+                    f"plugin '{plugin_name}' failed in {hook_name}: {type(exc).__name__}: {exc}."
+                )
     return Registry(items, infos, errors, list(_load_failures.values()))
 
 

@@ -24,7 +24,15 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import (
-    BarColumn, MofNCompleteColumn, Progress, ProgressColumn, SpinnerColumn, Task, TaskID, TextColumn, TimeElapsedColumn,
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.text import Text
@@ -50,9 +58,16 @@ class ProgressTask:
         """``n`` more units are done."""
         self.progress.update(self.id, advance=n, **({"info": info} if info is not None else {}))
 
-    def update(self, *, completed: float | None = None, total: float | None = None, info: str | None = None) -> None:
+    def update(
+        self, *, completed: float | None = None, total: float | None = None, info: str | None = None
+    ) -> None:
         """Set how many units are done, the total, or the info text."""
-        self.progress.update(self.id, completed=completed, total=total, **({"info": info} if info is not None else {}))
+        self.progress.update(
+            self.id,
+            completed=completed,
+            total=total,
+            **({"info": info} if info is not None else {}),
+        )
 
     def done(self, info: str | None = None) -> None:
         """The task finished: its bar fills (a task without a total gets one of 1)."""
@@ -76,7 +91,9 @@ class _Info(ProgressColumn):
     """The task's ``info`` field (the loss, a job's status); a task without one shows nothing."""
 
     def render(self, task: Task) -> Text:
-        return Text(plain(task.fields.get("info", ""), newlines=False), no_wrap=True, overflow="ellipsis")
+        return Text(
+            plain(task.fields.get("info", ""), newlines=False), no_wrap=True, overflow="ellipsis"
+        )
 
 
 class RunProgress(Progress):
@@ -86,18 +103,37 @@ class RunProgress(Progress):
     def __init__(self, console: Console, *, interval: float = PLAIN_INTERVAL):
         self.plain_lines = not (console.is_interactive or console.is_jupyter)
         self.line_interval = interval
-        self._printed: dict[TaskID, tuple[float, float, str, int]] = {}  # time, completed, info, tenths at the last line
+        self._printed: dict[
+            TaskID, tuple[float, float, str, int]
+        ] = {}  # time, completed, info, tenths at the last line
         self._line_lock = threading.Lock()
         super().__init__(
-            SpinnerColumn(), _Description(), BarColumn(bar_width=16), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("eta"), TimeRemainingColumn(compact=True), _Info(),
-            console=console, transient=False, disable=self.plain_lines,
+            SpinnerColumn(),
+            _Description(),
+            BarColumn(bar_width=16),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(compact=True),
+            _Info(),
+            console=console,
+            transient=False,
+            disable=self.plain_lines,
         )
 
-    def add_task(self, description: str, start: bool = True, total: float | None = 100.0, completed: int = 0,
-                 visible: bool = True, **fields: Any) -> TaskID:
+    def add_task(
+        self,
+        description: str,
+        start: bool = True,
+        total: float | None = 100.0,
+        completed: int = 0,
+        visible: bool = True,
+        **fields: Any,
+    ) -> TaskID:
         fields.setdefault("info", "")
-        task_id = super().add_task(description, start=start, total=total, completed=completed, visible=visible, **fields)
+        task_id = super().add_task(
+            description, start=start, total=total, completed=completed, visible=visible, **fields
+        )
         self._line(task_id, force=True)
         return task_id
 
@@ -130,11 +166,19 @@ class RunProgress(Progress):
             if last is not None and not force:
                 at, completed, said, last_tenths = last
                 news = task.completed != completed or info != said
-                ended = task.total is not None and task.completed >= task.total and completed < task.total
-                if not news or not (ended or final or tenths > last_tenths or now - at >= self.line_interval):
+                ended = (
+                    task.total is not None
+                    and task.completed >= task.total
+                    and completed < task.total
+                )
+                if not news or not (
+                    ended or final or tenths > last_tenths or now - at >= self.line_interval
+                ):
                     return
             self._printed[task_id] = (now, task.completed, info, tenths)
-            self.console.print(Text(self._format(task, info)), soft_wrap=True, markup=False, highlight=False)
+            self.console.print(
+                Text(self._format(task, info)), soft_wrap=True, markup=False, highlight=False
+            )
 
     @staticmethod
     def _format(task: Task, info: str) -> str:

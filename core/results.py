@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from ftx.errors import StoreError
-from ftx.stats import Comparison, CorpusScore, bootstrap_ci, corpus_bootstrap, interval, paired_test, resampled_comparison
+from ftx.stats import (
+    Comparison,
+    CorpusScore,
+    bootstrap_ci,
+    corpus_bootstrap,
+    interval,
+    paired_test,
+    resampled_comparison,
+)
 from ftx.store import Run, read_json
 
 
@@ -38,16 +46,32 @@ class BackendResult:
     train: dict[str, Any] = field(default_factory=dict)  # TrainStats as a dict
     per_example: dict[str, list[float]] = field(default_factory=dict)
     corpus: dict[str, float] = field(default_factory=dict)
-    corpus_stats: dict[str, list[list[float]]] = field(default_factory=dict)  # per-example statistics of corpus metrics
-    signatures: dict[str, str] = field(default_factory=dict)  # how a metric was computed (sacrebleu's signature)
+    corpus_stats: dict[str, list[list[float]]] = field(
+        default_factory=dict
+    )  # per-example statistics of corpus metrics
+    signatures: dict[str, str] = field(
+        default_factory=dict
+    )  # how a metric was computed (sacrebleu's signature)
     predictions: list[str] = field(default_factory=list)
-    ci: dict[str, tuple[float, float]] = field(default_factory=dict)  # 95% bootstrap interval (see interval())
-    corpus_ci: set[str] = field(default_factory=set)  # corpus metrics whose ci was resampled as corpus values
-    vs_baseline: dict[str, Comparison] = field(default_factory=dict)  # paired test against the baseline
+    ci: dict[str, tuple[float, float]] = field(
+        default_factory=dict
+    )  # 95% bootstrap interval (see interval())
+    corpus_ci: set[str] = field(
+        default_factory=set
+    )  # corpus metrics whose ci was resampled as corpus values
+    vs_baseline: dict[str, Comparison] = field(
+        default_factory=dict
+    )  # paired test against the baseline
     cost: float | None = None  # dollars spent on a hosted API: training plus answering
-    scoring_cost: dict[str, float] = field(default_factory=dict)  # dollars paid to score its answers, per evaluator (an LLM judge)
-    train_log: list[dict[str, Any]] = field(default_factory=list)  # the loss curve: {"step", "loss"} or {"step", "eval_loss"}
-    answers_cut_short: int | None = None  # answers that stopped at max_new_tokens ("truncated"); None unless done
+    scoring_cost: dict[str, float] = field(
+        default_factory=dict
+    )  # dollars paid to score its answers, per evaluator (an LLM judge)
+    train_log: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # the loss curve: {"step", "loss"} or {"step", "eval_loss"}
+    answers_cut_short: int | None = (
+        None  # answers that stopped at max_new_tokens ("truncated"); None unless done
+    )
 
     def value(self, metric: str) -> float | None:
         """The headline value: the corpus value where the metric has one, else the mean."""
@@ -79,8 +103,12 @@ class RunResult:
     baseline: str | None = None
     data: str = ""
     model: str = ""
-    max_new_tokens: int | None = None  # the answer length limit the run used (as chosen, when it was auto)
-    scorers: dict[str, CorpusScore] = field(default_factory=dict)  # corpus metric -> summed statistics to its value
+    max_new_tokens: int | None = (
+        None  # the answer length limit the run used (as chosen, when it was auto)
+    )
+    scorers: dict[str, CorpusScore] = field(
+        default_factory=dict
+    )  # corpus metric -> summed statistics to its value
 
     def scoring_cost(self) -> dict[str, float]:
         """Dollars each paying evaluator (an LLM judge) spent scoring all backends' answers."""
@@ -92,7 +120,11 @@ class RunResult:
 
     def best(self, metric: MetricInfo) -> str | None:
         """The backend with the best value of ``metric`` (None when nothing was scored)."""
-        scored = [(b.value(metric.name), b.name) for b in self.backends if b.value(metric.name) is not None]
+        scored = [
+            (b.value(metric.name), b.name)
+            for b in self.backends
+            if b.value(metric.name) is not None
+        ]
         if not scored:
             return None
         if len({round(metric.closeness(v), 12) for v, _ in scored}) == 1:
@@ -101,7 +133,10 @@ class RunResult:
 
 
 def _cost(state: dict[str, Any]) -> float | None:
-    parts = [(state.get("train") or {}).get("cost_usd"), (state.get("state") or {}).get("eval_cost_usd")]
+    parts = [
+        (state.get("train") or {}).get("cost_usd"),
+        (state.get("state") or {}).get("eval_cost_usd"),
+    ]
     known = [p for p in parts if p is not None]
     return round(sum(known), 6) if known else None
 
@@ -111,7 +146,9 @@ def read_train_log(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     entries = []
-    for line in path.read_text(encoding="utf-8", errors="replace").split("\n"):  # not splitlines: JSON keeps U+2028 raw
+    for line in path.read_text(encoding="utf-8", errors="replace").split(
+        "\n"
+    ):  # not splitlines: JSON keeps U+2028 raw
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
@@ -125,11 +162,19 @@ def load_result(run: Run) -> RunResult:
     """Rebuild the result of ``run`` from ``scores.json`` and the predictions on disk."""
     scores_path = run.path / "scores.json"
     scores = read_json(scores_path) if scores_path.exists() else {"metrics": {}, "backends": {}}
-    if not isinstance(scores, dict) or not isinstance(scores.get("metrics"), dict) or not isinstance(scores.get("backends"), dict):
-        raise StoreError(f"{scores_path} is damaged: it is not the scores ftx wrote.",
-                         hint=f"Delete it and run 'ftx resume {run.id}' to score the answers again (nothing is trained or paid again).")
-    metrics = [MetricInfo(name, m["evaluator"], m.get("higher_is_better", True), m.get("target"))
-               for name, m in scores["metrics"].items()]
+    if (
+        not isinstance(scores, dict)
+        or not isinstance(scores.get("metrics"), dict)
+        or not isinstance(scores.get("backends"), dict)
+    ):
+        raise StoreError(
+            f"{scores_path} is damaged: it is not the scores ftx wrote.",
+            hint=f"Delete it and run 'ftx resume {run.id}' to score the answers again (nothing is trained or paid again).",
+        )
+    metrics = [
+        MetricInfo(name, m["evaluator"], m.get("higher_is_better", True), m.get("target"))
+        for name, m in scores["metrics"].items()
+    ]
     backends = []
     for name, state in run.meta["backends"].items():
         scored = scores["backends"].get(name, {})
@@ -148,7 +193,9 @@ def load_result(run: Run) -> RunResult:
                 corpus_stats=scored.get("corpus_stats", {}),
                 signatures=scored.get("signatures", {}),
                 predictions=[r["prediction"] for r in rows],
-                answers_cut_short=sum(1 for r in rows if r.get("truncated")) if done else None,  # not recorded before: not cut
+                answers_cut_short=sum(1 for r in rows if r.get("truncated"))
+                if done
+                else None,  # not recorded before: not cut
                 train_log=read_train_log(run.path / name / "train_log.jsonl"),
                 cost=_cost(state),
                 scoring_cost=scored.get("cost_usd", {}),
@@ -158,7 +205,9 @@ def load_result(run: Run) -> RunResult:
     add_statistics(backends, metrics, run.meta.get("baseline"), run.meta.get("seed", 0), scorers)
     from ftx.data import read_jsonl_examples
 
-    eval_rows = read_jsonl_examples(run.path / "data" / "eval.jsonl")  # missing or damaged: one clear error
+    eval_rows = read_jsonl_examples(
+        run.path / "data" / "eval.jsonl"
+    )  # missing or damaged: one clear error
     config = run.meta.get("config", {}).get("run", {})
     limit = config.get("max_new_tokens")  # "auto" in a run that stopped before choosing it
     return RunResult(
@@ -180,7 +229,10 @@ def load_result(run: Run) -> RunResult:
 
 def primary_metric(result: RunResult) -> MetricInfo | None:
     """The metric examples are ranked by: rougeL when the run has it, else the first."""
-    return next((m for m in result.metrics if m.name == "rougeL"), result.metrics[0] if result.metrics else None)
+    return next(
+        (m for m in result.metrics if m.name == "rougeL"),
+        result.metrics[0] if result.metrics else None,
+    )
 
 
 def divergent_examples(result: RunResult, n: int) -> list[int]:
@@ -192,7 +244,11 @@ def divergent_examples(result: RunResult, n: int) -> list[int]:
         return list(range(min(n, len(result.example_ids))))
 
     def spread(i: int) -> float:
-        values = [b.per_example[metric.name][i] for b in done if len(b.per_example.get(metric.name, [])) > i]
+        values = [
+            b.per_example[metric.name][i]
+            for b in done
+            if len(b.per_example.get(metric.name, [])) > i
+        ]
         return max(values) - min(values) if values else 0.0
 
     return sorted(range(len(result.example_ids)), key=lambda i: -spread(i))[:n]
@@ -223,8 +279,13 @@ def corpus_scorers(run: Run, metrics: list[MetricInfo]) -> dict[str, CorpusScore
     return scorers
 
 
-def add_statistics(backends: list[BackendResult], metrics: list[MetricInfo], baseline: str | None, seed: int,
-                   scorers: dict[str, CorpusScore] | None = None) -> None:
+def add_statistics(
+    backends: list[BackendResult],
+    metrics: list[MetricInfo],
+    baseline: str | None,
+    seed: int,
+    scorers: dict[str, CorpusScore] | None = None,
+) -> None:
     """Bootstrap intervals for every backend and metric, and paired tests against the baseline
     over the same examples; seeded with the run's seed, so a report is reproducible.
 
@@ -246,24 +307,39 @@ def add_statistics(backends: list[BackendResult], metrics: list[MetricInfo], bas
             if base is None or b is base:
                 continue
             if b.name in resampled and base.name in resampled:
-                diffs = [m.closeness(x) - m.closeness(y) for x, y in zip(resampled[b.name], resampled[base.name])]
-                b.vs_baseline[m.name] = resampled_comparison(m.closeness(b.corpus[m.name]) - m.closeness(base.corpus[m.name]), diffs)
+                diffs = [
+                    m.closeness(x) - m.closeness(y)
+                    for x, y in zip(resampled[b.name], resampled[base.name])
+                ]
+                b.vs_baseline[m.name] = resampled_comparison(
+                    m.closeness(b.corpus[m.name]) - m.closeness(base.corpus[m.name]), diffs
+                )
             elif values and len(base.per_example.get(m.name, [])) == len(values):
-                b.vs_baseline[m.name] = paired_test([m.closeness(v) for v in values], [m.closeness(v) for v in base.per_example[m.name]],
-                                                    seed=seed)
+                b.vs_baseline[m.name] = paired_test(
+                    [m.closeness(v) for v in values],
+                    [m.closeness(v) for v in base.per_example[m.name]],
+                    seed=seed,
+                )
 
 
-def _corpus_resamples(backends: list[BackendResult], metric: MetricInfo, score: CorpusScore | None,
-                      seed: int) -> dict[str, list[float]]:
+def _corpus_resamples(
+    backends: list[BackendResult], metric: MetricInfo, score: CorpusScore | None, seed: int
+) -> dict[str, list[float]]:
     """Backend name -> its corpus value on each bootstrap resample, for the backends that can;
     backends with the same number of examples share the resamples, so they can be paired."""
-    able = [b for b in backends if score and b.corpus_stats.get(metric.name) and metric.name in b.corpus]
+    able = [
+        b for b in backends if score and b.corpus_stats.get(metric.name) and metric.name in b.corpus
+    ]
     out: dict[str, list[float]] = {}
     for n in sorted({len(b.corpus_stats[metric.name]) for b in able}):
         group = [b for b in able if len(b.corpus_stats[metric.name]) == n]
         try:
-            values = corpus_bootstrap([b.corpus_stats[metric.name] for b in group], score, seed=seed)
-        except Exception:  # a plugin's corpus_value that fails: no interval, and the report is still written
+            values = corpus_bootstrap(
+                [b.corpus_stats[metric.name] for b in group], score, seed=seed
+            )
+        except (
+            Exception
+        ):  # a plugin's corpus_value that fails: no interval, and the report is still written
             continue
         out.update(zip((b.name for b in group), values))
     return out

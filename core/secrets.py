@@ -44,22 +44,31 @@ def _file_secrets(path: str) -> dict[str, str]:
         mode = file.stat().st_mode
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"FTX_SECRETS_FILE {file} does not exist.", hint="Point it at a TOML file of NAME = \"value\" lines.") from None
+        raise ConfigError(
+            f"FTX_SECRETS_FILE {file} does not exist.",
+            hint='Point it at a TOML file of NAME = "value" lines.',
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read FTX_SECRETS_FILE {file}: {exc.strerror or exc}.") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         # The message could quote the file's text, so it is not repeated here.
-        raise ConfigError(f"FTX_SECRETS_FILE {file} is not valid TOML ({type(exc).__name__}).",
-                          hint='Write one NAME = "value" line per key.') from None
+        raise ConfigError(
+            f"FTX_SECRETS_FILE {file} is not valid TOML ({type(exc).__name__}).",
+            hint='Write one NAME = "value" line per key.',
+        ) from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(f"FTX_SECRETS_FILE {file} can be read by other users.", hint=f"chmod 600 {file}")
+        raise ConfigError(
+            f"FTX_SECRETS_FILE {file} can be read by other users.", hint=f"chmod 600 {file}"
+        )
     return {str(k): str(v) for k, v in data.items() if isinstance(v, (str, int))}
 
 
 def secret_values() -> list[str]:
     values = {v for k, v in os.environ.items() if SECRET_NAME.search(k) and len(v) >= 8}
     try:
-        values |= {v for v in _file_secrets(os.environ.get("FTX_SECRETS_FILE", "")).values() if len(v) >= 8}
+        values |= {
+            v for v in _file_secrets(os.environ.get("FTX_SECRETS_FILE", "")).values() if len(v) >= 8
+        }
     except ConfigError:
         pass
     return sorted(values, key=len, reverse=True)

@@ -34,11 +34,15 @@ class Comparison:
     verdict: str  # "better", "worse" or "no significant difference"
 
 
-def bootstrap_ci(values: list[float], *, seed: int = 0, resamples: int = RESAMPLES, alpha: float = ALPHA) -> tuple[float, float]:
+def bootstrap_ci(
+    values: list[float], *, seed: int = 0, resamples: int = RESAMPLES, alpha: float = ALPHA
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean."""
     if not values:
         return (float("nan"), float("nan"))
-    if all(v == values[0] for v in values):  # also exact: n copies summed and divided can miss by an ulp
+    if all(
+        v == values[0] for v in values
+    ):  # also exact: n copies summed and divided can miss by an ulp
         return (values[0], values[0])
     rng = random.Random(seed)
     n = len(values)
@@ -46,8 +50,15 @@ def bootstrap_ci(values: list[float], *, seed: int = 0, resamples: int = RESAMPL
     return interval(means, alpha)
 
 
-def paired_test(values: list[float], baseline: list[float], *, higher_is_better: bool = True, seed: int = 0,
-                resamples: int = RESAMPLES, alpha: float = ALPHA) -> Comparison:
+def paired_test(
+    values: list[float],
+    baseline: list[float],
+    *,
+    higher_is_better: bool = True,
+    seed: int = 0,
+    resamples: int = RESAMPLES,
+    alpha: float = ALPHA,
+) -> Comparison:
     """Paired bootstrap of the per-example differences: is the backend's mean different from the
     baseline's on the same examples?"""
     diffs = [a - b for a, b in zip(values, baseline)]
@@ -68,8 +79,13 @@ def paired_test(values: list[float], baseline: list[float], *, higher_is_better:
     return _compared(mean, p, higher_is_better, alpha)
 
 
-def corpus_bootstrap(systems: Sequence[Sequence[Sequence[float]]], score: CorpusScore, *, seed: int = 0,
-                     resamples: int = RESAMPLES) -> list[list[float]]:
+def corpus_bootstrap(
+    systems: Sequence[Sequence[Sequence[float]]],
+    score: CorpusScore,
+    *,
+    seed: int = 0,
+    resamples: int = RESAMPLES,
+) -> list[list[float]]:
     """Each system's corpus value on each bootstrap resample of the examples.
 
     ``systems`` holds, per system, each example's additive statistics (the same examples, in
@@ -86,29 +102,46 @@ def corpus_bootstrap(systems: Sequence[Sequence[Sequence[float]]], score: Corpus
     rng = random.Random(seed)
     population = range(n)
     for _ in range(resamples):
-        pick = itemgetter(*rng.choices(population, k=n)) if n > 1 else _every  # one example: every resample is it
+        pick = (
+            itemgetter(*rng.choices(population, k=n)) if n > 1 else _every
+        )  # one example: every resample is it
         for summer, values in zip(summers, out):
             values.append(score(summer.totals(pick)))
     return out
 
 
-def corpus_bootstrap_ci(stats: Sequence[Sequence[float]], score: CorpusScore, *, seed: int = 0,
-                        resamples: int = RESAMPLES, alpha: float = ALPHA) -> tuple[float, float]:
+def corpus_bootstrap_ci(
+    stats: Sequence[Sequence[float]],
+    score: CorpusScore,
+    *,
+    seed: int = 0,
+    resamples: int = RESAMPLES,
+    alpha: float = ALPHA,
+) -> tuple[float, float]:
     """Percentile bootstrap interval of one system's corpus value."""
     if not stats:
         return (float("nan"), float("nan"))
     return interval(corpus_bootstrap([stats], score, seed=seed, resamples=resamples)[0], alpha)
 
 
-def corpus_paired_test(stats: Sequence[Sequence[float]], baseline: Sequence[Sequence[float]], score: CorpusScore, *,
-                       higher_is_better: bool = True, seed: int = 0, resamples: int = RESAMPLES,
-                       alpha: float = ALPHA) -> Comparison:
+def corpus_paired_test(
+    stats: Sequence[Sequence[float]],
+    baseline: Sequence[Sequence[float]],
+    score: CorpusScore,
+    *,
+    higher_is_better: bool = True,
+    seed: int = 0,
+    resamples: int = RESAMPLES,
+    alpha: float = ALPHA,
+) -> Comparison:
     """Paired bootstrap of the difference of two systems' corpus values on the same examples."""
     if not stats or len(stats) != len(baseline):
         return Comparison(0.0, 1.0, "no significant difference")
     ours, theirs = corpus_bootstrap([stats, baseline], score, seed=seed, resamples=resamples)
     diff = score(_Summer(stats).totals(_every)) - score(_Summer(baseline).totals(_every))
-    return resampled_comparison(diff, [a - b for a, b in zip(ours, theirs)], higher_is_better=higher_is_better, alpha=alpha)
+    return resampled_comparison(
+        diff, [a - b for a, b in zip(ours, theirs)], higher_is_better=higher_is_better, alpha=alpha
+    )
 
 
 def interval(resampled: list[float], alpha: float = ALPHA) -> tuple[float, float]:
@@ -118,13 +151,20 @@ def interval(resampled: list[float], alpha: float = ALPHA) -> tuple[float, float
     return values[int(alpha / 2 * n)], values[min(n - 1, int((1 - alpha / 2) * n))]
 
 
-def resampled_comparison(diff: float, resampled_diffs: list[float], *, higher_is_better: bool = True,
-                         alpha: float = ALPHA) -> Comparison:
+def resampled_comparison(
+    diff: float,
+    resampled_diffs: list[float],
+    *,
+    higher_is_better: bool = True,
+    alpha: float = ALPHA,
+) -> Comparison:
     """The verdict on ``diff`` from its bootstrap values: two-sided, p is twice the share of
     resampled differences on the far side of zero, as in ``paired_test``."""
     below = sum(d <= 0 for d in resampled_diffs)
     above = sum(d >= 0 for d in resampled_diffs)
-    return _compared(diff, min(1.0, 2 * min(below, above) / len(resampled_diffs)), higher_is_better, alpha)
+    return _compared(
+        diff, min(1.0, 2 * min(below, above) / len(resampled_diffs)), higher_is_better, alpha
+    )
 
 
 class _Summer:
@@ -141,7 +181,9 @@ class _Summer:
         self.columns: list[tuple[float, ...]] = []
         if all(type(x) is int and x >= 0 for row in stats for x in row):
             self.width = (max(max(row, default=0) for row in stats) * len(stats)).bit_length() + 1
-            self.packed = tuple(sum(x << (k * self.width) for k, x in enumerate(row)) for row in stats)
+            self.packed = tuple(
+                sum(x << (k * self.width) for k, x in enumerate(row)) for row in stats
+            )
         else:
             self.columns = list(zip(*stats))
 

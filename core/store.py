@@ -34,9 +34,14 @@ PARTIAL = "predictions.partial.jsonl"  # answers kept one by one until the backe
 def write_error(path: Path, exc: OSError) -> StoreError:
     """A failed write as one sentence; a full disk says that finished work is safe."""
     if exc.errno == errno.ENOSPC:
-        return StoreError(f"cannot write {path}: no space left on device.",
-                          hint="Free some space, then continue with 'ftx resume latest' (or the run's id); finished work is kept.")
-    return StoreError(f"cannot write {path}: {exc.strerror or exc}.", hint="Check the folder's permissions and free space.")
+        return StoreError(
+            f"cannot write {path}: no space left on device.",
+            hint="Free some space, then continue with 'ftx resume latest' (or the run's id); finished work is kept.",
+        )
+    return StoreError(
+        f"cannot write {path}: {exc.strerror or exc}.",
+        hint="Check the folder's permissions and free space.",
+    )
 
 
 def _file_mode() -> int:
@@ -79,9 +84,13 @@ def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise StoreError(f"{path} is missing.", hint="The run directory is incomplete; start a new run.") from None
+        raise StoreError(
+            f"{path} is missing.", hint="The run directory is incomplete; start a new run."
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise StoreError(f"{path} is corrupt: {exc}.", hint="Restore it from a backup or start a new run.") from None
+        raise StoreError(
+            f"{path} is corrupt: {exc}.", hint="Restore it from a backup or start a new run."
+        ) from None
 
 
 def new_run_id() -> str:
@@ -95,8 +104,10 @@ def check_run_name(name: str) -> None:
     """A run id is a folder name inside the runs folder, never a path (``../x``, ``/tmp/x``)."""
     if not _RUN_NAME.fullmatch(name) or ".." in name:
         shown = name if len(name) <= 60 else name[:57] + "..."
-        raise StoreError(f"{shown!r} is not a valid run name.",
-                         hint="Use up to 100 letters, digits, '.', '_' and '-', starting with a letter or digit (no '/' or '..').")
+        raise StoreError(
+            f"{shown!r} is not a valid run name.",
+            hint="Use up to 100 letters, digits, '.', '_' and '-', starting with a letter or digit (no '/' or '..').",
+        )
 
 
 # What the rest of ftx reads from run.json, and the type it must have.
@@ -171,7 +182,10 @@ class Run:
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError:
-                    raise StoreError(f"{path}:{number} is corrupt.", hint="Delete the file to generate the predictions again.") from None
+                    raise StoreError(
+                        f"{path}:{number} is corrupt.",
+                        hint="Delete the file to generate the predictions again.",
+                    ) from None
         partial = self.path / backend / PARTIAL
         if partial.exists():
             for line in partial.read_text(encoding="utf-8", errors="replace").split("\n"):
@@ -200,7 +214,10 @@ class RunStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
-            raise StoreError(f"the runs folder {self.root} is a file, not a folder.", hint="Give another --runs-dir (or runs_dir in ftx.toml).")
+            raise StoreError(
+                f"the runs folder {self.root} is a file, not a folder.",
+                hint="Give another --runs-dir (or runs_dir in ftx.toml).",
+            )
 
     def create(self, meta: dict[str, Any], run_id: str | None = None) -> Run:
         run_id = run_id or new_run_id()
@@ -209,21 +226,42 @@ class RunStore:
         try:
             path.mkdir(parents=True, exist_ok=False)
         except FileExistsError:
-            raise StoreError(f"run {run_id} already exists in {self.root}.", hint="Choose another --name.") from None
+            raise StoreError(
+                f"run {run_id} already exists in {self.root}.", hint="Choose another --name."
+            ) from None
         except OSError as exc:
-            raise StoreError(f"cannot create the run directory {path}: {exc.strerror or exc}.", hint="Check --runs-dir and its permissions.") from None
-        run = Run(path, {"schema_version": SCHEMA_VERSION, "id": run_id, "created": time.time(), "status": "created", "backends": {}, **meta})
+            raise StoreError(
+                f"cannot create the run directory {path}: {exc.strerror or exc}.",
+                hint="Check --runs-dir and its permissions.",
+            ) from None
+        run = Run(
+            path,
+            {
+                "schema_version": SCHEMA_VERSION,
+                "id": run_id,
+                "created": time.time(),
+                "status": "created",
+                "backends": {},
+                **meta,
+            },
+        )
         try:
             run.save()
         except StoreError as exc:  # no run.json, so no run to resume: leave no empty folder behind
             shutil.rmtree(path, ignore_errors=True)
-            raise StoreError(f"{exc.message.rstrip('.')}; the run was not created.", hint="Free some space and start it again.") from None
+            raise StoreError(
+                f"{exc.message.rstrip('.')}; the run was not created.",
+                hint="Free some space and start it again.",
+            ) from None
         return run
 
     def open(self, ref: str) -> Run:
         """A run by id, unique id prefix, 'latest', or path to its directory."""
         if len(ref) > 1000:
-            raise StoreError(f"no run '{ref[:40]}...' ({len(ref):,} characters) in {self.root}.", hint="'ftx runs' lists the runs.")
+            raise StoreError(
+                f"no run '{ref[:40]}...' ({len(ref):,} characters) in {self.root}.",
+                hint="'ftx runs' lists the runs.",
+            )
         candidate = Path(ref)
         try:
             is_run_dir = (candidate / "run.json").is_file()
@@ -234,30 +272,52 @@ class RunStore:
         elif ref == "latest":
             runs = self._dirs()
             if not runs:
-                raise StoreError(f"there are no runs in {self.root}.", hint="Start one with 'ftx run'.")
+                raise StoreError(
+                    f"there are no runs in {self.root}.", hint="Start one with 'ftx run'."
+                )
             path = max(runs, key=_created)
         else:
             matches = [p for p in self._dirs() if p.name.startswith(ref)]
             if not matches:
-                raise StoreError(f"no run '{ref}' in {self.root}.", hint="'ftx runs' lists the runs.")
+                raise StoreError(
+                    f"no run '{ref}' in {self.root}.", hint="'ftx runs' lists the runs."
+                )
             if len(matches) > 1:
-                raise StoreError(f"'{ref}' matches {len(matches)} runs.", hint="Give more of the run id.")
+                raise StoreError(
+                    f"'{ref}' matches {len(matches)} runs.", hint="Give more of the run id."
+                )
             path = matches[0]
         meta = read_json(path / "run.json")
         version = meta.get("schema_version") if isinstance(meta, dict) else None
         if not isinstance(version, int):
             raise StoreError(f"{path / 'run.json'} is not an ftx run file.")
         if version > SCHEMA_VERSION:
-            raise StoreError(f"run {path.name} was written by a newer ftx (run schema {version}).", hint="Upgrade ftx to read it.")
-        for key, kind in [*META_FIELDS.items(), *((k, t) for k, t in OPTIONAL_META_FIELDS.items() if k in meta)]:
+            raise StoreError(
+                f"run {path.name} was written by a newer ftx (run schema {version}).",
+                hint="Upgrade ftx to read it.",
+            )
+        for key, kind in [
+            *META_FIELDS.items(),
+            *((k, t) for k, t in OPTIONAL_META_FIELDS.items() if k in meta),
+        ]:
             if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
-                what = "is missing" if key not in meta else f"is {type(meta[key]).__name__}, not {_kind_name(kind)}"
-                raise StoreError(f"{path / 'run.json'} is damaged: '{key}' {what}.",
-                                 hint="Restore the file from a backup, or start a new run; the run's other files are untouched.")
-        bad = next((name for name, state in meta["backends"].items() if not isinstance(state, dict)), None)
+                what = (
+                    "is missing"
+                    if key not in meta
+                    else f"is {type(meta[key]).__name__}, not {_kind_name(kind)}"
+                )
+                raise StoreError(
+                    f"{path / 'run.json'} is damaged: '{key}' {what}.",
+                    hint="Restore the file from a backup, or start a new run; the run's other files are untouched.",
+                )
+        bad = next(
+            (name for name, state in meta["backends"].items() if not isinstance(state, dict)), None
+        )
         if bad is not None:
-            raise StoreError(f"{path / 'run.json'} is damaged: the state of backend '{bad}' is not an object.",
-                             hint="Restore the file from a backup, or start a new run; the run's other files are untouched.")
+            raise StoreError(
+                f"{path / 'run.json'} is damaged: the state of backend '{bad}' is not an object.",
+                hint="Restore the file from a backup, or start a new run; the run's other files are untouched.",
+            )
         return Run(path, meta)
 
     def _dirs(self) -> list[Path]:
@@ -280,15 +340,21 @@ class RunStore:
     def _row(run: Run) -> tuple:
         meta = run.meta
         return (
-            run.id, meta.get("created"), meta.get("updated"), meta.get("status"),
+            run.id,
+            meta.get("created"),
+            meta.get("updated"),
+            meta.get("status"),
             (meta.get("config", {}).get("run", {}) or {}).get("data") or "(bundled)",
-            ",".join(meta.get("backends", {})), str(run.path),
+            ",".join(meta.get("backends", {})),
+            str(run.path),
         )
 
     def index(self, run: Run) -> None:
         try:
             with self._connect() as db:
-                db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)", self._row(run))
+                db.execute(
+                    "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)", self._row(run)
+                )
         except (sqlite3.Error, OSError):
             pass  # the index is a cache: 'ftx runs' rebuilds it from run.json files
 
@@ -299,7 +365,9 @@ class RunStore:
         dirs = self._dirs()
         try:
             with self._connect() as db:
-                rows = db.execute("SELECT id, created, updated, status, data, backends, path FROM runs").fetchall()
+                rows = db.execute(
+                    "SELECT id, created, updated, status, data, backends, path FROM runs"
+                ).fetchall()
         except (sqlite3.Error, OSError):
             rows = []
         if {p.name for p in dirs} != {r[0] for r in rows}:
@@ -317,4 +385,8 @@ class RunStore:
                     db.executemany("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             except (sqlite3.Error, OSError):
                 pass
-        return sorted((dict(zip(keys, r)) for r in rows), key=lambda r: (r["created"] or 0, r["id"]), reverse=True)
+        return sorted(
+            (dict(zip(keys, r)) for r in rows),
+            key=lambda r: (r["created"] or 0, r["id"]),
+            reverse=True,
+        )

@@ -43,8 +43,15 @@ class NoChatTemplate(ConfigError):
     (``NoChatTemplate(backend)``): following one backend's hint must not leave another failing."""
 
     def __init__(self, backend: str = "") -> None:
-        fix = f"--set {backend}.template=chatml" if backend else "--set BACKEND.template=chatml for each local backend"
-        super().__init__("this model's tokenizer has no chat template.", hint=f"Choose another template: {fix} (or alpaca, plain).")
+        fix = (
+            f"--set {backend}.template=chatml"
+            if backend
+            else "--set BACKEND.template=chatml for each local backend"
+        )
+        super().__init__(
+            "this model's tokenizer has no chat template.",
+            hint=f"Choose another template: {fix} (or alpaca, plain).",
+        )
 
 
 class ChatTemplate(Template):
@@ -61,7 +68,9 @@ class ChatTemplate(Template):
 
     def prompt(self, messages: list[Message], tokenizer: Any) -> str:
         self._check(tokenizer)
-        return tokenizer.apply_chat_template(self._dicts(messages), add_generation_prompt=True, tokenize=False)
+        return tokenizer.apply_chat_template(
+            self._dicts(messages), add_generation_prompt=True, tokenize=False
+        )
 
     def completion(self, messages: list[Message], answer: str, tokenizer: Any) -> str:
         prompt = self.prompt(messages, tokenizer)
@@ -69,7 +78,7 @@ class ChatTemplate(Template):
             self._dicts([*messages, Message("assistant", answer)]), tokenize=False
         )
         if full.startswith(prompt):
-            return full[len(prompt):]
+            return full[len(prompt) :]
         # Templates that rewrite earlier turns once an answer exists: fall back to answer + EOS.
         return answer + _eos(tokenizer)
 

@@ -1,20 +1,21 @@
 """Helpers for testing ftx and ftx plugins: a tiny model, sample data, plugin registration.
 
-    from ftx.testing import make_tiny_model, registered
+from ftx.testing import make_tiny_model, registered
 
-    def test_my_backend(tmp_path):
-        model_dir = make_tiny_model(tmp_path / "model")   # 2-layer Llama, 64 wide, no download
-        with registered(my_plugin_module):
-            ...                                          # ftx sees the plugin only in here
+def test_my_backend(tmp_path):
+    model_dir = make_tiny_model(tmp_path / "model")   # 2-layer Llama, 64 wide, no download
+    with registered(my_plugin_module):
+        ...                                          # ftx sees the plugin only in here
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ftx import plugins
 
@@ -34,9 +35,17 @@ def make_tiny_model(path: str | Path, *, seed: int = 0, layers: int = 2, hidden:
         return path
     tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer_dir())
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, bos_token_id=None,
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=hidden * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
         # With the usual 0.02, tied-embedding logits of a 64-wide model stay within about +-1.3
         # behind the frozen final norm, and LoRA could not make any prediction confident.
         initializer_range=0.2,
@@ -60,7 +69,9 @@ def sample_rows(n: int = 24) -> list[dict[str, str]]:
 
 def write_jsonl(path: str | Path, rows: list[dict[str, Any]]) -> Path:
     path = Path(path)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
     return path
 
 
@@ -136,23 +147,44 @@ def check_backend(backend_cls: type, *, data_rows: int = 16) -> None:
     from ftx.data import split
     from ftx.types import Completion, Example, GenerationParams, Message, Problem
 
-    assert issubclass(backend_cls, Backend), f"{backend_cls.__name__} must subclass ftx.backend.Backend"
-    assert isinstance(getattr(backend_cls, "name", None), str) and backend_cls.name, "set a class attribute name"
+    assert issubclass(backend_cls, Backend), (
+        f"{backend_cls.__name__} must subclass ftx.backend.Backend"
+    )
+    assert isinstance(getattr(backend_cls, "name", None), str) and backend_cls.name, (
+        "set a class attribute name"
+    )
     assert dataclasses.is_dataclass(backend_cls.Options), "Options must be a dataclass"
     for f in dataclasses.fields(backend_cls.Options):
-        assert f.metadata.get("help"), f"option '{f.name}' needs a help text: use ftx.options.option(default, help)"
+        assert f.metadata.get("help"), (
+            f"option '{f.name}' needs a help text: use ftx.options.option(default, help)"
+        )
     rows = sample_rows(data_rows)
-    examples = [Example(r["id"], (Message("user", r["question"]), Message("assistant", r["answer"]))) for r in rows]
+    examples = [
+        Example(r["id"], (Message("user", r["question"]), Message("assistant", r["answer"])))
+        for r in rows
+    ]
     splits = split(examples, eval_size=4, seed=0)
     backend, opts = backend_cls(), backend_cls.Options()
     problems = backend.check(splits, opts)
-    assert isinstance(problems, list) and all(isinstance(p, Problem) for p in problems), "check() must return a list of Problems"
+    assert isinstance(problems, list) and all(isinstance(p, Problem) for p in problems), (
+        "check() must return a list of Problems"
+    )
     folder = Path(tempfile.mkdtemp())
-    ctx = BackendContext("check", folder, {}, lambda: None, lambda line: None, lambda kind, data: None, Progress(disable=True))
+    ctx = BackendContext(
+        "check",
+        folder,
+        {},
+        lambda: None,
+        lambda line: None,
+        lambda kind, data: None,
+        Progress(disable=True),
+    )
     model = backend.train(splits, opts, ctx)
     answers = model.generate([e.prompt for e in splits.eval], GenerationParams(max_new_tokens=8))
     assert len(answers) == len(splits.eval), "generate() must answer every prompt"
-    assert all(isinstance(a, Completion) for a in answers), "generate() must return Completion objects"
+    assert all(isinstance(a, Completion) for a in answers), (
+        "generate() must return Completion objects"
+    )
     model.close()
 
 
@@ -160,9 +192,15 @@ def check_evaluator(evaluator_cls: type) -> None:
     """Conformance check for an evaluator: every metric it names has one value per example."""
     from ftx.evaluator import Evaluator
 
-    assert issubclass(evaluator_cls, Evaluator), f"{evaluator_cls.__name__} must subclass ftx.evaluator.Evaluator"
-    scores = evaluator_cls().score(["a b", "", "Jane Austen"], ["a b", "x", "Jane"], ["q1", "q2", "q3"])
+    assert issubclass(evaluator_cls, Evaluator), (
+        f"{evaluator_cls.__name__} must subclass ftx.evaluator.Evaluator"
+    )
+    scores = evaluator_cls().score(
+        ["a b", "", "Jane Austen"], ["a b", "x", "Jane"], ["q1", "q2", "q3"]
+    )
     for metric in evaluator_cls.metrics:
         values = scores.per_example.get(metric)
-        assert values is not None and len(values) == 3, f"metric '{metric}' needs one value per example"
+        assert values is not None and len(values) == 3, (
+            f"metric '{metric}' needs one value per example"
+        )
         assert all(isinstance(v, float) for v in values), f"metric '{metric}' values must be floats"

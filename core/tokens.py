@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 # Scripts written without spaces (Chinese, Japanese) and Hangul syllables: BPE tokenizers spend
 # about one token per character on them (0.7 for Qwen's, 1.0-1.3 for Llama 3's, 1.7 for
@@ -22,7 +22,10 @@ _PIECE = re.compile(rf"[{_CJK}]|(?:(?![{_CJK}])\w)+|[^\w\s]", re.UNICODE)
 
 
 def approximate(text: str) -> int:
-    return sum(max(1, math.ceil(len(p) / 6)) if p[0].isalnum() and len(p) > 1 else 1 for p in _PIECE.findall(text))
+    return sum(
+        max(1, math.ceil(len(p) / 6)) if p[0].isalnum() and len(p) > 1 else 1
+        for p in _PIECE.findall(text)
+    )
 
 
 def counter(tokenizer: str | None) -> tuple[Callable[[str], int], str]:
@@ -32,7 +35,13 @@ def counter(tokenizer: str | None) -> tuple[Callable[[str], int], str]:
     from ftx.errors import ConfigError, require
 
     if not Path(tokenizer).exists():
-        raise ConfigError(f"tokenizer directory {tokenizer} does not exist.", hint="Pass a local model directory.")
-    transformers = require("transformers", extra="local", purpose="Counting tokens with a model's tokenizer")
+        raise ConfigError(
+            f"tokenizer directory {tokenizer} does not exist.", hint="Pass a local model directory."
+        )
+    transformers = require(
+        "transformers", extra="local", purpose="Counting tokens with a model's tokenizer"
+    )
     tok = transformers.AutoTokenizer.from_pretrained(tokenizer)
-    return (lambda text: len(tok(text, add_special_tokens=False)["input_ids"])), f"exact ({tokenizer})"
+    return (
+        lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
+    ), f"exact ({tokenizer})"

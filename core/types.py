@@ -39,19 +39,27 @@ class Example:
         """Indexes of the assistant messages that carry loss: the final answer unless its weight
         is 0, and any earlier assistant turn whose weight is 1."""
         last = len(self.messages) - 1
-        return [i for i, m in enumerate(self.messages)
-                if m.role == "assistant" and (m.weight == 1 or (i == last and m.weight != 0))]
+        return [
+            i
+            for i, m in enumerate(self.messages)
+            if m.role == "assistant" and (m.weight == 1 or (i == last and m.weight != 0))
+        ]
 
     def to_dict(self) -> dict[str, Any]:
-        messages = [{"role": m.role, "content": m.content} | ({"weight": m.weight} if m.weight is not None else {})
-                    for m in self.messages]
+        messages = [
+            {"role": m.role, "content": m.content}
+            | ({"weight": m.weight} if m.weight is not None else {})
+            for m in self.messages
+        ]
         return {"id": self.id, "messages": messages}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "") -> Example:
         return cls(
             id=str(data["id"]),
-            messages=tuple(Message(m["role"], m["content"], m.get("weight")) for m in data["messages"]),
+            messages=tuple(
+                Message(m["role"], m["content"], m.get("weight")) for m in data["messages"]
+            ),
             source=source,
         )
 
@@ -120,8 +128,12 @@ class Scores:
 
     per_example: dict[str, list[float]]
     corpus: dict[str, float] = field(default_factory=dict)
-    cost_usd: float | None = None  # what scoring these answers paid (an LLM judge's API calls); None: free or unknown
-    corpus_stats: dict[str, list[list[float]]] = field(default_factory=dict)  # metric -> one vector per example
+    cost_usd: float | None = (
+        None  # what scoring these answers paid (an LLM judge's API calls); None: free or unknown
+    )
+    corpus_stats: dict[str, list[list[float]]] = field(
+        default_factory=dict
+    )  # metric -> one vector per example
     signatures: dict[str, str] = field(default_factory=dict)  # metric -> how it was computed
 
 

@@ -53,17 +53,28 @@ class Bleu(Evaluator):
             return Scores({"bleu": []}, {"bleu": 0.0})
         tokenizer = choose_tokenizer(references)
         if tokenizer == "ja-char":  # sacrebleu's zh splits Han but not kana
-            predictions, references = [_split_kana(p) for p in predictions], [_split_kana(r) for r in references]
+            predictions, references = (
+                [_split_kana(p) for p in predictions],
+                [_split_kana(r) for r in references],
+            )
         tokenize = "zh" if tokenizer == "ja-char" else tokenizer
         sentence = sacrebleu.metrics.BLEU(effective_order=True, tokenize=tokenize)
-        per_example = [sentence.sentence_score(p, [r]).score for p, r in zip(predictions, references)]
+        per_example = [
+            sentence.sentence_score(p, [r]).score for p, r in zip(predictions, references)
+        ]
         corpus = sacrebleu.metrics.BLEU(tokenize=tokenize)
         # [hypothesis length, reference length, matching 1..4-grams, 1..4-grams]
         stats = [list(row) for row in corpus._extract_corpus_statistics(predictions, [references])]
         totals = [sum(column) for column in zip(*stats)]
-        signature = str(corpus.get_signature()).replace("tok:zh", f"tok:{tokenizer}")  # known once references are read
-        return Scores({"bleu": per_example}, {"bleu": self.corpus_value("bleu", totals)},
-                      corpus_stats={"bleu": stats}, signatures={"bleu": signature})
+        signature = str(corpus.get_signature()).replace(
+            "tok:zh", f"tok:{tokenizer}"
+        )  # known once references are read
+        return Scores(
+            {"bleu": per_example},
+            {"bleu": self.corpus_value("bleu", totals)},
+            corpus_stats={"bleu": stats},
+            signatures={"bleu": signature},
+        )
 
     def corpus_value(self, metric: str, totals: list[float]) -> float:
         """Corpus BLEU from summed statistics, as sacrebleu's ``corpus_score`` computes it."""

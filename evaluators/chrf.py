@@ -42,8 +42,12 @@ class Chrf(Evaluator):
         signature = str(metric.get_signature())
         per_example = [self.corpus_value("chrf", row) for row in stats]
         totals = [sum(column) for column in zip(*stats)]
-        return Scores({"chrf": per_example}, {"chrf": self.corpus_value("chrf", totals)},
-                      corpus_stats={"chrf": stats}, signatures={"chrf": signature})
+        return Scores(
+            {"chrf": per_example},
+            {"chrf": self.corpus_value("chrf", totals)},
+            corpus_stats={"chrf": stats},
+            signatures={"chrf": signature},
+        )
 
     def corpus_value(self, metric: str, totals: list[float]) -> float:
         """chrF from summed statistics, as sacrebleu's ``corpus_score`` computes it."""

@@ -24,7 +24,9 @@ class LengthRatio(Evaluator):
     targets = {"length_ratio": 1.0}
 
     def score(self, predictions: list[str], references: list[str], prompts: list[str]) -> Scores:
-        return Scores({"length_ratio": [length_ratio(p, r) for p, r in zip(predictions, references)]})
+        return Scores(
+            {"length_ratio": [length_ratio(p, r) for p, r in zip(predictions, references)]}
+        )
 
 
 @hookimpl

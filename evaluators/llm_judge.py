@@ -51,17 +51,28 @@ QUESTION = "Question: {question}\nReference answer: {reference}\nAnswer to grade
 @dataclass
 class JudgeOptions:
     model: str = option("gpt-4.1-mini", "the judge: any chat model of the endpoint")
-    base_url: str = option("", "an OpenAI-compatible endpoint (default: OpenAI, or OPENAI_BASE_URL)")
-    api_key_env: str = option("OPENAI_API_KEY", "the environment variable (or secrets-file entry) holding the judge's key")
+    base_url: str = option(
+        "", "an OpenAI-compatible endpoint (default: OpenAI, or OPENAI_BASE_URL)"
+    )
+    api_key_env: str = option(
+        "OPENAI_API_KEY", "the environment variable (or secrets-file entry) holding the judge's key"
+    )
     concurrency: int = option(8, "requests in flight at once")
     max_retries: int = option(5, "retries on 429 (honouring Retry-After) and 5xx")
     timeout: float = option(60.0, "seconds per request")
-    input_price: float | None = option(None, "dollars per 1M prompt tokens (default: OpenAI's price for the model)")
-    output_price: float | None = option(None, "dollars per 1M reply tokens (default: OpenAI's price for the model)")
+    input_price: float | None = option(
+        None, "dollars per 1M prompt tokens (default: OpenAI's price for the model)"
+    )
+    output_price: float | None = option(
+        None, "dollars per 1M reply tokens (default: OpenAI's price for the model)"
+    )
 
     def validate(self) -> list[str]:
-        return bound_problems(self, at_least={"concurrency": 1, "max_retries": 0, "input_price": 0, "output_price": 0},
-                              above={"timeout": 0})
+        return bound_problems(
+            self,
+            at_least={"concurrency": 1, "max_retries": 0, "input_price": 0, "output_price": 0},
+            above={"timeout": 0},
+        )
 
     def prices(self) -> Prices | None:
         """The judge model's prices with the options put over them; None when unknown."""
@@ -101,17 +112,32 @@ class LLMJudge(Evaluator):
         if not prices or not splits.eval or not answers:
             return None
         system = approximate(JUDGE_PROMPT)
-        per_example = [system + approximate(QUESTION) + approximate(e.prompt[-1].content if e.prompt else "")
-                       + 2 * approximate(e.reference) for e in splits.eval]
-        return usage_cost(sum(per_example) / len(per_example) * answers, answers * REPLY_TOKENS, prices)
+        per_example = [
+            system
+            + approximate(QUESTION)
+            + approximate(e.prompt[-1].content if e.prompt else "")
+            + 2 * approximate(e.reference)
+            for e in splits.eval
+        ]
+        return usage_cost(
+            sum(per_example) / len(per_example) * answers, answers * REPLY_TOKENS, prices
+        )
 
     def score(self, predictions: list[str], references: list[str], prompts: list[str]) -> Scores:
         openai = require("openai", extra="openai", purpose="The llm_judge evaluator")
         opts = self.options
         key = secrets.get(opts.api_key_env)
         if not key:
-            raise ConfigError(f"llm_judge needs a key: {opts.api_key_env} is not set.", hint=secrets.where(opts.api_key_env))
-        client = openai.OpenAI(api_key=key, base_url=opts.base_url or None, max_retries=opts.max_retries, timeout=opts.timeout)
+            raise ConfigError(
+                f"llm_judge needs a key: {opts.api_key_env} is not set.",
+                hint=secrets.where(opts.api_key_env),
+            )
+        client = openai.OpenAI(
+            api_key=key,
+            base_url=opts.base_url or None,
+            max_retries=opts.max_retries,
+            timeout=opts.timeout,
+        )
         folder = cache_root() / "judge"
         folder.mkdir(parents=True, exist_ok=True)
         usage: list[tuple[int, int]] = []  # (prompt, reply) tokens of every request sent
@@ -122,7 +148,9 @@ class LLMJudge(Evaluator):
             if not answer.strip():
                 return 0.0  # nothing to judge, nothing to pay for
             user = QUESTION.format(question=prompt, reference=reference, answer=answer)
-            digest = hashlib.sha256(json.dumps([opts.model, JUDGE_PROMPT, user]).encode()).hexdigest()
+            digest = hashlib.sha256(
+                json.dumps([opts.model, JUDGE_PROMPT, user]).encode()
+            ).hexdigest()
             cached = folder / f"{digest}.json"
             if cached.exists():
                 return json.loads(cached.read_text())["score"]
@@ -130,28 +158,49 @@ class LLMJudge(Evaluator):
             for _ in range(2):  # one more try when the reply is not a grade
                 try:
                     response = client.chat.completions.create(
-                        model=opts.model, temperature=0,
-                        messages=[{"role": "system", "content": JUDGE_PROMPT}, {"role": "user", "content": user}])
+                        model=opts.model,
+                        temperature=0,
+                        messages=[
+                            {"role": "system", "content": JUDGE_PROMPT},
+                            {"role": "user", "content": user},
+                        ],
+                    )
                 except openai.APIError as exc:
-                    raise FtxError(f"the judge ({opts.model}) failed: {redact(str(exc))}",
-                                   hint="Check llm_judge.model, base_url and the key.") from None
+                    raise FtxError(
+                        f"the judge ({opts.model}) failed: {redact(str(exc))}",
+                        hint="Check llm_judge.model, base_url and the key.",
+                    ) from None
                 if response.usage is not None:
                     usage.append((response.usage.prompt_tokens, response.usage.completion_tokens))
                 verdict = parse_grade(response.choices[0].message.content or "")
                 if verdict:
                     break
             if verdict is None:
-                raise FtxError(f"the judge ({opts.model}) did not answer with a grade twice in a row.",
-                               hint="Use a stronger judge model.")
+                raise FtxError(
+                    f"the judge ({opts.model}) did not answer with a grade twice in a row.",
+                    hint="Use a stronger judge model.",
+                )
             score = (verdict[0] - 1) / 4
-            atomic_write_json(cached, {"score": score, "grade": verdict[0], "reason": redact(verdict[1]), "model": opts.model})
+            atomic_write_json(
+                cached,
+                {
+                    "score": score,
+                    "grade": verdict[0],
+                    "reason": redact(verdict[1]),
+                    "model": opts.model,
+                },
+            )
             kept.append(digest)
             return score
 
         prices = opts.prices()
 
         def paid() -> float | None:
-            return round(usage_cost(sum(p for p, _ in usage), sum(c for _, c in usage), prices), 6) if prices else None
+            return (
+                round(usage_cost(sum(p for p, _ in usage), sum(c for _, c in usage), prices), 6)
+                if prices
+                else None
+            )
 
         try:
             with ThreadPoolExecutor(max_workers=max(1, opts.concurrency)) as pool:

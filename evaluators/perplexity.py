@@ -20,20 +20,29 @@ from ftx.types import Scores
 
 class Perplexity(Evaluator):
     name = "perplexity"
-    description = "perplexity of the reference answers under each model (local backends), lower is better"
+    description = (
+        "perplexity of the reference answers under each model (local backends), lower is better"
+    )
     metrics = ("perplexity",)
     lower_is_better = ("perplexity",)
     needs = ("reference_logprob",)
 
-    def score(self, predictions: list[str], references: list[str], prompts: list[str],
-              rows: list[dict[str, Any]] | None = None) -> Scores:
+    def score(
+        self,
+        predictions: list[str],
+        references: list[str],
+        prompts: list[str],
+        rows: list[dict[str, Any]] | None = None,
+    ) -> Scores:
         pairs = [(r.get("reference_logprob"), r.get("reference_tokens")) for r in rows or []]
         if not pairs or any(lp is None or not n for lp, n in pairs):
             return Scores({})  # this backend cannot say: the metric stays empty for it
         per_example = [math.exp(-lp / n) for lp, n in pairs]
         stats = [[-lp, n] for lp, n in pairs]  # negative log-likelihood, tokens
         corpus = self.corpus_value("perplexity", [sum(column) for column in zip(*stats)])
-        return Scores({"perplexity": per_example}, {"perplexity": corpus}, corpus_stats={"perplexity": stats})
+        return Scores(
+            {"perplexity": per_example}, {"perplexity": corpus}, corpus_stats={"perplexity": stats}
+        )
 
     def corpus_value(self, metric: str, totals: list[float]) -> float:
         """Pooled over all tokens: exp(total NLL / total tokens)."""

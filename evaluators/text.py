@@ -56,7 +56,10 @@ def _marks() -> str:
                 spans[-1][1] = code
             else:
                 spans.append([code, code])
-    return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in spans)
+    return "".join(
+        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
+        for a, b in spans
+    )
 
 
 @functools.cache

@@ -1,7 +1,7 @@
 """Write docs/hooks.md from the docstrings in core/hookspecs.py (the one copy of the contract).
 
-    python scripts/gen_hook_docs.py          # rewrite docs/hooks.md
-    python scripts/gen_hook_docs.py --check  # exit 1 if it is out of date (the tests do this)
+python scripts/gen_hook_docs.py          # rewrite docs/hooks.md
+python scripts/gen_hook_docs.py --check  # exit 1 if it is out of date (the tests do this)
 """
 
 from __future__ import annotations

@@ -15,13 +15,31 @@ CHAT_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
-rows = [json.loads(l) for l in (ROOT / "core" / "bundled" / "pride_and_prejudice.jsonl").read_text().splitlines()]
-text = [r["question"] + "\n" + r["answer"] for r in rows] + ["user assistant system Instruction Response ### Below is an instruction"]
+rows = [
+    json.loads(l)
+    for l in (ROOT / "core" / "bundled" / "pride_and_prejudice.jsonl").read_text().splitlines()
+]
+text = [r["question"] + "\n" + r["answer"] for r in rows] + [
+    "user assistant system Instruction Response ### Below is an instruction"
+]
 tok = Tokenizer(models.BPE())
 tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
 tok.decoder = decoders.ByteLevel()
-tok.train_from_iterator(text, trainers.BpeTrainer(vocab_size=512, special_tokens=SPECIALS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", bos_token=None, unk_token=None)
+tok.train_from_iterator(
+    text,
+    trainers.BpeTrainer(
+        vocab_size=512,
+        special_tokens=SPECIALS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    ),
+)
+fast = PreTrainedTokenizerFast(
+    tokenizer_object=tok,
+    eos_token="<|im_end|>",
+    pad_token="<|endoftext|>",
+    bos_token=None,
+    unk_token=None,
+)
 fast.chat_template = CHAT_TEMPLATE
 fast.save_pretrained(OUT)
 print(OUT, len(fast))

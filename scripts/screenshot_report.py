@@ -22,9 +22,21 @@ def find_browser() -> str | None:
 
 def headless(browser: str, *args: str, timeout: int = 60) -> subprocess.CompletedProcess:
     """Run the browser headless, offline (every request goes to a proxy that does not exist)."""
-    return subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                           "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>", *args],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--proxy-server=127.0.0.1:9",
+            "--proxy-bypass-list=<-loopback>",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def screenshot(html: Path, png: Path, width: int = 1200, height: int = 1500) -> Path:
@@ -32,7 +44,12 @@ def screenshot(html: Path, png: Path, width: int = 1200, height: int = 1500) -> 
     if browser is None:
         raise SystemExit("no Chromium found: apt-get install chromium")
     png.parent.mkdir(parents=True, exist_ok=True)
-    done = headless(browser, f"--screenshot={png.resolve()}", f"--window-size={width},{height}", html.resolve().as_uri())
+    done = headless(
+        browser,
+        f"--screenshot={png.resolve()}",
+        f"--window-size={width},{height}",
+        html.resolve().as_uri(),
+    )
     if not png.exists():
         raise SystemExit(f"Chromium wrote no screenshot: {done.stderr[-2000:]}")
     return png

@@ -11,7 +11,9 @@ from pathlib import Path
 PLUGINS = Path(__file__).parent / "plugins"
 
 
-def install_entry_point_plugin(site: Path, module: str, name: str | None = None, *, source: str | None = None) -> Path:
+def install_entry_point_plugin(
+    site: Path, module: str, name: str | None = None, *, source: str | None = None
+) -> Path:
     """Put ``module`` and a ``.dist-info`` with an ``ftx`` entry point into ``site``, exactly the
     files pip would install; ``site`` on PYTHONPATH makes it an installed plugin."""
     name = name or module
@@ -27,19 +29,35 @@ def install_entry_point_plugin(site: Path, module: str, name: str | None = None,
     return site
 
 
-def run_ftx(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_ftx(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "ftx.cli", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "ftx.cli", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
-def start_and_kill_when(args: list[str], cwd: Path, run_json: Path, marker: str, timeout: float = 300) -> None:
+def start_and_kill_when(
+    args: list[str], cwd: Path, run_json: Path, marker: str, timeout: float = 300
+) -> None:
     """Start ``ftx`` in a real process and SIGKILL it the moment ``run_json`` mentions ``marker``
     (a job id saved, say), as a power cut would. Fails with its stderr if it ends before that."""
     import signal
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "ftx.cli", *args], cwd=cwd, env=dict(os.environ),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ftx.cli", *args],
+        cwd=cwd,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + timeout  # generous: a loaded CI machine starts Python slowly
     while time.time() < deadline and proc.poll() is None:
         if run_json.exists() and marker in run_json.read_text():
@@ -61,9 +79,16 @@ def train_briefly(model, model_dir: Path, run_dir: Path, opts, dtype):
     from ftx.backends.local.train import train
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
-    examples = [Encoded(list(range(5, 5 + n)), [IGNORE] * (n // 2) + list(range(5 + n // 2, 5 + n))) for n in (6, 9, 12, 7)]
-    ctx = BackendContext("t", run_dir, {}, lambda: None, lambda line: None, lambda k, d: None, Progress(disable=True))
-    return train(model, tokenizer, examples, opts, ctx, device="cpu", dtype=dtype, seed=0, label="t")
+    examples = [
+        Encoded(list(range(5, 5 + n)), [IGNORE] * (n // 2) + list(range(5 + n // 2, 5 + n)))
+        for n in (6, 9, 12, 7)
+    ]
+    ctx = BackendContext(
+        "t", run_dir, {}, lambda: None, lambda line: None, lambda k, d: None, Progress(disable=True)
+    )
+    return train(
+        model, tokenizer, examples, opts, ctx, device="cpu", dtype=dtype, seed=0, label="t"
+    )
 
 
 def ftx_main(capsys, *argv: str) -> tuple[int, str, str]:

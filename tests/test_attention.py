@@ -17,16 +17,20 @@ def packed_batch(vocab: int, lengths: list[int], multiple: int = 1, seed: int = 
     rows = []
     for n in lengths:
         ids = [rng.randrange(5, vocab) for _ in range(n)]
-        rows.append({"input_ids": ids, "labels": [IGNORE] * (n // 2) + ids[n // 2:]})
+        rows.append({"input_ids": ids, "labels": [IGNORE] * (n // 2) + ids[n // 2 :]})
     return PackingCollator(pad_id=0, multiple=multiple)(rows)
 
 
-def loss_and_grads(model, batch: dict, implementation: str) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def loss_and_grads(
+    model, batch: dict, implementation: str
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     register()
     model.set_attn_implementation(implementation)
     model.zero_grad()
     inputs = dict(batch)
-    if implementation == "sdpa":  # transformers' own path: the block-diagonal mask from position_ids
+    if (
+        implementation == "sdpa"
+    ):  # transformers' own path: the block-diagonal mask from position_ids
         inputs = {k: v for k, v in inputs.items() if not k.startswith(("cu_seq", "max_length"))}
     loss = completion_loss(model, inputs)
     loss.backward()
@@ -50,8 +54,15 @@ def test_per_example_attention_equals_the_masked_row(tiny_model):
 
 def test_a_sliding_window_is_left_to_the_mask():
     """Mistral-style models attend within a window; example by example would ignore it."""
-    config = transformers.MistralConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                        num_attention_heads=4, num_key_value_heads=2, sliding_window=4)
+    config = transformers.MistralConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        sliding_window=4,
+    )
     torch.manual_seed(0)
     model = transformers.MistralForCausalLM(config)
     batch = packed_batch(64, [12, 9])
@@ -77,13 +88,17 @@ def test_packed_rows_switches_sdpa_models_only_and_restores(tiny_model):
     with packed_rows(model) as switched:
         assert switched and model.config._attn_implementation == NAME
     assert model.config._attn_implementation == "sdpa"
-    eager = transformers.AutoModelForCausalLM.from_pretrained(tiny_model, attn_implementation="eager")
+    eager = transformers.AutoModelForCausalLM.from_pretrained(
+        tiny_model, attn_implementation="eager"
+    )
     with packed_rows(eager) as switched:  # a model that needs eager attention keeps it
         assert not switched and eager.config._attn_implementation == "eager"
 
 
 @pytest.mark.parametrize("checkpointing", [False, True], ids=["plain", "gradient-checkpointing"])
-def test_training_uses_per_example_attention_and_saves_plain_sdpa(tiny_model, tmp_path, monkeypatch, checkpointing):
+def test_training_uses_per_example_attention_and_saves_plain_sdpa(
+    tiny_model, tmp_path, monkeypatch, checkpointing
+):
     """Through the backend's own train(), recomputing activations or not: the boundaries reach
     the attention, and the model that comes out (and the config it saves) is back on SDPA."""
     from ftx.backends.local import attention
@@ -100,7 +115,13 @@ def test_training_uses_per_example_attention_and_saves_plain_sdpa(tiny_model, tm
     monkeypatch.setattr(attention, "packed_attention", spy)
     monkeypatch.setattr(attention, "_registered", False)
     model = transformers.AutoModelForCausalLM.from_pretrained(tiny_model)
-    opts = TrainOptions(max_steps=2, batch_size=2, save_checkpoints=False, device="cpu", gradient_checkpointing=checkpointing)
+    opts = TrainOptions(
+        max_steps=2,
+        batch_size=2,
+        save_checkpoints=False,
+        device="cpu",
+        gradient_checkpointing=checkpointing,
+    )
     stats = train_briefly(model, tiny_model, tmp_path, opts, torch.float32)
     assert stats.steps == 2
     assert seen and all(seen)  # every training forward attended example by example
@@ -124,11 +145,15 @@ def test_a_varlen_kernel_that_cannot_run_falls_back_and_says_why(monkeypatch):
     assert "flash" in attention.varlen_problem().lower()
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="variable-length flash attention needs a CUDA GPU")
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="variable-length flash attention needs a CUDA GPU"
+)
 def test_cuda_varlen_attention_equals_the_masked_row(tiny_model):
     from ftx.backends.local.attention import varlen_problem
 
-    model = transformers.AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.bfloat16).cuda()
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        tiny_model, dtype=torch.bfloat16
+    ).cuda()
     batch = packed_batch(model.config.vocab_size, [90, 300, 40, 170, 220], multiple=256)
     batch = {k: v.cuda() if hasattr(v, "cuda") else v for k, v in batch.items()}
     masked_loss, masked_grads = loss_and_grads(model, batch, "sdpa")
@@ -137,4 +162,3 @@ def test_cuda_varlen_attention_equals_the_masked_row(tiny_model):
     assert packed_loss.item() == pytest.approx(masked_loss.item(), rel=2e-2)
     for ours, theirs in zip(packed_grads, masked_grads):
         assert torch.allclose(ours.float(), theirs.float(), atol=2e-2, rtol=5e-2)
-

@@ -29,26 +29,55 @@ def assert_one_clear_error(code, err, expected):
 
 
 DATA = [
-    ("malformed.jsonl", "malformed.jsonl:3: invalid JSON: Expecting value at column 30 (each line must be one JSON object)"),
-    ("latin1.jsonl", "latin1.jsonl:2: not valid UTF-8 (byte 0xf9 at column 16) (save the file as UTF-8)"),
+    (
+        "malformed.jsonl",
+        "malformed.jsonl:3: invalid JSON: Expecting value at column 30 (each line must be one JSON object)",
+    ),
+    (
+        "latin1.jsonl",
+        "latin1.jsonl:2: not valid UTF-8 (byte 0xf9 at column 16) (save the file as UTF-8)",
+    ),
     ("utf16.jsonl", "utf16.jsonl: the file is UTF-16 encoded; ftx reads UTF-8. Save it as UTF-8"),
-    ("missing_roles.jsonl", "missing_roles.jsonl:1: field 'messages[1].role': is missing (use one of: assistant, developer, model, system, user)"),
-    ("role_order.jsonl", "role_order.jsonl:1: field 'messages[0].role': expected 'user' here, got 'assistant'"),
-    ("empty_strings.jsonl", "empty_strings.jsonl:2: field 'question': is empty (write the question text or remove the record)"),
+    (
+        "missing_roles.jsonl",
+        "missing_roles.jsonl:1: field 'messages[1].role': is missing (use one of: assistant, developer, model, system, user)",
+    ),
+    (
+        "role_order.jsonl",
+        "role_order.jsonl:1: field 'messages[0].role': expected 'user' here, got 'assistant'",
+    ),
+    (
+        "empty_strings.jsonl",
+        "empty_strings.jsonl:2: field 'question': is empty (write the question text or remove the record)",
+    ),
     ("wrong_types.jsonl", "wrong_types.jsonl:2: field 'answer': must be a string, not int"),
-    ("duplicate_ids.jsonl", "duplicate_ids.jsonl:2: field 'id': duplicate id 'a' (first used at duplicate_ids.jsonl:1)"),
+    (
+        "duplicate_ids.jsonl",
+        "duplicate_ids.jsonl:2: field 'id': duplicate id 'a' (first used at duplicate_ids.jsonl:1)",
+    ),
     ("empty.jsonl", "empty.jsonl: the file is empty. It needs at least one example"),
     ("binary.jsonl", "binary.jsonl: this looks like a binary file, not text data."),
-    ("unknown_schema.jsonl", "unknown_schema.jsonl:1: unknown schema: the records have fields body, title. Use one of these field sets"),
-    ("missing_column.csv", "missing_column.csv:2: unknown schema: the records have fields question, reply."),
-    ("two_arrays.json", "two_arrays.json: the object holds several arrays (train, test); ftx cannot tell which one holds the examples."),
+    (
+        "unknown_schema.jsonl",
+        "unknown_schema.jsonl:1: unknown schema: the records have fields body, title. Use one of these field sets",
+    ),
+    (
+        "missing_column.csv",
+        "missing_column.csv:2: unknown schema: the records have fields question, reply.",
+    ),
+    (
+        "two_arrays.json",
+        "two_arrays.json: the object holds several arrays (train, test); ftx cannot tell which one holds the examples.",
+    ),
 ]
 
 
 @pytest.mark.parametrize("name, expected", DATA, ids=[d[0] for d in DATA])
 @pytest.mark.parametrize("command", ["run", "data validate"])
 def test_bad_data_files(tmp_path, capsys, name, expected, command):
-    code, err = ftx(capsys, *command.split(), *(["--data"] if command == "run" else []), str(BAD / name))
+    code, err = ftx(
+        capsys, *command.split(), *(["--data"] if command == "run" else []), str(BAD / name)
+    )
     if command == "run":
         assert_one_clear_error(code, err, expected)
         assert not (tmp_path / "runs").exists()  # nothing was started
@@ -58,27 +87,52 @@ def test_bad_data_files(tmp_path, capsys, name, expected, command):
 
 def test_huge_line(tmp_path, capsys):
     rows = [json.dumps({"question": f"Q{i}", "answer": f"A{i}"}) for i in range(20)]
-    rows.insert(7, json.dumps({"question": "Q", "answer": "word " * 1_000_000}))  # a lost newline, say
+    rows.insert(
+        7, json.dumps({"question": "Q", "answer": "word " * 1_000_000})
+    )  # a lost newline, say
     path = tmp_path / "huge.jsonl"
     path.write_text("\n".join(rows) + "\n")
     code, err = ftx(capsys, "run", "--data", str(path))
-    assert_one_clear_error(code, err, "huge.jsonl:8: the line is 4.8 MiB, over the 4 MiB limit for one example")
+    assert_one_clear_error(
+        code, err, "huge.jsonl:8: the line is 4.8 MiB, over the 4 MiB limit for one example"
+    )
 
 
 ARGUMENTS = [
-    (["run", "--backend", "local-lorra"], "unknown backend 'local-lorra'. Did you mean 'local-lora'?"),
+    (
+        ["run", "--backend", "local-lorra"],
+        "unknown backend 'local-lorra'. Did you mean 'local-lora'?",
+    ),
     (["run", "--evaluator", "rouge-l"], "unknown evaluator 'rouge-l'. Did you mean 'rouge'?"),
-    (["run", "--set", "local-lora.epochs=many"], "bad value for 'local-lora.epochs' (from --set): expected a number, got 'many'"),
-    (["run", "--set", "local-lora.lora_rr=8"], "unknown option 'local-lora.lora_rr' (from --set). Did you mean 'lora_r'?"),
+    (
+        ["run", "--set", "local-lora.epochs=many"],
+        "bad value for 'local-lora.epochs' (from --set): expected a number, got 'many'",
+    ),
+    (
+        ["run", "--set", "local-lora.lora_rr=8"],
+        "unknown option 'local-lora.lora_rr' (from --set). Did you mean 'lora_r'?",
+    ),
     (["run", "--set", "nosuch.x=1"], "unknown section 'nosuch' (from --set)."),
-    (["run", "--set", "seed"], "--set expects section.key=value, got 'seed'. For example: --set local-lora.epochs=3"),
-    (["run", "--eval-size", "0"], "run: eval_size must be a fraction in (0, 1) or a count >= 1, got 0.0"),
-    (["run", "--config", str(BAD / "bad_config.toml")], "bad_config.toml: invalid TOML: Invalid value (at line 2, column 8)"),
+    (
+        ["run", "--set", "seed"],
+        "--set expects section.key=value, got 'seed'. For example: --set local-lora.epochs=3",
+    ),
+    (
+        ["run", "--eval-size", "0"],
+        "run: eval_size must be a fraction in (0, 1) or a count >= 1, got 0.0",
+    ),
+    (
+        ["run", "--config", str(BAD / "bad_config.toml")],
+        "bad_config.toml: invalid TOML: Invalid value (at line 2, column 8)",
+    ),
     (["run", "--config", str(BAD / "bad_option.toml")], "bad value for 'local-lora.lora_r' (from"),
     (["run", "--config", "missing.toml"], "config file missing.toml does not exist."),
     (["run", "--data", "nope.jsonl"], "nope.jsonl: no such file or directory. Check the path."),
-    (["run", "--model", "org/model-7b", "--backend", "local-base"], "local-base: model 'org/model-7b' does not exist. ftx never downloads models: download it first with "
-     "huggingface_hub's CLI, hf download org/model-7b --local-dir ./model-7b, and pass --model ./model-7b."),
+    (
+        ["run", "--model", "org/model-7b", "--backend", "local-base"],
+        "local-base: model 'org/model-7b' does not exist. ftx never downloads models: download it first with "
+        "huggingface_hub's CLI, hf download org/model-7b --local-dir ./model-7b, and pass --model ./model-7b.",
+    ),
     (["show", "nothing"], "no run 'nothing' in runs."),
     (["resume", "nothing"], "no run 'nothing' in runs."),
 ]
@@ -94,7 +148,9 @@ def test_bad_arguments_and_options(capsys, argv, expected):
 def test_bad_environment_value(capsys, monkeypatch):
     monkeypatch.setenv("FTX_RUN__SEED", "abc")
     code, err = ftx(capsys, "run")
-    assert_one_clear_error(code, err, "bad value for 'run.seed' (from FTX_RUN__SEED): expected an integer, got 'abc'")
+    assert_one_clear_error(
+        code, err, "bad value for 'run.seed' (from FTX_RUN__SEED): expected an integer, got 'abc'"
+    )
 
 
 def test_missing_credentials(tmp_path, capsys, monkeypatch):
@@ -104,7 +160,9 @@ def test_missing_credentials(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     data = write_jsonl(tmp_path / "qa.jsonl", sample_rows(20))
     code, err = ftx(capsys, "run", "--data", str(data), "--backend", "openai")
-    assert_one_clear_error(code, err, "preflight failed: openai: OPENAI_API_KEY is not set (export OPENAI_API_KEY=")
+    assert_one_clear_error(
+        code, err, "preflight failed: openai: OPENAI_API_KEY is not set (export OPENAI_API_KEY="
+    )
     assert not (tmp_path / "runs").exists()
 
 
@@ -121,15 +179,29 @@ def test_unreadable_paths(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(Path, "read_bytes", denied)
     code, err = ftx(capsys, "run", "--data", str(data))
-    assert_one_clear_error(code, err, "qa.jsonl: cannot read the file: Permission denied. Check the path and its permissions.")
+    assert_one_clear_error(
+        code,
+        err,
+        "qa.jsonl: cannot read the file: Permission denied. Check the path and its permissions.",
+    )
 
     code, err = ftx(capsys, "run", "--data", str(tmp_path))  # a folder that is no dataset
     assert_one_clear_error(code, err, "is a directory but not a saved 'datasets' dataset.")
 
     monkeypatch.setattr(Path, "read_bytes", real)
     (tmp_path / "runs-file").write_text("")
-    code, err = ftx(capsys, "run", "--data", str(data), "--backend", "local-base", "--runs-dir", str(tmp_path / "runs-file"),
-                    "--model", str(tmp_path))
+    code, err = ftx(
+        capsys,
+        "run",
+        "--data",
+        str(data),
+        "--backend",
+        "local-base",
+        "--runs-dir",
+        str(tmp_path / "runs-file"),
+        "--model",
+        str(tmp_path),
+    )
     assert code != 0 and "Traceback" not in err
 
 
@@ -147,10 +219,33 @@ def test_full_disk_stops_the_run_and_resume_finishes_it(tmp_path, capsys, monkey
         return real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", full_disk)
-    code, err = ftx(capsys, "run", "--data", str(data), "--model", str(tiny_model), "--backend", "local-base", "--eval-size", "4",
-                    "--name", "r", "--set", "run.max_new_tokens=4")
-    assert_one_clear_error(code, err, "predictions.partial.jsonl: no space left on device. Free some space, then continue with 'ftx resume")
-    assert json.loads((tmp_path / "runs" / "r" / "run.json").read_text())["backends"]["local-base"]["status"] == "generating"
+    code, err = ftx(
+        capsys,
+        "run",
+        "--data",
+        str(data),
+        "--model",
+        str(tiny_model),
+        "--backend",
+        "local-base",
+        "--eval-size",
+        "4",
+        "--name",
+        "r",
+        "--set",
+        "run.max_new_tokens=4",
+    )
+    assert_one_clear_error(
+        code,
+        err,
+        "predictions.partial.jsonl: no space left on device. Free some space, then continue with 'ftx resume",
+    )
+    assert (
+        json.loads((tmp_path / "runs" / "r" / "run.json").read_text())["backends"]["local-base"][
+            "status"
+        ]
+        == "generating"
+    )
 
     monkeypatch.setattr(os, "fsync", real_fsync)  # space freed
     code, err = ftx(capsys, "resume", "r")
@@ -170,9 +265,13 @@ def test_damaged_run_directories(tmp_path, capsys):
     assert_one_clear_error(code, err, "run.json is corrupt")
 
     newer = store.create({}, "newer")
-    (newer.path / "run.json").write_text(json.dumps({"schema_version": SCHEMA_VERSION + 1, "id": "newer"}))
+    (newer.path / "run.json").write_text(
+        json.dumps({"schema_version": SCHEMA_VERSION + 1, "id": "newer"})
+    )
     code, err = ftx(capsys, "resume", "newer")
-    assert_one_clear_error(code, err, "run newer was written by a newer ftx (run schema 2). Upgrade ftx to read it.")
+    assert_one_clear_error(
+        code, err, "run newer was written by a newer ftx (run schema 2). Upgrade ftx to read it."
+    )
 
     missing = store.create({}, "missing")
     (missing.path / "run.json").unlink()
@@ -189,7 +288,14 @@ def _finished_looking_run(store, name):
     from ftx.data import write_jsonl
     from ftx.types import Example, Message
 
-    run = store.create({"config": {"run": {}, "sections": {}}, "seed": 1, "splits": {"train": 1, "eval": 1, "leaked": []}}, name)
+    run = store.create(
+        {
+            "config": {"run": {}, "sections": {}},
+            "seed": 1,
+            "splits": {"train": 1, "eval": 1, "leaked": []},
+        },
+        name,
+    )
     run.backend_state("local-base")["status"] = "done"
     run.meta["status"] = "done"
     run.save()
@@ -203,17 +309,39 @@ def _finished_looking_run(store, name):
 
 DAMAGE = [
     ("run.json", lambda m: m.pop("backends"), "run.json is damaged: 'backends' is missing."),
-    ("run.json", lambda m: m.update(status=3), "run.json is damaged: 'status' is int, not a string."),
-    ("run.json", lambda m: m.update(created="yesterday"), "run.json is damaged: 'created' is str, not a number."),
-    ("run.json", lambda m: m["backends"].update({"local-base": "done"}), "run.json is damaged: the state of backend 'local-base' is not an object."),
+    (
+        "run.json",
+        lambda m: m.update(status=3),
+        "run.json is damaged: 'status' is int, not a string.",
+    ),
+    (
+        "run.json",
+        lambda m: m.update(created="yesterday"),
+        "run.json is damaged: 'created' is str, not a number.",
+    ),
+    (
+        "run.json",
+        lambda m: m["backends"].update({"local-base": "done"}),
+        "run.json is damaged: the state of backend 'local-base' is not an object.",
+    ),
     ("scores.json", "", "scores.json is corrupt"),
-    ("scores.json", "[]", "scores.json is damaged: it is not the scores ftx wrote. Delete it and run 'ftx resume r'"),
-    ("data/eval.jsonl", '{"id": "q1", "messages": [{"role": "us', "eval.jsonl:1 is damaged (cut short, or not an example ftx wrote)."),
+    (
+        "scores.json",
+        "[]",
+        "scores.json is damaged: it is not the scores ftx wrote. Delete it and run 'ftx resume r'",
+    ),
+    (
+        "data/eval.jsonl",
+        '{"id": "q1", "messages": [{"role": "us',
+        "eval.jsonl:1 is damaged (cut short, or not an example ftx wrote).",
+    ),
     ("data/eval.jsonl", None, "data/eval.jsonl is missing."),
 ]
 
 
-@pytest.mark.parametrize("name, damage, expected", DAMAGE, ids=[f"{d[0]}-{i}" for i, d in enumerate(DAMAGE)])
+@pytest.mark.parametrize(
+    "name, damage, expected", DAMAGE, ids=[f"{d[0]}-{i}" for i, d in enumerate(DAMAGE)]
+)
 def test_damaged_run_files_are_named_in_one_sentence(tmp_path, capsys, name, damage, expected):
     from ftx.store import RunStore
 
@@ -235,10 +363,16 @@ def test_damaged_run_files_are_named_in_one_sentence(tmp_path, capsys, name, dam
 
 def test_a_very_long_run_reference(capsys):
     code, err = ftx(capsys, "show", "x" * 5000)
-    assert_one_clear_error(code, err, "no run 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' (5,000 characters) in runs.")
+    assert_one_clear_error(
+        code,
+        err,
+        "no run 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' (5,000 characters) in runs.",
+    )
 
 
-@pytest.mark.parametrize("name", ["../../x", "/tmp/x", "a/b", "..", ".hidden", "x" * 101, "run\x1b[2J"])
+@pytest.mark.parametrize(
+    "name", ["../../x", "/tmp/x", "a/b", "..", ".hidden", "x" * 101, "run\x1b[2J"]
+)
 def test_run_names_are_names_not_paths(tmp_path, capsys, name):
     code, err = ftx(capsys, "run", "--name", name, "--backend", "local-base")
     assert_one_clear_error(code, err, "is not a valid run name. Use up to 100 letters, digits")
@@ -259,7 +393,9 @@ def test_ftx_runs_lists_every_run_whole_at_80_columns(tmp_path, monkeypatch):
     ids = ["20261129-101500-aaaa", "20261129-101500-aaab", "20261129-101500-aaac"]
     for name in ids:
         _finished_looking_run(store, name)
-    shutil.copytree(store.root / ids[0], store.root / "copied-run")  # a copy keeps the id inside run.json
+    shutil.copytree(
+        store.root / ids[0], store.root / "copied-run"
+    )  # a copy keeps the id inside run.json
     (store.root / "index.sqlite").unlink()
     store.root.chmod(0o555)  # read-only, and no index to read
     try:
@@ -296,7 +432,12 @@ def test_user_text_is_never_terminal_markup_or_escape_codes(tmp_path, capsys):
     folder = tmp_path / "d["
     folder.mkdir()
     data = folder / "]qa.jsonl"  # the path holds "[/]"
-    data.write_text("".join(json.dumps({"question": f"{hostile} {i}", "answer": hostile, "role": "\x1b[2J"}) + "\n" for i in range(3)))
+    data.write_text(
+        "".join(
+            json.dumps({"question": f"{hostile} {i}", "answer": hostile, "role": "\x1b[2J"}) + "\n"
+            for i in range(3)
+        )
+    )
     for argv in (["data", "stats", str(data)], ["data", "validate", str(data)]):
         main_out = _run_and_capture(capsys, *argv)
         assert "d[/]qa.jsonl" in main_out.replace("\n", "") and "\x1b" not in main_out
@@ -305,7 +446,10 @@ def test_user_text_is_never_terminal_markup_or_escape_codes(tmp_path, capsys):
     run.save()
     for argv in (["runs"], ["show", "r"]):
         out = _run_and_capture(capsys, *argv)
-        assert "d[/]qa.jsonl" in out.replace("\n", "").replace("│", "").replace(" ", "") or "]qa.jsonl" in out
+        assert (
+            "d[/]qa.jsonl" in out.replace("\n", "").replace("│", "").replace(" ", "")
+            or "]qa.jsonl" in out
+        )
     code, err = ftx(capsys, "data", "validate", str(tmp_path / "nope[/].jsonl"))
     assert_one_clear_error(code, err, "nope[/].jsonl: no such file or directory.")
     code, err = ftx(capsys, "run", "--data", str(tmp_path / "bad\x1b[2J.jsonl"))
@@ -321,32 +465,88 @@ def _run_and_capture(capsys, *argv) -> str:
 
 
 OUT_OF_RANGE = [
-    ({"FTX_RUN__EVAL_SIZE": "nan"}, [], "bad value for 'run.eval_size' (from FTX_RUN__EVAL_SIZE): expected a finite number, got 'nan'"),
-    ({"FTX_RUN__DATA": ""}, [], "bad value for 'run.data' (from FTX_RUN__DATA): it is empty; leave the option out"),
-    ({}, ["--set", "local-lora.learning_rate=nan"], "bad value for 'local-lora.learning_rate' (from --set): expected a finite number"),
-    ({}, ["--set", "local-lora.learning_rate=inf"], "bad value for 'local-lora.learning_rate' (from --set): expected a finite number"),
+    (
+        {"FTX_RUN__EVAL_SIZE": "nan"},
+        [],
+        "bad value for 'run.eval_size' (from FTX_RUN__EVAL_SIZE): expected a finite number, got 'nan'",
+    ),
+    (
+        {"FTX_RUN__DATA": ""},
+        [],
+        "bad value for 'run.data' (from FTX_RUN__DATA): it is empty; leave the option out",
+    ),
+    (
+        {},
+        ["--set", "local-lora.learning_rate=nan"],
+        "bad value for 'local-lora.learning_rate' (from --set): expected a finite number",
+    ),
+    (
+        {},
+        ["--set", "local-lora.learning_rate=inf"],
+        "bad value for 'local-lora.learning_rate' (from --set): expected a finite number",
+    ),
     ({}, ["--seed", str(2**70)], "expected an integer below 2^63"),
     # In range for the type, out of range for what uses it: refused when options are built.
-    ({}, ["--set", "run.temperature=-1"], "error: run: temperature must be 0 (greedy) or more, got -1"),
+    (
+        {},
+        ["--set", "run.temperature=-1"],
+        "error: run: temperature must be 0 (greedy) or more, got -1",
+    ),
     ({}, ["--set", "run.top_p=2"], "run: top_p must be in (0, 1], got 2"),
     ({}, ["--set", "run.top_p=0"], "run: top_p must be in (0, 1], got 0"),
     ({}, ["--set", "run.top_k=-1"], "run: top_k must be 0 (no limit) or more, got -1"),
-    ({}, ["--set", "run.repetition_penalty=0"], "run: repetition_penalty must be above 0 (1 changes nothing), got 0"),
+    (
+        {},
+        ["--set", "run.repetition_penalty=0"],
+        "run: repetition_penalty must be above 0 (1 changes nothing), got 0",
+    ),
     ({}, ["--max-cost", "-5"], "run: max_cost must be 0 dollars or more, got -5"),
-    ({}, ["--seed", "-1"], "run: seed must be from 0 to 4294967295 (2^32 - 1, what numpy takes), got -1"),
-    ({"FTX_RUN__SEED": str(2**32)}, [], "run: seed must be from 0 to 4294967295 (2^32 - 1, what numpy takes), got 4294967296"),
-    ({}, ["--set", "run.temperature=-1", "--set", "run.top_p=2"], "temperature must be 0 (greedy) or more, got -1; run: top_p must be in (0, 1], got 2"),
-    ({}, ["--set", "local-lora.eval_batch_size=-4"], "local-lora: eval_batch_size must be at least 1"),
+    (
+        {},
+        ["--seed", "-1"],
+        "run: seed must be from 0 to 4294967295 (2^32 - 1, what numpy takes), got -1",
+    ),
+    (
+        {"FTX_RUN__SEED": str(2**32)},
+        [],
+        "run: seed must be from 0 to 4294967295 (2^32 - 1, what numpy takes), got 4294967296",
+    ),
+    (
+        {},
+        ["--set", "run.temperature=-1", "--set", "run.top_p=2"],
+        "temperature must be 0 (greedy) or more, got -1; run: top_p must be in (0, 1], got 2",
+    ),
+    (
+        {},
+        ["--set", "local-lora.eval_batch_size=-4"],
+        "local-lora: eval_batch_size must be at least 1",
+    ),
     ({}, ["--set", "local-lora.seed=-3"], "local-lora: seed must be from 0 to 4294967295"),
     ({}, ["--set", "local-lora.weight_decay=-0.1"], "local-lora: weight_decay must be 0 or more"),
-    ({}, ["--set", "local-lora.max_steps=-1"], "local-lora: epochs and max_steps must be 0 or more"),
-    ({}, ["--set", "local-lora.save_total_limit=0"], "local-lora: save_total_limit must be at least 1"),
+    (
+        {},
+        ["--set", "local-lora.max_steps=-1"],
+        "local-lora: epochs and max_steps must be 0 or more",
+    ),
+    (
+        {},
+        ["--set", "local-lora.save_total_limit=0"],
+        "local-lora: save_total_limit must be at least 1",
+    ),
     ({}, ["--set", "local-lora.lora_alpha=0"], "local-lora: lora_alpha must be at least 1"),
     ({}, ["--set", "openai.concurrency=0"], "openai: concurrency must be at least 1, got 0"),
-    ({}, ["--set", "openai-base.request_timeout=-1"], "openai-base: request_timeout must be above 0, got -1"),
+    (
+        {},
+        ["--set", "openai-base.request_timeout=-1"],
+        "openai-base: request_timeout must be above 0, got -1",
+    ),
     ({}, ["--set", "openai.epochs=0"], "openai: epochs must be at least 1, got 0"),
     ({}, ["--set", "openai.seed=4294967296"], "openai: seed must be from 0 to 4294967295"),
-    ({}, ["--set", "gemini.adapter_size=3"], "gemini: adapter_size must be 1, 2, 4, 8, 16 or 32, got 3"),
+    (
+        {},
+        ["--set", "gemini.adapter_size=3"],
+        "gemini: adapter_size must be 1, 2, 4, 8, 16 or 32, got 3",
+    ),
     ({}, ["--set", "gemini.input_price=-1"], "gemini: input_price must be at least 0, got -1"),
     ({}, ["--set", "llm_judge.timeout=0"], "llm_judge: timeout must be above 0, got 0"),
     ({}, ["--set", "semantic.batch_size=0"], "semantic: batch_size must be at least 1, got 0"),
@@ -355,7 +555,9 @@ OUT_OF_RANGE = [
 
 
 @pytest.mark.parametrize("env, argv, expected", OUT_OF_RANGE, ids=[e[2][:40] for e in OUT_OF_RANGE])
-def test_values_out_of_range_are_refused_before_any_run_exists(tmp_path, capsys, monkeypatch, env, argv, expected):
+def test_values_out_of_range_are_refused_before_any_run_exists(
+    tmp_path, capsys, monkeypatch, env, argv, expected
+):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     code, err = ftx(capsys, "run", *argv)
@@ -371,5 +573,9 @@ def test_export_never_writes_over_a_file(tmp_path, capsys):
     run.save()
     (tmp_path / "taken").write_text("mine")
     code, err = ftx(capsys, "export", "r", "--backend", "local-base", "--out", "taken")
-    assert_one_clear_error(code, err, "taken is a file; ftx export writes a new folder and overwrites nothing. Choose another path.")
+    assert_one_clear_error(
+        code,
+        err,
+        "taken is a file; ftx export writes a new folder and overwrites nothing. Choose another path.",
+    )
     assert (tmp_path / "taken").read_text() == "mine"

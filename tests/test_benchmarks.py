@@ -15,16 +15,32 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 def bench(script: str, *args: str, out: Path) -> dict:
-    result = subprocess.run([sys.executable, str(BENCHMARKS / script), *args, "--out", str(out)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"wrote {out}" in result.stdout
     return json.loads(out.read_text())
 
 
 def test_train_throughput(tmp_path):
-    report = bench("train_throughput.py", "--methods", "lora,qlora,full", "--steps", "3", "--warmup", "1", "--batch", "2",
-                   "--mean-length", "32", out=tmp_path / "t.json")
+    report = bench(
+        "train_throughput.py",
+        "--methods",
+        "lora,qlora,full",
+        "--steps",
+        "3",
+        "--warmup",
+        "1",
+        "--batch",
+        "2",
+        "--mean-length",
+        "32",
+        out=tmp_path / "t.json",
+    )
     assert [row["method"] for row in report["results"]] == ["lora", "qlora", "full"]
     for row in report["results"]:
         assert row["naive"]["tokens"] > 0 and row["ftx"]["tokens"] > 0
@@ -32,19 +48,40 @@ def test_train_throughput(tmp_path):
 
 
 def test_train_throughput_needs_steps_after_the_warm_up(tmp_path):
-    result = subprocess.run([sys.executable, str(BENCHMARKS / "train_throughput.py"), "--steps", "2", "--warmup", "2"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "train_throughput.py"), "--steps", "2", "--warmup", "2"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2 and "give more steps than --warmup" in result.stderr
 
 
 def test_eval_throughput(tmp_path):
-    report = bench("eval_throughput.py", "--prompts", "4", "--batch", "2", "--new-tokens", "4", out=tmp_path / "e.json")
+    report = bench(
+        "eval_throughput.py",
+        "--prompts",
+        "4",
+        "--batch",
+        "2",
+        "--new-tokens",
+        "4",
+        out=tmp_path / "e.json",
+    )
     assert report["tokens_per_s"]["one_at_a_time"] > 0 and report["tokens_per_s"]["batched"] > 0
 
 
 def test_hosted_eval_throughput(tmp_path):
-    report = bench("hosted_eval_throughput.py", "--latency", "0.01", "--prompts", "4", "--concurrency", "1", "2",
-                   out=tmp_path / "h.json")
+    report = bench(
+        "hosted_eval_throughput.py",
+        "--latency",
+        "0.01",
+        "--prompts",
+        "4",
+        "--concurrency",
+        "1",
+        "2",
+        out=tmp_path / "h.json",
+    )
     assert [r["concurrency"] for r in report["results"]] == [1, 2]
     assert all(r["answers_per_s"] > 0 for r in report["results"])
 
@@ -54,14 +91,24 @@ def test_kernels_per_step(tmp_path):
     results = report["results"]
     # ftx's uncast LoRA inputs: fewer casts than the naive step, whatever the dropout
     for dropout in ("0.05", "0.0"):
-        assert results[f"ftx, lora_dropout={dropout}"]["casts"] < results[f"naive, lora_dropout={dropout}"]["casts"]
-    assert results["naive, lora_dropout=0.0"]["kernels"] < results["naive, lora_dropout=0.05"]["kernels"]
+        assert (
+            results[f"ftx, lora_dropout={dropout}"]["casts"]
+            < results[f"naive, lora_dropout={dropout}"]["casts"]
+        )
+    assert (
+        results["naive, lora_dropout=0.0"]["kernels"]
+        < results["naive, lora_dropout=0.05"]["kernels"]
+    )
     assert report["host"]["eager_ms"] > 0
 
 
 def test_startup(tmp_path):
     report = bench("startup.py", "--runs", "1", out=tmp_path / "s.json")
-    assert set(report["median_seconds"]) == {"baseline: import click, rich, pluggy", "ftx --help", "ftx plugins"}
+    assert set(report["median_seconds"]) == {
+        "baseline: import click, rich, pluggy",
+        "ftx --help",
+        "ftx plugins",
+    }
 
 
 def test_read_data(tmp_path):

@@ -2,7 +2,6 @@
 
 import json
 
-
 from .helpers import run_ftx
 
 
@@ -23,12 +22,19 @@ def test_a_real_process_prints_one_line_and_no_traceback(tmp_path):
         result = run_ftx(*args, cwd=tmp_path, env={"FTX_LOAD_PLUGINS": ""})
         assert result.returncode != 0
         assert "Traceback" not in result.stderr + result.stdout
-        assert "qa.jsonl:7: invalid JSON: Expecting value at column 30" in result.stderr + result.stdout
+        assert (
+            "qa.jsonl:7: invalid JSON: Expecting value at column 30"
+            in result.stderr + result.stdout
+        )
     assert not (tmp_path / "runs").exists()  # nothing was started
 
 
 def test_validate_lists_every_problem_and_exit_codes(tmp_path):
-    path = _write(tmp_path, "qa.jsonl", GOOD + b'{"question": "", "answer": "A"}\n{"question": "Q", "answer": 1}\n' + GOOD)
+    path = _write(
+        tmp_path,
+        "qa.jsonl",
+        GOOD + b'{"question": "", "answer": "A"}\n{"question": "Q", "answer": 1}\n' + GOOD,
+    )
     result = run_ftx("data", "validate", str(path), cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
@@ -41,7 +47,9 @@ def test_validate_lists_every_problem_and_exit_codes(tmp_path):
 
 
 def test_stats_json(tmp_path):
-    path = _write(tmp_path, "qa.jsonl", GOOD + b'{"question": "Who wrote it?", "answer": "Jane Austen"}\n')
+    path = _write(
+        tmp_path, "qa.jsonl", GOOD + b'{"question": "Who wrote it?", "answer": "Jane Austen"}\n'
+    )
     result = run_ftx("data", "stats", str(path), "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     stats = json.loads(result.stdout)

@@ -19,14 +19,21 @@ def test_defaults():
 
 
 def test_precedence_toml_env_cli(tmp_path):
-    write_toml(tmp_path, '[run]\nseed = 1\neval_size = 0.3\nbackends = ["local-lora"]\n[local-lora]\nepochs = 5\nlora_r = 4\n')
+    write_toml(
+        tmp_path,
+        '[run]\nseed = 1\neval_size = 0.3\nbackends = ["local-lora"]\n[local-lora]\nepochs = 5\nlora_r = 4\n',
+    )
     environ = {"FTX_RUN__SEED": "2", "FTX_LOCAL_LORA__EPOCHS": "6"}
-    config = configmod.load(environ=environ, sets=["local-lora.lora_r=8"], cli={"eval_size": 0.5, "seed": None})
+    config = configmod.load(
+        environ=environ, sets=["local-lora.lora_r=8"], cli={"eval_size": 0.5, "seed": None}
+    )
     assert config.run.seed == 2  # env beats toml
     assert config.run.eval_size == 0.5  # command line beats toml
     assert config.run.backends == ["local-lora"]
     config.check_sections(get_registry())
-    opts = config.options_for("local-lora", get_registry().get("backend", "local-lora").Options, model_option="model")
+    opts = config.options_for(
+        "local-lora", get_registry().get("backend", "local-lora").Options, model_option="model"
+    )
     assert (opts.epochs, opts.lora_r) == (6.0, 8)
     assert config.sources[("local-lora", "epochs")] == "FTX_LOCAL_LORA__EPOCHS"
 
@@ -34,25 +41,41 @@ def test_precedence_toml_env_cli(tmp_path):
 def test_run_model_fills_local_backends_unless_set(tmp_path):
     config = configmod.load(environ={}, cli={"model": "/m"}, sets=["local-base.model=/other"])
     registry = get_registry()
-    lora = config.options_for("local-lora", registry.get("backend", "local-lora").Options, model_option="model")
-    base = config.options_for("local-base", registry.get("backend", "local-base").Options, model_option="model")
+    lora = config.options_for(
+        "local-lora", registry.get("backend", "local-lora").Options, model_option="model"
+    )
+    base = config.options_for(
+        "local-base", registry.get("backend", "local-base").Options, model_option="model"
+    )
     assert lora.model == "/m" and base.model == "/other"
 
 
 def test_env_section_with_underscore_name():
     config = configmod.load(environ={"FTX_ROUGE__STEMMER": "false"})
     config.check_sections(get_registry())
-    assert config.options_for("rouge", get_registry().get("evaluator", "rouge").Options).stemmer is False
+    assert (
+        config.options_for("rouge", get_registry().get("evaluator", "rouge").Options).stemmer
+        is False
+    )
 
 
 @pytest.mark.parametrize(
     "sets, message",
     [
-        (["local-lora.epoch=3"], "unknown option 'local-lora.epoch' (from --set). Did you mean 'epochs'?"),
-        (["local-lora.epochs=three"], "bad value for 'local-lora.epochs' (from --set): expected a number, got 'three'"),
+        (
+            ["local-lora.epoch=3"],
+            "unknown option 'local-lora.epoch' (from --set). Did you mean 'epochs'?",
+        ),
+        (
+            ["local-lora.epochs=three"],
+            "bad value for 'local-lora.epochs' (from --set): expected a number, got 'three'",
+        ),
         (["local-lora.device=tpu"], "expected one of 'auto', 'cpu', 'cuda', 'mps', got 'tpu'"),
         (["local-lora.lora_r=0"], "local-lora: lora_r must be at least 1"),
-        (["local-lorra.epochs=3"], "unknown section 'local-lorra' (from --set). Did you mean 'local-lora'?"),
+        (
+            ["local-lorra.epochs=3"],
+            "unknown section 'local-lorra' (from --set). Did you mean 'local-lora'?",
+        ),
         (["epochs=3"], "--set expects section.key=value, got 'epochs=3'."),
     ],
 )

@@ -26,14 +26,47 @@ def write(tmp_path, name, text):
 @pytest.mark.parametrize(
     "record, schema, messages",
     [
-        ({"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]},
-         "messages", [("system", "Be brief."), ("user", "Q"), ("assistant", "A")]),
-        ({"messages": [{"role": "user", "content": [{"type": "text", "text": "Q"}]}, {"role": "assistant", "content": "A"}]},
-         "messages", [("user", "Q"), ("assistant", "A")]),
-        ({"conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}]}, "sharegpt", [("user", "Q"), ("assistant", "A")]),
-        ({"instruction": "Do", "input": "this", "output": "A"}, "alpaca", [("user", "Do\n\nthis"), ("assistant", "A")]),
-        ({"instruction": "Do", "input": "", "output": "A"}, "alpaca", [("user", "Do"), ("assistant", "A")]),
-        ({"prompt": "Q", "completion": "A"}, "prompt_completion", [("user", "Q"), ("assistant", "A")]),
+        (
+            {
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": "Q"},
+                    {"role": "assistant", "content": "A"},
+                ]
+            },
+            "messages",
+            [("system", "Be brief."), ("user", "Q"), ("assistant", "A")],
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": [{"type": "text", "text": "Q"}]},
+                    {"role": "assistant", "content": "A"},
+                ]
+            },
+            "messages",
+            [("user", "Q"), ("assistant", "A")],
+        ),
+        (
+            {"conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}]},
+            "sharegpt",
+            [("user", "Q"), ("assistant", "A")],
+        ),
+        (
+            {"instruction": "Do", "input": "this", "output": "A"},
+            "alpaca",
+            [("user", "Do\n\nthis"), ("assistant", "A")],
+        ),
+        (
+            {"instruction": "Do", "input": "", "output": "A"},
+            "alpaca",
+            [("user", "Do"), ("assistant", "A")],
+        ),
+        (
+            {"prompt": "Q", "completion": "A"},
+            "prompt_completion",
+            [("user", "Q"), ("assistant", "A")],
+        ),
         ({"prompt": "Q", "response": "A"}, "prompt_response", [("user", "Q"), ("assistant", "A")]),
         ({"question": "Q", "answer": "A"}, "question_answer", [("user", "Q"), ("assistant", "A")]),
     ],
@@ -52,8 +85,16 @@ def test_json_csv_tsv_and_parquet(tmp_path):
     for path in (
         write(tmp_path, "a.json", json.dumps(rows, indent=2)),
         write(tmp_path, "b.json", json.dumps({"data": rows})),
-        write(tmp_path, "c.csv", "question,answer\n" + "".join(f'"{r["question"]}",{r["answer"]}\n' for r in rows)),
-        write(tmp_path, "d.tsv", "question\tanswer\n" + "".join(f'{r["question"]}\t{r["answer"]}\n' for r in rows)),
+        write(
+            tmp_path,
+            "c.csv",
+            "question,answer\n" + "".join(f'"{r["question"]}",{r["answer"]}\n' for r in rows),
+        ),
+        write(
+            tmp_path,
+            "d.tsv",
+            "question\tanswer\n" + "".join(f"{r['question']}\t{r['answer']}\n" for r in rows),
+        ),
     ):
         dataset = load(path)
         assert [e.reference for e in dataset.examples] == ["A0", "A1", "A2"], path
@@ -65,14 +106,22 @@ def test_json_csv_tsv_and_parquet(tmp_path):
 
 
 def test_json_array_reports_line_numbers(tmp_path):
-    path = write(tmp_path, "a.json", '[\n  {"question": "Q", "answer": "A"},\n  {"question": "Q2", "answer": ""}\n]')
+    path = write(
+        tmp_path,
+        "a.json",
+        '[\n  {"question": "Q", "answer": "A"},\n  {"question": "Q2", "answer": ""}\n]',
+    )
     dataset = load(path)
-    assert [str(p) for p in dataset.errors] == ["a.json:3: field 'answer': is empty (write the answer text or remove the record)"]
+    assert [str(p) for p in dataset.errors] == [
+        "a.json:3: field 'answer': is empty (write the answer text or remove the record)"
+    ]
 
 
 def test_saved_datasets_directory(tmp_path):
     datasets = pytest.importorskip("datasets")
-    datasets.Dataset.from_list([{"prompt": "Q", "completion": "A"}, {"prompt": "Q2", "completion": "B"}]).save_to_disk(tmp_path / "ds")
+    datasets.Dataset.from_list(
+        [{"prompt": "Q", "completion": "A"}, {"prompt": "Q2", "completion": "B"}]
+    ).save_to_disk(tmp_path / "ds")
     dataset = load(tmp_path / "ds")
     assert dataset.schema == "prompt_completion"
     assert [e.id for e in dataset.examples] == ["ds:1", "ds:2"]
@@ -97,7 +146,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
     found = [str(p) for p in dataset.problems]
     assert found == [
         "bad.jsonl:7: invalid JSON: Expecting ',' delimiter at column 94 (each line must be one JSON object)",
-        "bad.jsonl:11: expected a JSON object, got list (write one {\"field\": ...} object per example)",
+        'bad.jsonl:11: expected a JSON object, got list (write one {"field": ...} object per example)',
         "bad.jsonl:2: field 'messages[1].content': is empty (write the message text or remove the message)",
         "bad.jsonl:3: field 'messages[0].role': expected 'user' here, got 'assistant' (turns must alternate user, assistant, user, ...)",
         "bad.jsonl:4: field 'messages[0].content': must be a string, not int",
@@ -115,11 +164,17 @@ def test_non_utf8_line(tmp_path):
     path = tmp_path / "latin1.jsonl"
     path.write_bytes(b'{"question": "Q", "answer": "A"}\n{"question": "caf\xe9", "answer": "A"}\n')
     dataset = load(path)
-    assert [str(p) for p in dataset.errors] == ["latin1.jsonl:2: not valid UTF-8 (byte 0xe9 at column 18) (save the file as UTF-8)"]
+    assert [str(p) for p in dataset.errors] == [
+        "latin1.jsonl:2: not valid UTF-8 (byte 0xe9 at column 18) (save the file as UTF-8)"
+    ]
 
 
 def test_missing_field_in_detected_schema(tmp_path):
-    path = write(tmp_path, "qa.jsonl", '{"question": "Q", "answer": "A"}\n{"question": "Q2"}\n{"question": "Q3", "answer": 5}\n')
+    path = write(
+        tmp_path,
+        "qa.jsonl",
+        '{"question": "Q", "answer": "A"}\n{"question": "Q2"}\n{"question": "Q3", "answer": 5}\n',
+    )
     assert [str(p) for p in load(path).errors] == [
         "qa.jsonl:2: field 'answer': is missing (the file's schema is 'question_answer') (add 'answer' to this record)",
         "qa.jsonl:3: field 'answer': must be a string, not int",
@@ -131,10 +186,22 @@ def test_missing_field_in_detected_schema(tmp_path):
     [
         ("empty.jsonl", b"", "empty.jsonl: the file is empty."),
         ("blank.jsonl", b"\n\n  \n", "blank.jsonl: the file is empty."),
-        ("model.bin", b"\x00\x01\x02\x03" * 100, "model.bin: this looks like a binary file, not text data."),
-        ("data.jsonl", b'{"title": "hello"}\n{"title": "bye"}\n', "data.jsonl:1: unknown schema: the records have fields title."),
-        ("lm.jsonl", b'{"text": "hello"}\n{"text": "bye"}\n', "lm.jsonl: this file is plain text (language-modelling data, as TRL's "
-         "'text' field), with no prompt and answer for ftx to train on and compare."),
+        (
+            "model.bin",
+            b"\x00\x01\x02\x03" * 100,
+            "model.bin: this looks like a binary file, not text data.",
+        ),
+        (
+            "data.jsonl",
+            b'{"title": "hello"}\n{"title": "bye"}\n',
+            "data.jsonl:1: unknown schema: the records have fields title.",
+        ),
+        (
+            "lm.jsonl",
+            b'{"text": "hello"}\n{"text": "bye"}\n',
+            "lm.jsonl: this file is plain text (language-modelling data, as TRL's "
+            "'text' field), with no prompt and answer for ftx to train on and compare.",
+        ),
         ("notes.txt", b"just some notes\n", "notes.txt: cannot tell the format of this file."),
     ],
 )
@@ -152,7 +219,9 @@ def test_missing_file(tmp_path):
 
 
 def test_forced_format_and_unknown_format(tmp_path):
-    path = write(tmp_path, "d.jsonl", '{"question": "Q", "answer": "A", "prompt": "P", "completion": "C"}\n')
+    path = write(
+        tmp_path, "d.jsonl", '{"question": "Q", "answer": "A", "prompt": "P", "completion": "C"}\n'
+    )
     assert load(path).examples[0].reference == "C"  # prompt_completion is registered first
     assert load(path, format="question_answer").examples[0].reference == "A"
     from ftx.errors import ConfigError
@@ -162,14 +231,24 @@ def test_forced_format_and_unknown_format(tmp_path):
 
 
 def test_too_long_examples(tmp_path):
-    path = write(tmp_path, "d.jsonl", '{"question": "short", "answer": "yes"}\n{"question": "' + "word " * 50 + '", "answer": "no"}\n')
+    path = write(
+        tmp_path,
+        "d.jsonl",
+        '{"question": "short", "answer": "yes"}\n{"question": "'
+        + "word " * 50
+        + '", "answer": "no"}\n',
+    )
     dataset = load(path, count_tokens=lambda t: len(t.split()), max_tokens=10)
-    assert [str(p) for p in dataset.errors] == ["d.jsonl:2: is 51 tokens long, over the maximum of 10 (shorten it, or raise --max-tokens)"]
+    assert [str(p) for p in dataset.errors] == [
+        "d.jsonl:2: is 51 tokens long, over the maximum of 10 (shorten it, or raise --max-tokens)"
+    ]
     assert len(dataset.examples) == 1  # an example with an error is not also counted valid
 
 
 def test_split_is_seeded_and_reports_leakage(tmp_path):
-    rows = [{"question": f"Q{i}", "answer": f"A{i}"} for i in range(20)] + [{"question": "Q3", "answer": "other"}]
+    rows = [{"question": f"Q{i}", "answer": f"A{i}"} for i in range(20)] + [
+        {"question": "Q3", "answer": "other"}
+    ]
     path = write(tmp_path, "d.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     examples = load(path).examples
     a = datamod.split(examples, eval_size=0.25, seed=1)
@@ -186,10 +265,22 @@ def test_split_is_seeded_and_reports_leakage(tmp_path):
 
 
 def test_stats(tmp_path):
-    path = write(tmp_path, "d.jsonl", '{"question": "a b c", "answer": "d"}\n{"question": "a b c", "answer": "d"}\n')
+    path = write(
+        tmp_path,
+        "d.jsonl",
+        '{"question": "a b c", "answer": "d"}\n{"question": "a b c", "answer": "d"}\n',
+    )
     result = datamod.stats(load(path), lambda t: len(t.split()))
-    assert result["examples"] == 2 and result["duplicates"] == 1 and result["schema"] == "question_answer"
-    assert result["prompt_tokens"]["p50"] == 3 and result["answer_tokens"]["max"] == 1 and result["total_tokens"] == 8
+    assert (
+        result["examples"] == 2
+        and result["duplicates"] == 1
+        and result["schema"] == "question_answer"
+    )
+    assert (
+        result["prompt_tokens"]["p50"] == 3
+        and result["answer_tokens"]["max"] == 1
+        and result["total_tokens"] == 8
+    )
 
 
 def test_bundled_dataset_is_valid_and_asks_each_fact_several_ways():
@@ -246,14 +337,22 @@ def test_a_syntax_error_in_pretty_printed_json_is_one_problem(tmp_path):
     path = write(tmp_path, "a.jsonl", text)  # an array, whatever the suffix says
     with pytest.raises(DataError) as info:
         load(path)
-    assert info.value.message.startswith("a.jsonl:8: invalid JSON: Expecting property name enclosed in double quotes")
+    assert info.value.message.startswith(
+        "a.jsonl:8: invalid JSON: Expecting property name enclosed in double quotes"
+    )
 
 
 def test_json_lines_with_a_broken_first_line_still_reports_every_line(tmp_path):
-    path = write(tmp_path, "a.json", '{"question": "Q", "answer": }\n' + "".join(json.dumps(r) + "\n" for r in ROWS))
+    path = write(
+        tmp_path,
+        "a.json",
+        '{"question": "Q", "answer": }\n' + "".join(json.dumps(r) + "\n" for r in ROWS),
+    )
     dataset = load(path)
     assert len(dataset.examples) == 3
-    assert [str(p) for p in dataset.errors] == ["a.json:1: invalid JSON: Expecting value at column 29 (each line must be one JSON object)"]
+    assert [str(p) for p in dataset.errors] == [
+        "a.json:1: invalid JSON: Expecting value at column 29 (each line must be one JSON object)"
+    ]
 
 
 def test_devices_are_refused_and_pipes_are_read(tmp_path, monkeypatch):
@@ -280,58 +379,113 @@ def test_devices_are_refused_and_pipes_are_read(tmp_path, monkeypatch):
     assert len(dataset.examples) == 3 and dataset.examples[0].id == f"{fifo}:1"
     # Process substitution, <(cat qa.jsonl), is a pipe with a writer: read to its end.
     qa = write(tmp_path, "qa.jsonl", "".join(json.dumps(r) + "\n" for r in ROWS))
-    script = ("import sys; from ftx import data; from ftx.formatters import BUILTIN_FORMATTERS as F; "
-              "print(len(data.load(sys.argv[1], formatters={f.name: f for f in F}).examples))")
-    out = subprocess.run(["bash", "-c", f'"{sys.executable}" -c "{script}" <(cat {qa})'], capture_output=True, text=True, timeout=60)
+    script = (
+        "import sys; from ftx import data; from ftx.formatters import BUILTIN_FORMATTERS as F; "
+        "print(len(data.load(sys.argv[1], formatters={f.name: f for f in F}).examples))"
+    )
+    out = subprocess.run(
+        ["bash", "-c", f'"{sys.executable}" -c "{script}" <(cat {qa})'],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.stdout.strip() == "3", out.stderr
 
 
 def test_grouped_problems_name_the_first_places_and_count_the_rest(tmp_path):
-    lines = [json.dumps({"question": f"Q{i}", "answer": "" if i % 2 else f"A{i}"}) for i in range(12)]
+    lines = [
+        json.dumps({"question": f"Q{i}", "answer": "" if i % 2 else f"A{i}"}) for i in range(12)
+    ]
     path = write(tmp_path, "qa.jsonl", "\n".join(lines) + "\n")
     grouped = [str(p) for p in datamod.grouped(load(path).problems)]
-    assert grouped == ["qa.jsonl:2, 4, 6 and 3 more: field 'answer': is empty (write the answer text or remove the record)"]
+    assert grouped == [
+        "qa.jsonl:2, 4, 6 and 3 more: field 'answer': is empty (write the answer text or remove the record)"
+    ]
 
 
 # --- What the records hold ------------------------------------------------------------------
 
 
 def test_alpaca_system_and_history_become_messages(tmp_path):
-    record = {"instruction": "And in French?", "input": "", "output": "Bonjour", "system": "You translate.",
-              "history": [["Hello in German?", "Hallo"]]}
+    record = {
+        "instruction": "And in French?",
+        "input": "",
+        "output": "Bonjour",
+        "system": "You translate.",
+        "history": [["Hello in German?", "Hallo"]],
+    }
     dataset = load(write(tmp_path, "a.jsonl", json.dumps(record) + "\n"))
     assert [(m.role, m.content) for m in dataset.examples[0].messages] == [
-        ("system", "You translate."), ("user", "Hello in German?"), ("assistant", "Hallo"), ("user", "And in French?"),
-        ("assistant", "Bonjour")]
+        ("system", "You translate."),
+        ("user", "Hello in German?"),
+        ("assistant", "Hallo"),
+        ("user", "And in French?"),
+        ("assistant", "Bonjour"),
+    ]
 
 
-@pytest.mark.parametrize("history, message", [
-    ("Hallo", "field 'history': must be a list of [instruction, response] pairs, not str"),
-    ([["only one"]], "field 'history[0]': must be a pair of non-empty strings [instruction, response]"),
-])
+@pytest.mark.parametrize(
+    "history, message",
+    [
+        ("Hallo", "field 'history': must be a list of [instruction, response] pairs, not str"),
+        (
+            [["only one"]],
+            "field 'history[0]': must be a pair of non-empty strings [instruction, response]",
+        ),
+    ],
+)
 def test_bad_alpaca_history(tmp_path, history, message):
     record = {"instruction": "Q", "output": "A", "history": history}
     dataset = load(write(tmp_path, "a.jsonl", json.dumps(record) + "\n"))
     assert [str(p) for p in dataset.errors] == [f"a.jsonl:1: {message}"]
 
 
-@pytest.mark.parametrize("weight, message", [
-    (2, "field 'messages[1].weight': must be 0 or 1, got 2 (0 leaves the turn out of training, 1 trains it)"),
-    (True, "field 'messages[1].weight': must be 0 or 1, got True (0 leaves the turn out of training, 1 trains it)"),
-])
+@pytest.mark.parametrize(
+    "weight, message",
+    [
+        (
+            2,
+            "field 'messages[1].weight': must be 0 or 1, got 2 (0 leaves the turn out of training, 1 trains it)",
+        ),
+        (
+            True,
+            "field 'messages[1].weight': must be 0 or 1, got True (0 leaves the turn out of training, 1 trains it)",
+        ),
+    ],
+)
 def test_bad_weights(tmp_path, weight, message):
-    record = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A", "weight": weight}]}
+    record = {
+        "messages": [
+            {"role": "user", "content": "Q"},
+            {"role": "assistant", "content": "A", "weight": weight},
+        ]
+    }
     dataset = load(write(tmp_path, "a.jsonl", json.dumps(record) + "\n"))
     assert [str(p) for p in dataset.errors] == [f"a.jsonl:1: {message}"]
 
 
 def test_a_weight_on_a_user_turn_is_refused_and_no_trained_turn_is_warned(tmp_path):
-    rows = [{"messages": [{"role": "user", "content": "Q", "weight": 1}, {"role": "assistant", "content": "A"}]},
-            {"messages": [{"role": "user", "content": "Q2"}, {"role": "assistant", "content": "A2", "weight": 0}]}]
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": "Q", "weight": 1},
+                {"role": "assistant", "content": "A"},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "user", "content": "Q2"},
+                {"role": "assistant", "content": "A2", "weight": 0},
+            ]
+        },
+    ]
     dataset = load(write(tmp_path, "a.jsonl", "".join(json.dumps(r) + "\n" for r in rows)))
-    assert [str(p) for p in dataset.errors] == ["a.jsonl:1: field 'messages[0].weight': is only for assistant messages (remove it from this message)"]
+    assert [str(p) for p in dataset.errors] == [
+        "a.jsonl:1: field 'messages[0].weight': is only for assistant messages (remove it from this message)"
+    ]
     assert [p.message for p in dataset.warnings] == [
-        "has no assistant turn with weight 1, so it teaches nothing in training (it can still be a held-out example)"]
+        "has no assistant turn with weight 1, so it teaches nothing in training (it can still be a held-out example)"
+    ]
 
 
 def test_openai_uploads_carry_ftx_s_trained_turns():
@@ -339,18 +493,45 @@ def test_openai_uploads_carry_ftx_s_trained_turns():
     from ftx.types import Example
 
     single = Example("1", (Message("user", "Q"), Message("assistant", "A")))
-    assert wire.messages(single) == [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]
+    assert wire.messages(single) == [
+        {"role": "user", "content": "Q"},
+        {"role": "assistant", "content": "A"},
+    ]
     # OpenAI would train the earlier answer too; ftx trains the final one unless told otherwise.
-    multi = Example("2", (Message("user", "Q"), Message("assistant", "A"), Message("user", "Q2"), Message("assistant", "B")))
+    multi = Example(
+        "2",
+        (
+            Message("user", "Q"),
+            Message("assistant", "A"),
+            Message("user", "Q2"),
+            Message("assistant", "B"),
+        ),
+    )
     assert [m.get("weight") for m in wire.messages(multi)] == [None, 0, None, 1]
-    weighted = Example("3", (Message("user", "Q"), Message("assistant", "A", 1), Message("user", "Q2"), Message("assistant", "B", 0)))
+    weighted = Example(
+        "3",
+        (
+            Message("user", "Q"),
+            Message("assistant", "A", 1),
+            Message("user", "Q2"),
+            Message("assistant", "B", 0),
+        ),
+    )
     assert [m.get("weight") for m in wire.messages(weighted)] == [None, 1, None, 0]
 
 
 def test_weights_survive_the_run_directory(tmp_path):
     from ftx.types import Example
 
-    example = Example("1", (Message("user", "Q"), Message("assistant", "A", 1), Message("user", "Q2"), Message("assistant", "B", 0)))
+    example = Example(
+        "1",
+        (
+            Message("user", "Q"),
+            Message("assistant", "A", 1),
+            Message("user", "Q2"),
+            Message("assistant", "B", 0),
+        ),
+    )
     datamod.write_jsonl(tmp_path / "train.jsonl", [example])
     assert datamod.read_jsonl_examples(tmp_path / "train.jsonl")[0].messages == example.messages
 
@@ -371,16 +552,23 @@ def test_skip_invalid_uses_the_valid_records_and_counts_the_others(tmp_path):
     assert "or pass --skip-invalid to use only the valid records" in str(info.value)
 
     console = Console(record=True, width=400)
-    splits = load_data(RunConfig(data=str(path), eval_size=2, skip_invalid=True), get_registry(), console)
+    splits = load_data(
+        RunConfig(data=str(path), eval_size=2, skip_invalid=True), get_registry(), console
+    )
     assert len(splits.train) + len(splits.eval) == 8
     assert console.export_text().splitlines()[0] == (
         "warning: skipped 2 invalid records of qa.jsonl (first: qa.jsonl:4: invalid JSON: Expecting value at column 30 "
-        "(each line must be one JSON object)); 'ftx data validate' lists them all")
+        "(each line must be one JSON object)); 'ftx data validate' lists them all"
+    )
 
 
 def test_text_after_the_array_is_an_error(tmp_path):
-    path = write(tmp_path, "a.json", json.dumps(ROWS, indent=1) + '\n{"question": "lost", "answer": "x"}\n')
-    with pytest.raises(DataError, match=r"a.json:15: invalid JSON: Extra data after the array at column 1"):
+    path = write(
+        tmp_path, "a.json", json.dumps(ROWS, indent=1) + '\n{"question": "lost", "answer": "x"}\n'
+    )
+    with pytest.raises(
+        DataError, match=r"a.json:15: invalid JSON: Extra data after the array at column 1"
+    ):
         load(path)
 
 
@@ -399,10 +587,19 @@ def test_line_separators_inside_text_survive_the_run_directory(tmp_path):
     assert [r["prediction"] for r in run.read_predictions("c")] == [text]
 
 
-@pytest.mark.parametrize("text, hint", [
-    ('{"question": "Q1", "answer": "A1"},\n{"question": "Q2", "answer": "A2"},\n', "remove the comma at the end of the line"),
-    ("{'question': 'Q1', 'answer': 'A1'}\n{'question': 'Q2', 'answer': 'A2'}\n", "this looks like a Python dict"),
-])
+@pytest.mark.parametrize(
+    "text, hint",
+    [
+        (
+            '{"question": "Q1", "answer": "A1"},\n{"question": "Q2", "answer": "A2"},\n',
+            "remove the comma at the end of the line",
+        ),
+        (
+            "{'question': 'Q1', 'answer': 'A1'}\n{'question': 'Q2', 'answer': 'A2'}\n",
+            "this looks like a Python dict",
+        ),
+    ],
+)
 def test_json_mistakes_people_make_get_a_hint(tmp_path, text, hint):
     with pytest.raises(DataError) as info:
         load(write(tmp_path, "d.jsonl", text))
@@ -410,17 +607,25 @@ def test_json_mistakes_people_make_get_a_hint(tmp_path, text, hint):
 
 
 def test_json_beyond_the_parser_s_limits_is_a_problem_of_that_line(tmp_path):
-    lines = ['{"question": "Q", "answer": "A", "m": ' + "[" * 3000 + "]" * 3000 + "}",
-             '{"question": "Q", "answer": "A", "id": ' + "9" * 5000 + "}", '{"question": "Q2", "answer": "A2"}']
+    lines = [
+        '{"question": "Q", "answer": "A", "m": ' + "[" * 3000 + "]" * 3000 + "}",
+        '{"question": "Q", "answer": "A", "id": ' + "9" * 5000 + "}",
+        '{"question": "Q2", "answer": "A2"}',
+    ]
     dataset = load(write(tmp_path, "d.jsonl", "\n".join(lines) + "\n"))
     assert len(dataset.examples) == 1
     assert [p.where for p in dataset.errors] == ["d.jsonl:1", "d.jsonl:2"]
-    assert "nested too deeply" in dataset.errors[0].message and "4300 digits" in dataset.errors[1].message
+    assert (
+        "nested too deeply" in dataset.errors[0].message
+        and "4300 digits" in dataset.errors[1].message
+    )
 
 
 def test_lone_surrogates_are_refused_before_a_run_writes_them(tmp_path):
-    rows = ['{"messages": [{"role": "user", "content": "Bad \\ud800"}, {"role": "assistant", "content": "ok"}]}',
-            '{"id": "\\udfff", "question": "Q", "answer": "A"}']
+    rows = [
+        '{"messages": [{"role": "user", "content": "Bad \\ud800"}, {"role": "assistant", "content": "ok"}]}',
+        '{"id": "\\udfff", "question": "Q", "answer": "A"}',
+    ]
     dataset = load(write(tmp_path, "d.jsonl", rows[0] + "\n"))
     assert "lone surrogate" in dataset.errors[0].message and not dataset.examples
     dataset = load(write(tmp_path, "e.jsonl", rows[1] + "\n"))
@@ -428,51 +633,122 @@ def test_lone_surrogates_are_refused_before_a_run_writes_them(tmp_path):
 
 
 def test_kto_labels_as_csv_and_pandas_write_them(tmp_path):
-    path = write(tmp_path, "kto.csv", "prompt,completion,label\nQ1,good,True\nQ2,terrible,False\nQ3,fine,1\nQ4,bad,0\n")
+    path = write(
+        tmp_path,
+        "kto.csv",
+        "prompt,completion,label\nQ1,good,True\nQ2,terrible,False\nQ3,fine,1\nQ4,bad,0\n",
+    )
     dataset = load(path)
     assert [e.reference for e in dataset.examples] == ["good", "fine"]
     assert "is false in 2 of 4 records" in dataset.warnings[0].message
 
 
-@pytest.mark.parametrize("record, field", [
-    ({"system": "TOP", "conversations": [{"from": "system", "value": "INLINE"}, {"from": "human", "value": "Q"},
-                                          {"from": "gpt", "value": "A"}]}, "system"),
-    ({"systemInstruction": {"parts": [{"text": "TOP"}]}, "contents": [{"role": "system", "parts": [{"text": "INLINE"}]},
-                                                                       {"role": "user", "parts": [{"text": "Q"}]},
-                                                                       {"role": "model", "parts": [{"text": "A"}]}]}, "systemInstruction"),
-    ({"system": "TOP", "prompt": [{"role": "system", "content": "INLINE"}, {"role": "user", "content": "Q"}],
-      "completion": [{"role": "assistant", "content": "A"}]}, "system"),
-])
+@pytest.mark.parametrize(
+    "record, field",
+    [
+        (
+            {
+                "system": "TOP",
+                "conversations": [
+                    {"from": "system", "value": "INLINE"},
+                    {"from": "human", "value": "Q"},
+                    {"from": "gpt", "value": "A"},
+                ],
+            },
+            "system",
+        ),
+        (
+            {
+                "systemInstruction": {"parts": [{"text": "TOP"}]},
+                "contents": [
+                    {"role": "system", "parts": [{"text": "INLINE"}]},
+                    {"role": "user", "parts": [{"text": "Q"}]},
+                    {"role": "model", "parts": [{"text": "A"}]},
+                ],
+            },
+            "systemInstruction",
+        ),
+        (
+            {
+                "system": "TOP",
+                "prompt": [
+                    {"role": "system", "content": "INLINE"},
+                    {"role": "user", "content": "Q"},
+                ],
+                "completion": [{"role": "assistant", "content": "A"}],
+            },
+            "system",
+        ),
+    ],
+)
 def test_two_different_system_prompts_are_not_silently_one(tmp_path, record, field):
     dataset = load(write(tmp_path, "d.jsonl", json.dumps(record) + "\n"))
-    assert [(p.field, p.message) for p in dataset.errors] == [(field, "gives a system prompt, and the conversation starts with another one")]
+    assert [(p.field, p.message) for p in dataset.errors] == [
+        (field, "gives a system prompt, and the conversation starts with another one")
+    ]
 
 
 def test_role_errors_name_the_field_as_the_file_spells_it(tmp_path):
-    record = {"conversations": [{"from": "gpt", "value": "Welcome"}, {"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}]}
+    record = {
+        "conversations": [
+            {"from": "gpt", "value": "Welcome"},
+            {"from": "human", "value": "Q"},
+            {"from": "gpt", "value": "A"},
+        ]
+    }
     dataset = load(write(tmp_path, "d.jsonl", json.dumps(record) + "\n"))
     assert [p.field for p in dataset.errors] == ["conversations[0].from"]
-    record = {"messages": [{"role": "developer", "content": "D"}, {"role": "system", "content": "S"}, {"role": "user", "content": "Q"},
-                           {"role": "assistant", "content": "A"}]}
+    record = {
+        "messages": [
+            {"role": "developer", "content": "D"},
+            {"role": "system", "content": "S"},
+            {"role": "user", "content": "Q"},
+            {"role": "assistant", "content": "A"},
+        ]
+    }
     dataset = load(write(tmp_path, "e.jsonl", json.dumps(record) + "\n"))
-    assert [(p.field, p.message) for p in dataset.errors] == [("messages[1].role", "a system message may only come first")]
+    assert [(p.field, p.message) for p in dataset.errors] == [
+        ("messages[1].role", "a system message may only come first")
+    ]
 
 
 def test_dolly_and_input_output(tmp_path):
-    rows = [{"instruction": "Summarize.", "context": "A long text.", "response": "Short.", "category": "summarization"},
-            {"instruction": "Name a color.", "context": "", "response": "Blue.", "category": "brainstorming"}]
+    rows = [
+        {
+            "instruction": "Summarize.",
+            "context": "A long text.",
+            "response": "Short.",
+            "category": "summarization",
+        },
+        {
+            "instruction": "Name a color.",
+            "context": "",
+            "response": "Blue.",
+            "category": "brainstorming",
+        },
+    ]
     dataset = load(write(tmp_path, "dolly.jsonl", "".join(json.dumps(r) + "\n" for r in rows)))
     assert dataset.schema == "dolly"
-    assert [m.content for m in dataset.examples[0].messages] == ["Summarize.\n\nA long text.", "Short."]
+    assert [m.content for m in dataset.examples[0].messages] == [
+        "Summarize.\n\nA long text.",
+        "Short.",
+    ]
     assert [p.field for p in dataset.warnings] == ["category"]
     dataset = load(write(tmp_path, "io.jsonl", '{"input": "Q", "output": "A"}\n'))
     assert dataset.schema == "input_output"
 
 
-@pytest.mark.parametrize("name, text, hint", [
-    ("a.jsonl", '{"question": "Q", "anwser": "A"}\n', "Did you mean the 'question_answer' schema? Rename 'anwser' to 'answer'."),
-    ("b.csv", "question;answer\nQ;A\n", "the file seems to be separated by ';', not commas"),
-])
+@pytest.mark.parametrize(
+    "name, text, hint",
+    [
+        (
+            "a.jsonl",
+            '{"question": "Q", "anwser": "A"}\n',
+            "Did you mean the 'question_answer' schema? Rename 'anwser' to 'answer'.",
+        ),
+        ("b.csv", "question;answer\nQ;A\n", "the file seems to be separated by ';', not commas"),
+    ],
+)
 def test_unknown_schemas_suggest_the_likely_fix(tmp_path, name, text, hint):
     with pytest.raises(DataError) as info:
         load(write(tmp_path, name, text))
@@ -489,6 +765,9 @@ def test_a_formatter_plugin_that_raises_is_named_not_reported_as_ftx_s_bug(tmp_p
         def parse(self, record, report):
             return record["missing"]
 
-    dataset = datamod.load(write(tmp_path, "d.jsonl", '{"q": "x"}\n'), formatters={"broken": Broken})
+    dataset = datamod.load(
+        write(tmp_path, "d.jsonl", '{"q": "x"}\n'), formatters={"broken": Broken}
+    )
     assert [str(p) for p in dataset.errors] == [
-        "d.jsonl:1: the 'broken' formatter failed on this record: KeyError: 'missing' (a bug in that formatter; --format NAME chooses another)"]
+        "d.jsonl:1: the 'broken' formatter failed on this record: KeyError: 'missing' (a bug in that formatter; --format NAME chooses another)"
+    ]

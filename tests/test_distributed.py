@@ -30,9 +30,19 @@ LEARNING_RATE = 0.5
 
 
 class Setup:
-    def __init__(self, packing: bool, steps: int, alone: tuple[int, int], shared: tuple[int, int], validate: bool = False):
+    def __init__(
+        self,
+        packing: bool,
+        steps: int,
+        alone: tuple[int, int],
+        shared: tuple[int, int],
+        validate: bool = False,
+    ):
         self.packing, self.steps, self.validate = packing, steps, validate
-        self.alone, self.shared = alone, shared  # (batch_size, gradient_accumulation) for 1 and for each of 2 processes
+        self.alone, self.shared = (
+            alone,
+            shared,
+        )  # (batch_size, gradient_accumulation) for 1 and for each of 2 processes
 
 
 SETUPS = {
@@ -57,7 +67,9 @@ def examples(steps: int):
     return out
 
 
-def train_once(model_dir: Path, run_dir: Path, setup: Setup, batch_size: int, accumulation: int) -> dict:
+def train_once(
+    model_dir: Path, run_dir: Path, setup: Setup, batch_size: int, accumulation: int
+) -> dict:
     """The setup's SGD steps; the main process returns the training log, the stats, and the
     weights before and after, as float32 tensors."""
     import torch
@@ -72,17 +84,47 @@ def train_once(model_dir: Path, run_dir: Path, setup: Setup, batch_size: int, ac
     tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
     model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    opts = TrainOptions(model=str(model_dir), device="cpu", dtype="float32", max_steps=setup.steps, batch_size=batch_size,
-                        gradient_accumulation=accumulation, packing=setup.packing, learning_rate=LEARNING_RATE,
-                        lr_scheduler="constant", warmup_ratio=0.0, max_grad_norm=0.0, save_checkpoints=False)
-    ctx = BackendContext("t", run_dir, {}, lambda: None, lambda line: None, lambda k, d: None, Progress(disable=True))
-    stats = train(model, tokenizer, examples(setup.steps), opts, ctx, device="cpu", dtype=torch.float32, seed=0, label="t",
-                  optim="sgd", validation=examples(1) if setup.validate else None)
+    opts = TrainOptions(
+        model=str(model_dir),
+        device="cpu",
+        dtype="float32",
+        max_steps=setup.steps,
+        batch_size=batch_size,
+        gradient_accumulation=accumulation,
+        packing=setup.packing,
+        learning_rate=LEARNING_RATE,
+        lr_scheduler="constant",
+        warmup_ratio=0.0,
+        max_grad_norm=0.0,
+        save_checkpoints=False,
+    )
+    ctx = BackendContext(
+        "t", run_dir, {}, lambda: None, lambda line: None, lambda k, d: None, Progress(disable=True)
+    )
+    stats = train(
+        model,
+        tokenizer,
+        examples(setup.steps),
+        opts,
+        ctx,
+        device="cpu",
+        dtype=torch.float32,
+        seed=0,
+        label="t",
+        optim="sgd",
+        validation=examples(1) if setup.validate else None,
+    )
     if not distributed.is_main():
         return {}
     log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
     after = {n: p.detach().clone() for n, p in model.named_parameters()}
-    return {"log": log, "steps": stats.steps, "tokens": stats.train_tokens, "before": before, "after": after}
+    return {
+        "log": log,
+        "steps": stats.steps,
+        "tokens": stats.train_tokens,
+        "before": before,
+        "after": after,
+    }
 
 
 def train_all(model_dir: Path, out: Path) -> None:
@@ -100,9 +142,19 @@ def train_all(model_dir: Path, out: Path) -> None:
 
 
 def launch(launcher: list[str], model_dir: Path, out: Path) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HOME": str(out / "hf")}  # HF_HOME: no user accelerate config
-    done = subprocess.run([*launcher, __file__, str(model_dir), str(out)], cwd=out, env=env,
-                          capture_output=True, text=True, timeout=240)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "HF_HOME": str(out / "hf"),
+    }  # HF_HOME: no user accelerate config
+    done = subprocess.run(
+        [*launcher, __file__, str(model_dir), str(out)],
+        cwd=out,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
 
@@ -112,13 +164,17 @@ def agree(one: dict, two: dict, setup: Setup) -> None:
 
     assert one["world_size"] == 1 and two["world_size"] == 2
     assert one["steps"] == two["steps"] == setup.steps
-    assert one["tokens"] == two["tokens"] == setup.steps * sum(p + c for p, c in LENGTHS)  # every example, once
+    assert (
+        one["tokens"] == two["tokens"] == setup.steps * sum(p + c for p, c in LENGTHS)
+    )  # every example, once
     assert [e["step"] for e in two["log"]] == [e["step"] for e in one["log"]]
     for first, second in zip(one["log"], two["log"]):
         assert second.keys() == first.keys()
         for key in {"loss", "grad_norm", "eval_loss"} & first.keys():
             assert second[key] == pytest.approx(first[key], rel=1e-4), (key, first, second)
-        assert second.get("tokens") == first.get("tokens")  # of every process, not the main one's share
+        assert second.get("tokens") == first.get(
+            "tokens"
+        )  # of every process, not the main one's share
     assert sum("eval_loss" in e for e in one["log"]) == setup.validate
     for name, start in one["before"].items():
         assert torch.equal(start, two["before"][name])  # the same model to start from
@@ -140,10 +196,25 @@ def alone(tiny_model, tmp_path_factory):
 
 
 LAUNCHERS = {
-    "torchrun": [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"],
+    "torchrun": [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+    ],
     # --main_process_port 0: a free port, as torchrun's --standalone takes one.
-    "accelerate": [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                   "--main_process_port", "0"],
+    "accelerate": [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--main_process_port",
+        "0",
+    ],
 }
 
 
@@ -170,7 +241,8 @@ def test_accelerate_launch_without_multi_gpu_is_named(monkeypatch):
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")  # what it adds for --num_processes 2
     assert distributed.single_process_problem() == (
         "accelerate launch started one process, not several: it starts several only with --multi_gpu "
-        "(on CPU too). Use: accelerate launch --multi_gpu --num_processes N -m ftx.cli run ...")
+        "(on CPU too). Use: accelerate launch --multi_gpu --num_processes N -m ftx.cli run ..."
+    )
     monkeypatch.setenv("WORLD_SIZE", "2")  # with --multi_gpu
     assert distributed.single_process_problem() is None
 

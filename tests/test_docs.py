@@ -24,7 +24,9 @@ def test_every_hook_has_a_documented_contract():
     for name in dir(hookspecs):
         if name.startswith("ftx_"):
             doc = getattr(hookspecs, name).__doc__ or ""
-            assert "Called" in doc and "Example::" in doc, f"{name} needs: when it is called, and an example"
+            assert "Called" in doc and "Example::" in doc, (
+                f"{name} needs: when it is called, and an example"
+            )
 
 
 def test_every_command_is_in_the_cli_docs():
@@ -55,7 +57,11 @@ def _documented_defaults(page: Path) -> dict[str, str]:
 
     rows = {}
     for line in page.read_text().splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("| `") else []
+        cells = (
+            [c.strip() for c in line.strip().strip("|").split("|")]
+            if line.startswith("| `")
+            else []
+        )
         if len(cells) >= 3:
             for name in re.findall(r"`([a-z_0-9]+)`", cells[0]):
                 rows[name] = cells[1]
@@ -85,18 +91,28 @@ def test_option_tables_state_the_real_defaults():
     from ftx.backends.openai import FineTuneOptions
     from ftx.config import RunConfig
 
-    pages = {"backends/local.md": QLoraOptions, "backends/openai.md": FineTuneOptions,
-             "backends/gemini.md": GeminiTuneOptions, "configuration.md": RunConfig}
+    pages = {
+        "backends/local.md": QLoraOptions,
+        "backends/openai.md": FineTuneOptions,
+        "backends/gemini.md": GeminiTuneOptions,
+        "configuration.md": RunConfig,
+    }
     for page, options in pages.items():
         rows = _documented_defaults(DOCS / page)
         for field in dataclasses.fields(options):
             assert field.name in rows, f"docs/{page} has no row for option {field.name!r}"
             stated = _literal(rows[field.name])
-            default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+            default = (
+                field.default
+                if field.default is not dataclasses.MISSING
+                else field.default_factory()
+            )
             if isinstance(default, list) and isinstance(stated, str):
                 stated = stated.split(",")  # as --set takes a list
             if stated is not None:
-                assert stated == default, f"docs/{page}: {field.name} is documented as {stated!r}, but defaults to {default!r}"
+                assert stated == default, (
+                    f"docs/{page}: {field.name} is documented as {stated!r}, but defaults to {default!r}"
+                )
 
 
 def test_every_evaluator_option_is_documented():
@@ -107,4 +123,6 @@ def test_every_evaluator_option_is_documented():
     for name in registry.names("evaluator"):
         evaluator = registry.get("evaluator", name)
         for field in dataclasses.fields(evaluator.Options):
-            assert f"{name}.{field.name}" in text or f"`{field.name}`" in text, f"{name}'s option {field.name!r} is not in docs/evaluators.md"
+            assert f"{name}.{field.name}" in text or f"`{field.name}`" in text, (
+                f"{name}'s option {field.name!r} is not in docs/evaluators.md"
+            )

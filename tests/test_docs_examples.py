@@ -47,9 +47,25 @@ from ftx.testing import sample_rows, write_jsonl
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 MARKER = re.compile(r"<!--\s*test\b(?P<options>[^>]*?)-->")
-NOT_RUN = {"pip", "python3", "gcloud", "torchrun", "accelerate", "twine", "uv"}  # installs, logins, launchers
+NOT_RUN = {
+    "pip",
+    "python3",
+    "gcloud",
+    "torchrun",
+    "accelerate",
+    "twine",
+    "uv",
+}  # installs, logins, launchers
 # Pages a user copies commands from: each must have runnable examples.
-PAGES_WITH_COMMANDS = ("quickstart.md", "cli.md", "data.md", "configuration.md", "plugins.md", "evaluators.md", "reports.md")
+PAGES_WITH_COMMANDS = (
+    "quickstart.md",
+    "cli.md",
+    "data.md",
+    "configuration.md",
+    "plugins.md",
+    "evaluators.md",
+    "reports.md",
+)
 
 
 @dataclass
@@ -79,7 +95,9 @@ def _fences(lines: list[str]) -> list[tuple[int, int]]:
         fence = re.match(r"`{3,}", lines[i])
         if fence:
             close = re.compile(fence.group() + r"`*\s*")
-            end = next((j for j in range(i + 1, len(lines)) if close.fullmatch(lines[j])), len(lines))
+            end = next(
+                (j for j in range(i + 1, len(lines)) if close.fullmatch(lines[j])), len(lines)
+            )
             fences.append((i, end))
             i = end
         i += 1
@@ -98,12 +116,13 @@ def marked_blocks(page: str) -> list[Block]:
                 key, _, value = word.partition("=")
                 options[key] = value or "yes"
             lang = lines[start].strip("`").strip().split(" ")[0]
-            blocks.append(Block(page, start + 1, lang, "\n".join(lines[start + 1:end]), options))
+            blocks.append(Block(page, start + 1, lang, "\n".join(lines[start + 1 : end]), options))
     return blocks
 
 
 def _pages(slow: bool) -> list[str]:
     """The pages with examples that train (slow), or with examples that do not."""
+
     def runs(block: Block) -> bool:
         return not {"output", "tree"} & block.options.keys() and ("slow" in block.options) == slow
 
@@ -127,8 +146,15 @@ def _in_order(expected: list[str], actual: list[str]) -> bool:
 
 def check_output(block: Block, expected: list[str], out: str, err: str) -> None:
     # stdout and stderr are captured apart; at a terminal they interleave, so either order will do
-    if not (_in_order(expected, (out + err).splitlines()) or _in_order(expected, (err + out).splitlines())):
-        pytest.fail(f"{block.where}: the page shows\n" + "\n".join(expected) + f"\n\nbut it printed\n{out}{err}")
+    if not (
+        _in_order(expected, (out + err).splitlines())
+        or _in_order(expected, (err + out).splitlines())
+    ):
+        pytest.fail(
+            f"{block.where}: the page shows\n"
+            + "\n".join(expected)
+            + f"\n\nbut it printed\n{out}{err}"
+        )
 
 
 # --- run folder listings --------------------------------------------------------------------
@@ -138,22 +164,40 @@ def check_tree(block: Block, runs: Path) -> None:
     """A listing's entries against the newest run: every file of it is listed (a listed folder,
     ending in /, holds what is under it); without placeholders, every listed entry exists."""
     lines = block.text.splitlines()
-    assert lines[0].startswith("runs/") and lines[0].endswith("/"), f"{block.where}: a listing starts with runs/<run-id>/"
-    run = max((p for p in runs.iterdir() if p.is_dir()), key=lambda p: (p / "run.json").stat().st_mtime)
+    assert lines[0].startswith("runs/") and lines[0].endswith("/"), (
+        f"{block.where}: a listing starts with runs/<run-id>/"
+    )
+    run = max(
+        (p for p in runs.iterdir() if p.is_dir()), key=lambda p: (p / "run.json").stat().st_mtime
+    )
     listed = []
     for line in lines[1:]:
         if line.startswith("  ") and not line.startswith("   "):
             listed += re.split(r"\s{2,}", line.strip())[0].split(" ")
         elif line and not line.startswith(" "):  # next to the run folder: runs/index.sqlite
-            assert (runs.parent / line.split()[0]).exists(), f"{block.where}: {line.split()[0]} does not exist"
-    patterns = [re.compile(re.escape(p).replace(re.escape("<backend>"), "[^/]+") + ("(.+)?" if p.endswith("/") else ""))
-                for p in listed]
-    unlisted = [str(f.relative_to(run)) for f in sorted(run.rglob("*"))
-                if f.is_file() and not any(p.fullmatch(str(f.relative_to(run))) for p in patterns)]
-    assert not unlisted, f"{block.where}: the run folder has {unlisted}, which the page does not list"
+            assert (runs.parent / line.split()[0]).exists(), (
+                f"{block.where}: {line.split()[0]} does not exist"
+            )
+    patterns = [
+        re.compile(
+            re.escape(p).replace(re.escape("<backend>"), "[^/]+")
+            + ("(.+)?" if p.endswith("/") else "")
+        )
+        for p in listed
+    ]
+    unlisted = [
+        str(f.relative_to(run))
+        for f in sorted(run.rglob("*"))
+        if f.is_file() and not any(p.fullmatch(str(f.relative_to(run))) for p in patterns)
+    ]
+    assert not unlisted, (
+        f"{block.where}: the run folder has {unlisted}, which the page does not list"
+    )
     if "<backend>" not in block.text:
         missing = [p for p in listed if not (run / p).exists()]
-        assert not missing, f"{block.where}: the page lists {missing}, which the run folder does not have"
+        assert not missing, (
+            f"{block.where}: the page lists {missing}, which the run folder does not have"
+        )
 
 
 # --- a page, run as a user follows it ----------------------------------------------------------
@@ -183,13 +227,17 @@ class Page:
         if block.file_name:
             (self.folder / block.file_name).write_text(block.text + "\n", encoding="utf-8")
             return
-        assert block.lang in ("sh", "console", "bash"), f"{block.where}: cannot run a {block.lang or 'plain'} block"
+        assert block.lang in ("sh", "console", "bash"), (
+            f"{block.where}: cannot run a {block.lang or 'plain'} block"
+        )
         commands = self.commands(block.text)
         for n, (command, expected) in enumerate(commands):
             code = self.run(command)
             want = int(block.options.get("exit", 0)) if n == len(commands) - 1 else 0
             if code != want:
-                pytest.fail(f"{block.where}: `{command}` exited {code}, not {want}:\n{self.printed[0]}{self.printed[1]}")
+                pytest.fail(
+                    f"{block.where}: `{command}` exited {code}, not {want}:\n{self.printed[0]}{self.printed[1]}"
+                )
             if expected:
                 check_output(block, expected, *self.printed)
 
@@ -198,7 +246,9 @@ class Page:
         """(command, the output shown under it) for each command of a shell block."""
         lines = re.sub(r"\\\n\s*", "", text).splitlines()
         if not any(line.startswith("$ ") for line in lines):
-            return [(line, []) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+            return [
+                (line, []) for line in lines if line.strip() and not line.lstrip().startswith("#")
+            ]
         commands: list[tuple[str, list[str]]] = []
         for line in lines:
             if line.startswith("$ "):
@@ -229,8 +279,14 @@ class Page:
         if words[0] == "pytest":
             words = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *words[1:]]
             command = shlex.join(words)
-        result = subprocess.run(["bash", "-c", command], cwd=self.folder, env={**os.environ, **env},
-                                capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            ["bash", "-c", command],
+            cwd=self.folder,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         self.printed = (result.stdout, result.stderr)
         return result.returncode
 
@@ -265,11 +321,19 @@ class Page:
         points = project.get("entry-points", {}).get("ftx", {})
         dist = self.folder / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
         dist.mkdir(exist_ok=True)
-        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
-        (dist / "entry_points.txt").write_text("[ftx]\n" + "".join(f"{k} = {v}\n" for k, v in points.items()))
+        (dist / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"
+        )
+        (dist / "entry_points.txt").write_text(
+            "[ftx]\n" + "".join(f"{k} = {v}\n" for k, v in points.items())
+        )
         self.installed += points
-        self.env["FTX_LOAD_PLUGINS"] = ",".join(self.installed)  # this plugin, not others installed here
-        self.env["PYTHONPATH"] = os.pathsep.join([str(self.folder), *filter(None, [os.environ.get("PYTHONPATH")])])
+        self.env["FTX_LOAD_PLUGINS"] = ",".join(
+            self.installed
+        )  # this plugin, not others installed here
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            [str(self.folder), *filter(None, [os.environ.get("PYTHONPATH")])]
+        )
         sys.path.insert(0, str(self.folder))
         return 0
 
@@ -285,14 +349,23 @@ def page_folder(tmp_path, tiny_model, monkeypatch):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).symlink_to(tiny_model, target_is_directory=True)
     (tmp_path / "home").mkdir()
-    env = {"HOME": str(tmp_path / "home"), "FTX_LOAD_PLUGINS": "", "FTX_RUN__MODEL": str(tiny_model),
-           "FTX_RUN__EVAL_SIZE": "8", "FTX_RUN__MAX_NEW_TOKENS": "8", "FTX_LOCAL_LORA__MAX_STEPS": "2",
-           "FTX_LOCAL_BASE__EVAL_BATCH_SIZE": "64", "FTX_LOCAL_LORA__EVAL_BATCH_SIZE": "64"}
+    env = {
+        "HOME": str(tmp_path / "home"),
+        "FTX_LOAD_PLUGINS": "",
+        "FTX_RUN__MODEL": str(tiny_model),
+        "FTX_RUN__EVAL_SIZE": "8",
+        "FTX_RUN__MAX_NEW_TOKENS": "8",
+        "FTX_LOCAL_LORA__MAX_STEPS": "2",
+        "FTX_LOCAL_BASE__EVAL_BATCH_SIZE": "64",
+        "FTX_LOCAL_LORA__EVAL_BATCH_SIZE": "64",
+    }
     modules = set(sys.modules)
     import torch
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a 64-wide model gains nothing from more, and loses 4x on a busy machine
+    torch.set_num_threads(
+        1
+    )  # a 64-wide model gains nothing from more, and loses 4x on a busy machine
     yield tmp_path, env
     torch.set_num_threads(threads)
     for name in set(sys.modules) - modules:  # a page's own plugin modules (ftx_shout) leave with it
@@ -356,7 +429,9 @@ def test_examples_that_train(page, page_folder, capsys):
 
 def test_every_page_with_commands_has_runnable_examples():
     for page in PAGES_WITH_COMMANDS:
-        assert marked_blocks(page), f"docs/{page} has commands a user copies, but none is marked <!-- test -->"
+        assert marked_blocks(page), (
+            f"docs/{page} has commands a user copies, but none is marked <!-- test -->"
+        )
 
 
 def test_marked_blocks_are_well_formed():
@@ -367,7 +442,11 @@ def test_marked_blocks_are_well_formed():
         fenced = {n for start, end in _fences(lines) for n in range(start, end + 1)}
         for n, line in enumerate(lines):
             if n not in fenced and MARKER.fullmatch(line.strip()):
-                assert n + 1 in fenced and lines[n + 1].startswith("```"), f"docs/{page}:{n + 1}: a test marker must be right before a fence"
+                assert n + 1 in fenced and lines[n + 1].startswith("```"), (
+                    f"docs/{page}:{n + 1}: a test marker must be right before a fence"
+                )
         for block in marked_blocks(page):
             unknown = set(block.options) - known
-            assert not unknown, f"{block.where}: unknown test option {sorted(unknown)} (known: {sorted(known)})"
+            assert not unknown, (
+                f"{block.where}: unknown test option {sorted(unknown)} (known: {sorted(known)})"
+            )

@@ -13,15 +13,34 @@ pytestmark = pytest.mark.slow
 
 
 def test_run_base_and_lora_through_the_cli(tmp_path, tiny_model, qa_file):
-    result = CliRunner().invoke(cli, [
-        "run", "--data", str(qa_file), "--model", str(tiny_model), "--eval-size", "6", "--name", "r1",
-        "--set", "local-lora.max_steps=6", "--set", "local-lora.batch_size=4", "--set", "run.max_new_tokens=8",
-    ])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--data",
+            str(qa_file),
+            "--model",
+            str(tiny_model),
+            "--eval-size",
+            "6",
+            "--name",
+            "r1",
+            "--set",
+            "local-lora.max_steps=6",
+            "--set",
+            "local-lora.batch_size=4",
+            "--set",
+            "run.max_new_tokens=8",
+        ],
+    )
     assert result.exit_code == 0, result.output
     run = tmp_path / "runs" / "r1"
     meta = json.loads((run / "run.json").read_text())
     assert meta["status"] == "done" and meta["baseline"] == "local-base"
-    assert {n: s["status"] for n, s in meta["backends"].items()} == {"local-base": "done", "local-lora": "done"}
+    assert {n: s["status"] for n, s in meta["backends"].items()} == {
+        "local-base": "done",
+        "local-lora": "done",
+    }
     assert meta["backends"]["local-lora"]["train"]["steps"] == 6
     assert len((run / "data" / "train.jsonl").read_text().splitlines()) == 18
     assert len((run / "data" / "eval.jsonl").read_text().splitlines()) == 6
@@ -29,10 +48,19 @@ def test_run_base_and_lora_through_the_cli(tmp_path, tiny_model, qa_file):
     log = [json.loads(l) for l in (run / "local-lora" / "train_log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log] == [1, 2, 3, 4, 5, 6] and all(e["loss"] > 0 for e in log)
     for backend in ("local-base", "local-lora"):
-        rows = [json.loads(l) for l in (run / backend / "predictions.jsonl").read_text().splitlines()]
+        rows = [
+            json.loads(l) for l in (run / backend / "predictions.jsonl").read_text().splitlines()
+        ]
         assert len(rows) == 6 and all("prediction" in r for r in rows)
     scores = json.loads((run / "scores.json").read_text())
-    assert set(scores["metrics"]) == {"rouge1", "rouge2", "rougeL", "bleu", "jaccard", "exact_match"}
+    assert set(scores["metrics"]) == {
+        "rouge1",
+        "rouge2",
+        "rougeL",
+        "bleu",
+        "jaccard",
+        "exact_match",
+    }
     assert len(scores["backends"]["local-lora"]["per_example"]["rougeL"]) == 6
     report = json.loads((run / "report.json").read_text())
     assert [b["name"] for b in report["backends"]] == ["local-base", "local-lora"]
@@ -51,28 +79,77 @@ def test_lora_loss_falls_on_repeated_data(tmp_path, tiny_model):
 
     rows = sample_rows(8)
     data = write_jsonl(tmp_path / "qa.jsonl", rows)
-    result = CliRunner().invoke(cli, [
-        "run", "--data", str(data), "--model", str(tiny_model), "--backend", "local-lora", "--eval-size", "2", "--name", "r",
-        "--set", "local-lora.max_steps=30", "--set", "local-lora.learning_rate=0.01", "--set", "local-lora.lr_scheduler=constant",
-        "--set", "run.max_new_tokens=4",
-    ])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--data",
+            str(data),
+            "--model",
+            str(tiny_model),
+            "--backend",
+            "local-lora",
+            "--eval-size",
+            "2",
+            "--name",
+            "r",
+            "--set",
+            "local-lora.max_steps=30",
+            "--set",
+            "local-lora.learning_rate=0.01",
+            "--set",
+            "local-lora.lr_scheduler=constant",
+            "--set",
+            "run.max_new_tokens=4",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    log = [json.loads(l)["loss"] for l in (tmp_path / "runs" / "r" / "local-lora" / "train_log.jsonl").read_text().splitlines()]
+    log = [
+        json.loads(l)["loss"]
+        for l in (tmp_path / "runs" / "r" / "local-lora" / "train_log.jsonl")
+        .read_text()
+        .splitlines()
+    ]
     assert log[0] > 5 and max(log[-5:]) < 0.5, log  # six examples memorised: ~7.0 -> ~0.02
 
 
 def test_one_failing_backend_does_not_stop_the_others(tmp_path, tiny_model, qa_file):
-    result = CliRunner().invoke(cli, [
-        "run", "--data", str(qa_file), "--model", str(tiny_model), "--eval-size", "4", "--name", "r",
-        "--backend", "local-base", "--backend", "local-lora", "--backend", "local-full", "--set", "local-full.max_steps=2",
-        "--set", "local-lora.max_steps=2", "--set", "local-lora.target_modules=no_such_module", "--set", "run.max_new_tokens=4",
-    ])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--data",
+            str(qa_file),
+            "--model",
+            str(tiny_model),
+            "--eval-size",
+            "4",
+            "--name",
+            "r",
+            "--backend",
+            "local-base",
+            "--backend",
+            "local-lora",
+            "--backend",
+            "local-full",
+            "--set",
+            "local-full.max_steps=2",
+            "--set",
+            "local-lora.max_steps=2",
+            "--set",
+            "local-lora.target_modules=no_such_module",
+            "--set",
+            "run.max_new_tokens=4",
+        ],
+    )
     assert result.exit_code == 3, result.output  # partial failure
     meta = json.loads((tmp_path / "runs" / "r" / "run.json").read_text())
     assert meta["status"] == "partial"
     assert meta["backends"]["local-base"]["status"] == "done"
     assert meta["backends"]["local-lora"]["status"] == "failed"
-    assert meta["backends"]["local-full"]["status"] == "done"  # the backend after the failed one still ran
+    assert (
+        meta["backends"]["local-full"]["status"] == "done"
+    )  # the backend after the failed one still ran
     assert "cannot add LoRA adapters" in meta["backends"]["local-lora"]["error"]
     assert "Traceback" in (tmp_path / "runs" / "r" / "local-lora" / "log.txt").read_text()
     report = json.loads((tmp_path / "runs" / "r" / "report.json").read_text())
@@ -82,10 +159,26 @@ def test_one_failing_backend_does_not_stop_the_others(tmp_path, tiny_model, qa_f
 
 
 def test_resume_reattaches_trained_backend(tmp_path, tiny_model, qa_file):
-    result = CliRunner().invoke(cli, [
-        "run", "--data", str(qa_file), "--model", str(tiny_model), "--backend", "local-lora", "--eval-size", "4", "--name", "r",
-        "--set", "local-lora.max_steps=2", "--set", "run.max_new_tokens=4",
-    ])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--data",
+            str(qa_file),
+            "--model",
+            str(tiny_model),
+            "--backend",
+            "local-lora",
+            "--eval-size",
+            "4",
+            "--name",
+            "r",
+            "--set",
+            "local-lora.max_steps=2",
+            "--set",
+            "run.max_new_tokens=4",
+        ],
+    )
     assert result.exit_code == 0
     run = tmp_path / "runs" / "r"
     meta = json.loads((run / "run.json").read_text())
@@ -97,14 +190,29 @@ def test_resume_reattaches_trained_backend(tmp_path, tiny_model, qa_file):
     steps_before = len((run / "local-lora" / "train_log.jsonl").read_text().splitlines())
     resumed = CliRunner().invoke(cli, ["resume", "r"])
     assert resumed.exit_code == 0, resumed.output
-    assert len((run / "local-lora" / "train_log.jsonl").read_text().splitlines()) == steps_before  # not trained again
+    assert (
+        len((run / "local-lora" / "train_log.jsonl").read_text().splitlines()) == steps_before
+    )  # not trained again
     assert len((run / "local-lora" / "predictions.jsonl").read_text().splitlines()) == 4
     assert json.loads((run / "run.json").read_text())["status"] == "done"
 
 
 def test_subprocess_run_prints_the_table(tmp_path, tiny_model, qa_file):
-    result = run_ftx("run", "--data", str(qa_file), "--model", str(tiny_model), "--eval-size", "4",
-                     "--set", "local-lora.max_steps=2", "--set", "run.max_new_tokens=4", cwd=tmp_path, env={"COLUMNS": "120"})
+    result = run_ftx(
+        "run",
+        "--data",
+        str(qa_file),
+        "--model",
+        str(tiny_model),
+        "--eval-size",
+        "4",
+        "--set",
+        "local-lora.max_steps=2",
+        "--set",
+        "run.max_new_tokens=4",
+        cwd=tmp_path,
+        env={"COLUMNS": "120"},
+    )
     assert result.returncode == 0, result.stderr
     assert "local-base" in result.stdout and "local-lora" in result.stdout and "★" in result.stdout
     assert "Traceback" not in result.stderr
@@ -119,31 +227,60 @@ def test_untuned_baseline_runs_on_long_real_data_and_counts_answers_cut_short(tm
     from ftx.testing import sample_rows, write_jsonl
 
     def alpaca(rows, repeat):
-        return [{"instruction": r["question"], "input": "", "output": " ".join([r["answer"]] * repeat)} for r in rows]
+        return [
+            {"instruction": r["question"], "input": "", "output": " ".join([r["answer"]] * repeat)}
+            for r in rows
+        ]
 
     rows = sample_rows(12)
     data = write_jsonl(tmp_path / "alpaca.jsonl", alpaca(rows[:8], 100))
     evalset = write_jsonl(tmp_path / "eval.jsonl", alpaca(rows[8:], 8))
-    result = CliRunner().invoke(cli, ["run", "--data", str(data), "--eval", str(evalset), "--model", str(tiny_model),
-                                      "--backend", "local-base", "--name", "r"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--data",
+            str(data),
+            "--eval",
+            str(evalset),
+            "--model",
+            str(tiny_model),
+            "--backend",
+            "local-base",
+            "--name",
+            "r",
+        ],
+    )
     assert result.exit_code == 0, result.output
     run = tmp_path / "runs" / "r"
     meta = json.loads((run / "run.json").read_text())
     tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_model)
-    references = [len(tokenizer(r["output"], add_special_tokens=False).input_ids) for r in alpaca(rows[8:], 8)]
+    references = [
+        len(tokenizer(r["output"], add_special_tokens=False).input_ids) for r in alpaca(rows[8:], 8)
+    ]
     chosen = auto_max_new_tokens(references)
     assert chosen > 64  # these references would have been cut at the old fixed limit
     assert meta["config"]["run"]["max_new_tokens"] == chosen  # what a resumed run answers with
-    assert meta["generation"] == {"max_new_tokens": chosen, "from": "auto", "longest_reference_tokens": max(references),
-                                  "counted_with": "local-base's tokenizer"}
-    predictions = [json.loads(l) for l in (run / "local-base" / "predictions.jsonl").read_text().splitlines()]
+    assert meta["generation"] == {
+        "max_new_tokens": chosen,
+        "from": "auto",
+        "longest_reference_tokens": max(references),
+        "counted_with": "local-base's tokenizer",
+    }
+    predictions = [
+        json.loads(l) for l in (run / "local-base" / "predictions.jsonl").read_text().splitlines()
+    ]
     cut = sum(p["truncated"] for p in predictions)
-    assert cut == 4 and all(p["completion_tokens"] == chosen for p in predictions)  # an untuned tiny model never stops
+    assert cut == 4 and all(
+        p["completion_tokens"] == chosen for p in predictions
+    )  # an untuned tiny model never stops
     report = json.loads((run / "report.json").read_text())
     assert report["max_new_tokens"] == chosen and report["backends"][0]["answers_cut_short"] == cut
     warning = f"local-base: 4 of 4 answers (100%) stopped at max_new_tokens={chosen} before the model ended them"
     assert warning in " ".join(result.output.split())
-    assert warning in (run / "report.md").read_text() and warning in (run / "report.html").read_text()
+    assert (
+        warning in (run / "report.md").read_text() and warning in (run / "report.html").read_text()
+    )
 
     # A resumed run answers with the value chosen at the start.
     meta["backends"]["local-base"]["status"] = "generating"
@@ -152,5 +289,7 @@ def test_untuned_baseline_runs_on_long_real_data_and_counts_answers_cut_short(tm
     (run / "local-base" / "predictions.jsonl").unlink()
     resumed = CliRunner().invoke(cli, ["resume", "r"])
     assert resumed.exit_code == 0, resumed.output
-    predictions = [json.loads(l) for l in (run / "local-base" / "predictions.jsonl").read_text().splitlines()]
+    predictions = [
+        json.loads(l) for l in (run / "local-base" / "predictions.jsonl").read_text().splitlines()
+    ]
     assert [p["completion_tokens"] for p in predictions] == [chosen] * 4

@@ -29,13 +29,32 @@ def losses(path):
 @pytest.mark.parametrize("backend", ["local-full", "local-lora", "local-qlora"])
 def test_each_method_learns(tmp_path, tiny_model, backend):
     data = write_jsonl(tmp_path / "qa.jsonl", sample_rows(8))
-    result = run("--data", str(data), "--model", str(tiny_model), "--backend", backend, "--eval-size", "2", "--name", "r",
-                 *sets(f"{backend}.max_steps=30", f"{backend}.learning_rate=0.01", f"{backend}.lr_scheduler=constant", "run.max_new_tokens=4"))
+    result = run(
+        "--data",
+        str(data),
+        "--model",
+        str(tiny_model),
+        "--backend",
+        backend,
+        "--eval-size",
+        "2",
+        "--name",
+        "r",
+        *sets(
+            f"{backend}.max_steps=30",
+            f"{backend}.learning_rate=0.01",
+            f"{backend}.lr_scheduler=constant",
+            "run.max_new_tokens=4",
+        ),
+    )
     assert result.exit_code == 0, result.output
     log = losses(tmp_path / "runs" / "r" / backend / "train_log.jsonl")
     assert log[0] > 5 and max(log[-5:]) < 0.5, log  # six examples memorised
-    artifact = {"local-full": "model/model.safetensors", "local-lora": "adapter/adapter_model.safetensors",
-                "local-qlora": "adapter/adapter_model.safetensors"}[backend]
+    artifact = {
+        "local-full": "model/model.safetensors",
+        "local-lora": "adapter/adapter_model.safetensors",
+        "local-qlora": "adapter/adapter_model.safetensors",
+    }[backend]
     assert (tmp_path / "runs" / "r" / backend / artifact).exists()
 
 
@@ -66,8 +85,24 @@ class Interrupt:
 
 
 def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, tiny_model, qa_file):
-    args = ["--data", str(qa_file), "--model", str(tiny_model), "--backend", "local-lora", "--eval-size", "4", "--name", "r",
-            *sets("local-lora.max_steps=6", "local-lora.save_steps=2", "local-lora.batch_size=2", "run.max_new_tokens=4")]
+    args = [
+        "--data",
+        str(qa_file),
+        "--model",
+        str(tiny_model),
+        "--backend",
+        "local-lora",
+        "--eval-size",
+        "4",
+        "--name",
+        "r",
+        *sets(
+            "local-lora.max_steps=6",
+            "local-lora.save_steps=2",
+            "local-lora.batch_size=2",
+            "run.max_new_tokens=4",
+        ),
+    ]
     with registered(Interrupt()):
         result = CliRunner().invoke(cli, ["run", *args])
     assert result.exit_code != 0  # click reports Ctrl-C as "Aborted!"
@@ -82,8 +117,17 @@ def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, tiny_model, 
     meta = json.loads((tmp_path / "runs" / "r" / "run.json").read_text())
     assert meta["backends"]["local-lora"]["status"] == "done"
     assert meta["backends"]["local-lora"]["train"]["steps"] == 6  # the same final step count
-    steps = [e["step"] for e in map(json.loads, (folder / "train_log.jsonl").read_text().splitlines())]
-    assert steps == [1, 2, 3, 4, 5, 6]  # resumed from checkpoint-2: step 3 is logged once, steps 1-2 not trained again
+    steps = [
+        e["step"] for e in map(json.loads, (folder / "train_log.jsonl").read_text().splitlines())
+    ]
+    assert steps == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+    ]  # resumed from checkpoint-2: step 3 is logged once, steps 1-2 not trained again
     assert "resuming training from" in (folder / "log.txt").read_text()
 
 
@@ -104,22 +148,45 @@ class PressCtrlC:
 
 
 @pytest.mark.parametrize("presses", [1, 2])
-def test_ctrl_c_once_checkpoints_the_step_twice_stops_at_once(tmp_path, tiny_model, qa_file, presses):
-    args = ["--data", str(qa_file), "--model", str(tiny_model), "--backend", "local-lora", "--eval-size", "4", "--name", "r",
-            *sets("local-lora.max_steps=6", "local-lora.save_steps=100", "local-lora.batch_size=2", "run.max_new_tokens=4")]
+def test_ctrl_c_once_checkpoints_the_step_twice_stops_at_once(
+    tmp_path, tiny_model, qa_file, presses
+):
+    args = [
+        "--data",
+        str(qa_file),
+        "--model",
+        str(tiny_model),
+        "--backend",
+        "local-lora",
+        "--eval-size",
+        "4",
+        "--name",
+        "r",
+        *sets(
+            "local-lora.max_steps=6",
+            "local-lora.save_steps=100",
+            "local-lora.batch_size=2",
+            "run.max_new_tokens=4",
+        ),
+    ]
     with registered(PressCtrlC(presses)):
         result = CliRunner().invoke(cli, ["run", *args])
     assert result.exit_code != 0
     folder = tmp_path / "runs" / "r" / "local-lora"
     meta = json.loads((tmp_path / "runs" / "r" / "run.json").read_text())
     assert meta["backends"]["local-lora"]["status"] == "interrupted"
-    steps = [e["step"] for e in map(json.loads, (folder / "train_log.jsonl").read_text().splitlines())]
+    steps = [
+        e["step"] for e in map(json.loads, (folder / "train_log.jsonl").read_text().splitlines())
+    ]
     if presses == 1:  # the step in progress ends, is checkpointed, and training stops there
         assert steps == [1, 2, 3]
         assert [c.name for c in (folder / "checkpoints").iterdir()] == ["checkpoint-3"]
         resumed = CliRunner().invoke(cli, ["resume", "r"])
         assert resumed.exit_code == 0, resumed.output
-        steps = [e["step"] for e in map(json.loads, (folder / "train_log.jsonl").read_text().splitlines())]
+        steps = [
+            e["step"]
+            for e in map(json.loads, (folder / "train_log.jsonl").read_text().splitlines())
+        ]
         assert steps == [1, 2, 3, 4, 5, 6]  # nothing trained twice
     else:  # the second press stops at once: no checkpoint is written
         assert not (folder / "checkpoints").exists() or not any((folder / "checkpoints").iterdir())
@@ -127,43 +194,86 @@ def test_ctrl_c_once_checkpoints_the_step_twice_stops_at_once(tmp_path, tiny_mod
 
 def test_validation_loss_and_early_stopping(tmp_path, tiny_model):
     data = write_jsonl(tmp_path / "qa.jsonl", sample_rows(24))
-    result = run("--data", str(data), "--model", str(tiny_model), "--backend", "local-full", "--eval-size", "4", "--name", "r",
-                 *sets("local-full.epochs=30", "local-full.learning_rate=0.05", "local-full.lr_scheduler=constant",
-                       "local-full.validation_size=0.25", "local-full.early_stopping_patience=1", "run.max_new_tokens=4"))
+    result = run(
+        "--data",
+        str(data),
+        "--model",
+        str(tiny_model),
+        "--backend",
+        "local-full",
+        "--eval-size",
+        "4",
+        "--name",
+        "r",
+        *sets(
+            "local-full.epochs=30",
+            "local-full.learning_rate=0.05",
+            "local-full.lr_scheduler=constant",
+            "local-full.validation_size=0.25",
+            "local-full.early_stopping_patience=1",
+            "run.max_new_tokens=4",
+        ),
+    )
     assert result.exit_code == 0, result.output
     folder = tmp_path / "runs" / "r" / "local-full"
     entries = [json.loads(line) for line in (folder / "train_log.jsonl").read_text().splitlines()]
     evals = [e for e in entries if "eval_loss" in e]
     assert len(evals) >= 2
-    assert entries[-1]["epoch"] < 30  # memorising 15 examples makes validation loss rise: stopped early
+    assert (
+        entries[-1]["epoch"] < 30
+    )  # memorising 15 examples makes validation loss rise: stopped early
     assert "best checkpoint" in (folder / "log.txt").read_text()
 
 
 def test_validation_needs_data_outside_the_eval_split():
+    from ftx.backends.local.options import TrainOptions
     from ftx.errors import ConfigError
     from ftx.options import build
-    from ftx.backends.local.options import TrainOptions
 
     with pytest.raises(ConfigError, match="early_stopping_patience needs a validation_size"):
         build(TrainOptions, {"early_stopping_patience": 2}, "local-full")
 
 
 def test_merged_export_matches_the_adapter(tmp_path, tiny_model, qa_file):
-    result = run("--data", str(qa_file), "--model", str(tiny_model), "--backend", "local-lora", "--eval-size", "4", "--name", "r",
-                 *sets("local-lora.max_steps=20", "local-lora.learning_rate=0.01", "run.max_new_tokens=4"))
+    result = run(
+        "--data",
+        str(qa_file),
+        "--model",
+        str(tiny_model),
+        "--backend",
+        "local-lora",
+        "--eval-size",
+        "4",
+        "--name",
+        "r",
+        *sets("local-lora.max_steps=20", "local-lora.learning_rate=0.01", "run.max_new_tokens=4"),
+    )
     assert result.exit_code == 0, result.output
-    exported = CliRunner().invoke(cli, ["export", "r", "--backend", "local-lora", "--merge", str(tmp_path / "merged")])
+    exported = CliRunner().invoke(
+        cli, ["export", "r", "--backend", "local-lora", "--merge", str(tmp_path / "merged")]
+    )
     assert exported.exit_code == 0, exported.output
-    again = CliRunner().invoke(cli, ["export", "r", "--backend", "local-lora", "--merge", str(tmp_path / "merged")])
+    again = CliRunner().invoke(
+        cli, ["export", "r", "--backend", "local-lora", "--merge", str(tmp_path / "merged")]
+    )
     assert again.exit_code != 0  # never overwrites
 
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "merged")
-    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged")  # plain transformers, no peft
-    adapted = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), tmp_path / "runs" / "r" / "local-lora" / "adapter")
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Who wrote Pride and Prejudice?"}], add_generation_prompt=True, return_tensors="pt")
+    merged = AutoModelForCausalLM.from_pretrained(
+        tmp_path / "merged"
+    )  # plain transformers, no peft
+    adapted = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny_model),
+        tmp_path / "runs" / "r" / "local-lora" / "adapter",
+    )
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Who wrote Pride and Prejudice?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+    )
     ids = prompt["input_ids"] if hasattr(prompt, "keys") else prompt
     a = merged.generate(ids, max_new_tokens=12, do_sample=False)
     b = adapted.generate(ids, max_new_tokens=12, do_sample=False)
@@ -172,19 +282,29 @@ def test_merged_export_matches_the_adapter(tmp_path, tiny_model, qa_file):
 
 
 def test_liger_patches_only_the_model_it_is_given(tiny_model):
-    pytest.importorskip("liger_kernel.transformers", exc_type=ImportError)  # needs Triton: GPU machines
+    pytest.importorskip(
+        "liger_kernel.transformers", exc_type=ImportError
+    )  # needs Triton: GPU machines
     from transformers import AutoModelForCausalLM
     from transformers.models.llama import modeling_llama
 
     from ftx.backends.local import use_liger_kernels
 
-    before = (modeling_llama.LlamaRMSNorm, modeling_llama.LlamaMLP, modeling_llama.apply_rotary_pos_emb,
-              modeling_llama.LlamaForCausalLM.forward)
+    before = (
+        modeling_llama.LlamaRMSNorm,
+        modeling_llama.LlamaMLP,
+        modeling_llama.apply_rotary_pos_emb,
+        modeling_llama.LlamaForCausalLM.forward,
+    )
     patched = AutoModelForCausalLM.from_pretrained(tiny_model)
     assert use_liger_kernels(patched, lambda line: None)
     assert "Liger" in type(patched.model.norm).__name__ or hasattr(patched.model.norm, "offset")
-    after = (modeling_llama.LlamaRMSNorm, modeling_llama.LlamaMLP, modeling_llama.apply_rotary_pos_emb,
-             modeling_llama.LlamaForCausalLM.forward)
+    after = (
+        modeling_llama.LlamaRMSNorm,
+        modeling_llama.LlamaMLP,
+        modeling_llama.apply_rotary_pos_emb,
+        modeling_llama.LlamaForCausalLM.forward,
+    )
     assert after == before
     fresh = AutoModelForCausalLM.from_pretrained(tiny_model)
     assert type(fresh.model.norm) is modeling_llama.LlamaRMSNorm
@@ -206,21 +326,47 @@ def test_two_processes_train_one_run_with_ddp(tmp_path, tiny_model, qa_file):
     import subprocess
     import sys
 
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "ftx.cli", "run", "--data", str(qa_file), "--model", str(tiny_model), "--backend", "local-base",
-               "--backend", "local-lora", "--eval-size", "6", "--name", "ddp",
-               *sets("local-lora.epochs=2", "local-lora.batch_size=3", "run.max_new_tokens=4")]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "ftx.cli",
+        "run",
+        "--data",
+        str(qa_file),
+        "--model",
+        str(tiny_model),
+        "--backend",
+        "local-base",
+        "--backend",
+        "local-lora",
+        "--eval-size",
+        "6",
+        "--name",
+        "ddp",
+        *sets("local-lora.epochs=2", "local-lora.batch_size=3", "run.max_new_tokens=4"),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert [p.name for p in (tmp_path / "runs").iterdir() if p.is_dir()] == ["ddp"]  # one run, not one per process
+    assert [p.name for p in (tmp_path / "runs").iterdir() if p.is_dir()] == [
+        "ddp"
+    ]  # one run, not one per process
     meta = json.loads((tmp_path / "runs" / "ddp" / "run.json").read_text())
     assert meta["world_size"] == 2 and meta["status"] == "done"
     train = meta["backends"]["local-lora"]["train"]
     # 18 examples, 3 per process per step, 2 processes: 3 steps an epoch (one process needs 6)
     assert train["steps"] == 6
     folder = tmp_path / "runs" / "ddp" / "local-lora"
-    steps = [e["step"] for e in map(json.loads, (folder / "train_log.jsonl").read_text().splitlines())]
+    steps = [
+        e["step"] for e in map(json.loads, (folder / "train_log.jsonl").read_text().splitlines())
+    ]
     assert steps == [1, 2, 3, 4, 5, 6]  # one log, written by the main process only
     assert (folder / "adapter" / "adapter_model.safetensors").exists()
     assert len((folder / "predictions.jsonl").read_text().splitlines()) == 6
@@ -239,8 +385,10 @@ def test_perplexity_of_references_batched_equals_one_at_a_time(tmp_path, tiny_mo
     tokenizer = models.load_tokenizer(tiny_model)
     model = models.load_model(tiny_model, device="cpu", dtype=torch.float32)
     template = get_registry().get("template", "chat")()
-    examples = [Example(f"e{i}", [Message("user", r["question"]), Message("assistant", r["answer"])])
-                for i, r in enumerate(sample_rows(7))]
+    examples = [
+        Example(f"e{i}", [Message("user", r["question"]), Message("assistant", r["answer"])])
+        for i, r in enumerate(sample_rows(7))
+    ]
     batched = reference_logprobs(model, tokenizer, template, examples, batch_size=3, device="cpu")
     for example, (logprob, count) in zip(examples, batched):
         encoded = encode(example, template, tokenizer)
@@ -251,10 +399,25 @@ def test_perplexity_of_references_batched_equals_one_at_a_time(tmp_path, tiny_mo
         alone = torch.log_softmax(logits.float(), -1)[keep, targets[keep]].sum()
         assert count == int(keep.sum()) and logprob == pytest.approx(float(alone), abs=1e-3)
 
-    result = run("--data", str(qa_file), "--model", str(tiny_model), "--backend", "local-base", "--eval-size", "4", "--name", "p",
-                 "--evaluator", "perplexity", *sets("run.max_new_tokens=2"))
+    result = run(
+        "--data",
+        str(qa_file),
+        "--model",
+        str(tiny_model),
+        "--backend",
+        "local-base",
+        "--eval-size",
+        "4",
+        "--name",
+        "p",
+        "--evaluator",
+        "perplexity",
+        *sets("run.max_new_tokens=2"),
+    )
     assert result.exit_code == 0, result.output
-    scores = json.loads((tmp_path / "runs" / "p" / "scores.json").read_text())["backends"]["local-base"]
+    scores = json.loads((tmp_path / "runs" / "p" / "scores.json").read_text())["backends"][
+        "local-base"
+    ]
     assert len(scores["per_example"]["perplexity"]) == 4 and scores["corpus"]["perplexity"] > 1
 
 
@@ -274,8 +437,10 @@ def test_several_visible_gpus_without_a_launcher_train_on_one(monkeypatch):
     args = Args()
     one_gpu_per_process(args, said.append)
     assert args.n_gpu == 1
-    assert said == ["4 GPUs visible: training on one. To train on all of them, launch with "
-                    "torchrun --nproc_per_node 4 -m ftx.cli run ..."]
+    assert said == [
+        "4 GPUs visible: training on one. To train on all of them, launch with "
+        "torchrun --nproc_per_node 4 -m ftx.cli run ..."
+    ]
     monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun each process already has one GPU
     args, said = Args(), []
     one_gpu_per_process(args, said.append)
@@ -288,7 +453,10 @@ def _lora_in_bf16(tiny_model, dropout=0.0):
 
     torch.manual_seed(0)
     model = transformers.AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.bfloat16)
-    return get_peft_model(model, LoraConfig(r=4, lora_dropout=dropout, target_modules="all-linear", task_type="CAUSAL_LM"))
+    return get_peft_model(
+        model,
+        LoraConfig(r=4, lora_dropout=dropout, target_modules="all-linear", task_type="CAUSAL_LM"),
+    )
 
 
 def _casting(model):
@@ -313,7 +481,9 @@ def test_lora_inputs_stay_uncast_under_autocast_with_the_same_result(tiny_model)
             return func(*args, **(kwargs or {}))
 
     model = _lora_in_bf16(tiny_model)
-    ids = torch.randint(5, model.config.vocab_size, (2, 12), generator=torch.Generator().manual_seed(0))
+    ids = torch.randint(
+        5, model.config.vocab_size, (2, 12), generator=torch.Generator().manual_seed(0)
+    )
 
     def step():
         model.zero_grad()
@@ -321,14 +491,20 @@ def test_lora_inputs_stay_uncast_under_autocast_with_the_same_result(tiny_model)
             loss = model(input_ids=ids, labels=ids).loss
         with counter:
             loss.backward()
-        return loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None], counter.casts
+        return (
+            loss.detach(),
+            [p.grad.clone() for p in model.parameters() if p.grad is not None],
+            counter.casts,
+        )
 
     cast_loss, cast_grads, with_casts = step()
     with adapter_inputs_uncast(model, mixed_precision=True):
         assert _casting(model) == {False}
         loss, grads, without = step()
     assert _casting(model) == {True}
-    assert torch.equal(loss, cast_loss) and all(torch.equal(a, b) for a, b in zip(grads, cast_grads))
+    assert torch.equal(loss, cast_loss) and all(
+        torch.equal(a, b) for a, b in zip(grads, cast_grads)
+    )
     layers = sum(1 for name, _ in model.named_modules() if name.endswith("lora_A"))
     assert with_casts - without >= 2 * layers, (with_casts, without, layers)
     model(input_ids=ids)  # no autocast: the restored cast keeps the float32 adapters usable
@@ -337,7 +513,9 @@ def test_lora_inputs_stay_uncast_under_autocast_with_the_same_result(tiny_model)
 
 
 @pytest.mark.parametrize("checkpointing", [False, True], ids=["plain", "gradient-checkpointing"])
-def test_bfloat16_training_on_cpu_runs_under_autocast_without_input_casts(tiny_model, tmp_path, checkpointing):
+def test_bfloat16_training_on_cpu_runs_under_autocast_without_input_casts(
+    tiny_model, tmp_path, checkpointing
+):
     """The backend's own train() in bfloat16: Trainer's mixed precision wraps each forward in
     autocast (as on CUDA), LoRA inputs go uncast throughout (recomputed forwards too), and the
     cast is back afterwards."""
@@ -347,9 +525,17 @@ def test_bfloat16_training_on_cpu_runs_under_autocast_without_input_casts(tiny_m
     model = _lora_in_bf16(tiny_model, dropout=0.05)
     seen = []
     adapter = next(m for name, m in model.named_modules() if name.endswith("lora_A.default"))
-    adapter.register_forward_pre_hook(lambda module, args: seen.append((_casting(model), torch.is_autocast_enabled("cpu"))))
-    opts = LoraOptions(max_steps=2, batch_size=2, save_checkpoints=False, device="cpu", dtype="bfloat16",
-                       gradient_checkpointing=checkpointing)
+    adapter.register_forward_pre_hook(
+        lambda module, args: seen.append((_casting(model), torch.is_autocast_enabled("cpu")))
+    )
+    opts = LoraOptions(
+        max_steps=2,
+        batch_size=2,
+        save_checkpoints=False,
+        device="cpu",
+        dtype="bfloat16",
+        gradient_checkpointing=checkpointing,
+    )
     stats = train_briefly(model, tiny_model, tmp_path, opts, torch.bfloat16)
     assert stats.steps == 2 and stats.final_loss == stats.final_loss  # a number, not NaN
     assert seen and all(casting == {False} and autocast for casting, autocast in seen), seen
@@ -357,6 +543,7 @@ def test_bfloat16_training_on_cpu_runs_under_autocast_without_input_casts(tiny_m
 
 
 # --- long examples and answer lengths ----------------------------------------------------------
+
 
 def long_rows(n=16, every=4, repeat=40, skip=0):
     """Alpaca records from the bundled Q&A; every ``every``-th answer repeated ``repeat`` times."""
@@ -376,7 +563,10 @@ def encoded_lengths(tiny_model, rows):
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_model)
     template = get_registry().get("template", "chat")()
-    examples = [Example(str(i), (Message("user", r["instruction"]), Message("assistant", r["output"]))) for i, r in enumerate(rows)]
+    examples = [
+        Example(str(i), (Message("user", r["instruction"]), Message("assistant", r["output"])))
+        for i, r in enumerate(rows)
+    ]
     return [len(encode(e, template, tokenizer)) for e in examples]
 
 
@@ -393,15 +583,21 @@ def test_fit_cuts_ids_and_labels_together_and_leaves_out_what_has_no_answer():
     dropped = fit([short, long, prompt_fills], 6, "drop")
     assert dropped.examples == [short] and dropped.dropped == 2
     refused = fit([short, long], 6, "error")
-    assert refused.examples == [short, long] and refused.over == 1  # preflight refuses; nothing is changed
+    assert (
+        refused.examples == [short, long] and refused.over == 1
+    )  # preflight refuses; nothing is changed
 
 
 def test_auto_lengths_fit_the_data_within_the_model():
     from ftx.backends.local.lengths import AUTO_CAP, resolve_max_seq_length
     from ftx.config import auto_max_new_tokens
 
-    assert resolve_max_seq_length("auto", [40, 751, 300], context=2048) == 751  # the longest example
-    assert resolve_max_seq_length("auto", [40, 751], context=512) == 512  # no more than the model takes
+    assert (
+        resolve_max_seq_length("auto", [40, 751, 300], context=2048) == 751
+    )  # the longest example
+    assert (
+        resolve_max_seq_length("auto", [40, 751], context=512) == 512
+    )  # no more than the model takes
     assert resolve_max_seq_length("auto", [40, 90_000], context=131_072) == AUTO_CAP
     assert resolve_max_seq_length("auto", [40, 751], context=None) == 751
     assert resolve_max_seq_length(300, [40, 751], context=2048) == 300  # a number is kept as given
@@ -416,37 +612,78 @@ def test_untuned_baseline_checks_only_its_eval_prompts(tiny_model):
     from ftx.types import Example, GenerationParams, Message, Splits
 
     def example(i, prompt_words, answer_words):
-        return Example(f"e{i}", (Message("user", "word " * prompt_words), Message("assistant", "word " * answer_words)), source=f"d.jsonl:{i}")
+        return Example(
+            f"e{i}",
+            (Message("user", "word " * prompt_words), Message("assistant", "word " * answer_words)),
+            source=f"d.jsonl:{i}",
+        )
 
     # "word " is 3 tokens of the tiny tokenizer; its model's context is 512 tokens.
-    splits = Splits([example(1, 10, 900), example(2, 10, 10)], [example(3, 10, 10), example(4, 150, 10), example(5, 300, 10)])
+    splits = Splits(
+        [example(1, 10, 900), example(2, 10, 10)],
+        [example(3, 10, 10), example(4, 150, 10), example(5, 300, 10)],
+    )
     base = LocalBase.Options(model=str(tiny_model))
     problems = LocalBase().check(splits, base, generation=GenerationParams(max_new_tokens=64))
     # The 900-word training example does not matter to a backend that does not train.
     assert [(p.severity, str(p).split(" (")[0]) for p in problems] == [
-        ("error", "1 of 3 eval prompts do not fit the model's context of 512 tokens with room for an answer"),
-        ("warning", "1 of 3 eval prompts leave less than max_new_tokens 64 for the answer in the model's context of 512 tokens"),
+        (
+            "error",
+            "1 of 3 eval prompts do not fit the model's context of 512 tokens with room for an answer",
+        ),
+        (
+            "warning",
+            "1 of 3 eval prompts leave less than max_new_tokens 64 for the answer in the model's context of 512 tokens",
+        ),
     ]
     assert "d.jsonl:5" in problems[0].message and "d.jsonl:4" in problems[1].message
     lora = LocalLoRA.Options(model=str(tiny_model), max_seq_length=600)
     problems = LocalLoRA().check(Splits(splits.train, splits.eval[:1]), lora)
-    assert [str(p) for p in problems] == ["max_seq_length 600 is over the model's context of 512 tokens "
-                                         "(--set local-lora.max_seq_length=512, or auto)"]
-    problems = LocalLoRA().check(Splits(splits.train, splits.eval[:1]), LocalLoRA.Options(model=str(tiny_model)))
+    assert [str(p) for p in problems] == [
+        "max_seq_length 600 is over the model's context of 512 tokens "
+        "(--set local-lora.max_seq_length=512, or auto)"
+    ]
+    problems = LocalLoRA().check(
+        Splits(splits.train, splits.eval[:1]), LocalLoRA.Options(model=str(tiny_model))
+    )
     assert len(problems) == 1 and problems[0].severity == "warning"
-    assert problems[0].message.startswith("1 of 2 training examples are over max_seq_length 512 (longest 27")
+    assert problems[0].message.startswith(
+        "1 of 2 training examples are over max_seq_length 512 (longest 27"
+    )
     assert "the model's context is 512 tokens, so they cannot be kept whole" in problems[0].hint
 
 
 @pytest.mark.parametrize("policy", ["truncate", "drop", "error"])
-def test_long_training_examples_follow_the_policy_with_one_counted_warning(tmp_path, tiny_model, policy):
+def test_long_training_examples_follow_the_policy_with_one_counted_warning(
+    tmp_path, tiny_model, policy
+):
     rows = long_rows()
     data = write_jsonl(tmp_path / "alpaca.jsonl", rows)
     evalset = write_jsonl(tmp_path / "eval.jsonl", long_rows(2, repeat=1, skip=16))
-    result = CliRunner().invoke(cli, ["run", "--data", str(data), "--eval", str(evalset), "--model", str(tiny_model), "--backend", "local-lora",
-                                      "--name", "r", *sets("local-lora.max_seq_length=100", f"local-lora.long_examples={policy}",
-                                                           "local-lora.max_steps=1", "local-lora.batch_size=16", "local-lora.packing=false",
-                                                           "run.max_new_tokens=4")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--data",
+            str(data),
+            "--eval",
+            str(evalset),
+            "--model",
+            str(tiny_model),
+            "--backend",
+            "local-lora",
+            "--name",
+            "r",
+            *sets(
+                "local-lora.max_seq_length=100",
+                f"local-lora.long_examples={policy}",
+                "local-lora.max_steps=1",
+                "local-lora.batch_size=16",
+                "local-lora.packing=false",
+                "run.max_new_tokens=4",
+            ),
+        ],
+    )
     lengths = encoded_lengths(tiny_model, rows)
     over = [n for n in lengths if n > 100]
     assert len(over) == 4
@@ -455,14 +692,25 @@ def test_long_training_examples_follow_the_policy_with_one_counted_warning(tmp_p
     assert text.count("training examples are over max_seq_length") == 1, text
     assert said in text, text
     if policy == "error":
-        assert result.exit_code != 0 and "Nothing was trained" in text and "long_examples=truncate trains on their first 100 tokens" in text
+        assert (
+            result.exit_code != 0
+            and "Nothing was trained" in text
+            and "long_examples=truncate trains on their first 100 tokens" in text
+        )
         return
     assert result.exit_code == 0, text
     state = json.loads((tmp_path / "runs" / "r" / "run.json").read_text())["backends"]["local-lora"]
     assert state["state"]["max_seq_length"] == 100
-    assert state["state"]["long_examples"] == {"over": 4, "longest": max(lengths), "policy": policy, "dropped": 4 if policy == "drop" else 0}
+    assert state["state"]["long_examples"] == {
+        "over": 4,
+        "longest": max(lengths),
+        "policy": policy,
+        "dropped": 4 if policy == "drop" else 0,
+    }
     # One step over the whole training split: the tokens it saw are the examples as cut (or left out).
-    kept = [min(n, 100) for n in lengths] if policy == "truncate" else [n for n in lengths if n <= 100]
+    kept = (
+        [min(n, 100) for n in lengths] if policy == "truncate" else [n for n in lengths if n <= 100]
+    )
     assert state["train"]["train_tokens"] == sum(kept)
     assert (f"{said}; truncated to fit" if policy == "truncate" else f"{said}; left out") in text
 
@@ -478,15 +726,40 @@ def test_answers_say_whether_they_stopped_at_the_limit(tiny_model, monkeypatch):
     tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_model)
     template = get_registry().get("template", "chat")()
     prompts = [[Message("user", "Who is Mr Darcy?")], [Message("user", "Where is Pemberley?")]]
-    cut = gen.generate(model, tokenizer, template, prompts, GenerationParams(max_new_tokens=3), batch_size=2, device="cpu")
-    assert [(c.completion_tokens, c.truncated) for c in cut] == [(3, True), (3, True)]  # an untuned model never stops
+    cut = gen.generate(
+        model,
+        tokenizer,
+        template,
+        prompts,
+        GenerationParams(max_new_tokens=3),
+        batch_size=2,
+        device="cpu",
+    )
+    assert [(c.completion_tokens, c.truncated) for c in cut] == [
+        (3, True),
+        (3, True),
+    ]  # an untuned model never stops
     # Make the token each answer begins with a stop token: both end there, on their own.
     first = set()
     for prompt in prompts:
         ids = torch.tensor([gen.encode_prompt(prompt, template, tokenizer)])
-        first.add(int(model.generate(ids, max_new_tokens=1, do_sample=False, pad_token_id=tokenizer.pad_token_id)[0, -1]))
+        first.add(
+            int(
+                model.generate(
+                    ids, max_new_tokens=1, do_sample=False, pad_token_id=tokenizer.pad_token_id
+                )[0, -1]
+            )
+        )
     monkeypatch.setattr(gen, "stop_token_ids", lambda tokenizer, template: sorted(first))
-    ended = gen.generate(model, tokenizer, template, prompts, GenerationParams(max_new_tokens=3), batch_size=1, device="cpu")
+    ended = gen.generate(
+        model,
+        tokenizer,
+        template,
+        prompts,
+        GenerationParams(max_new_tokens=3),
+        batch_size=1,
+        device="cpu",
+    )
     assert [(c.completion_tokens, c.truncated) for c in ended] == [(1, False), (1, False)]
 
 
@@ -500,10 +773,19 @@ def test_a_model_without_a_chat_template_gets_each_backends_own_fix(tmp_path, ti
     config.pop("chat_template", None)
     (model / "tokenizer_config.json").write_text(json.dumps(config))
     data = write_jsonl(tmp_path / "qa.jsonl", sample_rows(8))
-    args = ["--data", str(data), "--model", str(model), "--eval-size", "2", *sets("local-lora.max_steps=1", "run.max_new_tokens=4")]
+    args = [
+        "--data",
+        str(data),
+        "--model",
+        str(model),
+        "--eval-size",
+        "2",
+        *sets("local-lora.max_steps=1", "run.max_new_tokens=4"),
+    ]
     refused = CliRunner().invoke(cli, ["run", *args])
     assert [str(p) for p in refused.exception.problems] == [
         f"{name}: this model's tokenizer has no chat template. Choose another template: --set {name}.template=chatml (or alpaca, plain)."
-        for name in ("local-base", "local-lora")]
+        for name in ("local-base", "local-lora")
+    ]
     result = run(*args, *sets("local-base.template=chatml", "local-lora.template=chatml"))
     assert result.exit_code == 0, result.output

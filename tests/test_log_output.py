@@ -12,23 +12,57 @@ from .helpers import run_ftx
 
 pytest.importorskip("peft")
 
-PROGRESS = re.compile(r"^(local-base: answering|local-lora: training|local-lora: answering) \d+/\d+( \(\d+%\))? · \d+:\d\d:\d\d( · .+)?$")
+PROGRESS = re.compile(
+    r"^(local-base: answering|local-lora: training|local-lora: answering) \d+/\d+( \(\d+%\))? · \d+:\d\d:\d\d( · .+)?$"
+)
 
 
-def test_a_run_in_a_log_prints_whole_progress_lines_and_no_library_noise(tmp_path, tiny_model, qa_file):
-    result = run_ftx("run", "--data", str(qa_file), "--model", str(tiny_model), "--backend", "local-base", "--backend", "local-lora",
-                     "--set", "local-lora.max_steps=3", "--set", "run.max_new_tokens=4", "--eval-size", "4", "--name", "r",
-                     "--evaluator", "exact_match", cwd=tmp_path, env={"COLUMNS": "60"})
+def test_a_run_in_a_log_prints_whole_progress_lines_and_no_library_noise(
+    tmp_path, tiny_model, qa_file
+):
+    result = run_ftx(
+        "run",
+        "--data",
+        str(qa_file),
+        "--model",
+        str(tiny_model),
+        "--backend",
+        "local-base",
+        "--backend",
+        "local-lora",
+        "--set",
+        "local-lora.max_steps=3",
+        "--set",
+        "run.max_new_tokens=4",
+        "--eval-size",
+        "4",
+        "--name",
+        "r",
+        "--evaluator",
+        "exact_match",
+        cwd=tmp_path,
+        env={"COLUMNS": "60"},
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
     assert lines[0] == "run r in runs/r · 20 train / 4 eval examples"
     progress = lines[1:]
-    assert all(PROGRESS.match(line) for line in progress), result.stderr  # whole, however narrow the log
+    assert all(PROGRESS.match(line) for line in progress), (
+        result.stderr
+    )  # whole, however narrow the log
     assert progress[0] == "local-base: answering 0/4 · 0:00:00"
     assert [line.split(" · ")[0] for line in progress if "(100%)" in line] == [
-        "local-base: answering 4/4 (100%)", "local-lora: training 3/3 (100%)", "local-lora: answering 4/4 (100%)"]
-    assert any(re.search(r"training 3/3 \(100%\) · .* · loss \d+\.\d+ · lr .* tok/s$", line) for line in progress)
-    assert "\x1b" not in result.stderr and "…" not in result.stderr  # no bars, no cursor moves, nothing cut
+        "local-base: answering 4/4 (100%)",
+        "local-lora: training 3/3 (100%)",
+        "local-lora: answering 4/4 (100%)",
+    ]
+    assert any(
+        re.search(r"training 3/3 \(100%\) · .* · loss \d+\.\d+ · lr .* tok/s$", line)
+        for line in progress
+    )
+    assert (
+        "\x1b" not in result.stderr and "…" not in result.stderr
+    )  # no bars, no cursor moves, nothing cut
 
 
 def test_bitsandbytes_is_imported_only_for_a_4_bit_model(tiny_model):
@@ -56,7 +90,11 @@ def test_bitsandbytes_is_imported_only_for_a_4_bit_model(tiny_model):
         assert isinstance(layer, Linear4bit) and isinstance(layer.base_layer, bitsandbytes.nn.Linear4bit), type(layer)
         print("OK")
     """)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "OK\n"
-    assert "kernels-community" not in result.stderr  # what bitsandbytes says on loading goes to the backend's log
+    assert (
+        "kernels-community" not in result.stderr
+    )  # what bitsandbytes says on loading goes to the backend's log

@@ -106,7 +106,9 @@ class BadPlugin:
 def test_duplicate_name_is_an_error_naming_both_plugins():
     with registered(DupPlugin(), name="my-dup-plugin"):
         registry = plugins.get_registry()
-        assert registry.errors == ["evaluator 'rouge' is registered by both plugin 'ftx.evaluators.rouge' and plugin 'my-dup-plugin'."]
+        assert registry.errors == [
+            "evaluator 'rouge' is registered by both plugin 'ftx.evaluators.rouge' and plugin 'my-dup-plugin'."
+        ]
         with pytest.raises(PluginError, match="registered by both"):
             registry.get("evaluator", "rouge")
         result = CliRunner().invoke(cli, ["plugins"])
@@ -129,32 +131,69 @@ def test_entry_point_plugin_is_listed_and_used_in_a_run(tmp_path, qa_file):
     env = {"PYTHONPATH": str(site), "FTX_LOAD_PLUGINS": "ftx-echo"}
     listed = run_ftx("plugins", cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr
-    assert "ftx-echo  [entry point (ftx-echo) 0.1.0]\n    backend echo\n    evaluator answer_length\n" in listed.stdout
-    ran = run_ftx("run", "--data", str(qa_file), "--backend", "echo", "--evaluator", "answer_length", "--evaluator", "exact_match",
-                  "--set", "echo.prefix=A: ", "--eval-size", "4", cwd=tmp_path, env={**env, "COLUMNS": "120"})
+    assert (
+        "ftx-echo  [entry point (ftx-echo) 0.1.0]\n    backend echo\n    evaluator answer_length\n"
+        in listed.stdout
+    )
+    ran = run_ftx(
+        "run",
+        "--data",
+        str(qa_file),
+        "--backend",
+        "echo",
+        "--evaluator",
+        "answer_length",
+        "--evaluator",
+        "exact_match",
+        "--set",
+        "echo.prefix=A: ",
+        "--eval-size",
+        "4",
+        cwd=tmp_path,
+        env={**env, "COLUMNS": "120"},
+    )
     assert ran.returncode == 0, ran.stderr
-    assert "words ↓" in ran.stdout and "echo" in ran.stdout  # the header "answer_words ↓" on two lines
+    assert (
+        "words ↓" in ran.stdout and "echo" in ran.stdout
+    )  # the header "answer_words ↓" on two lines
     import json
 
     report = json.loads(next((tmp_path / "runs").glob("*/report.json")).read_text())
-    assert report["backends"][0]["name"] == "echo" and report["backends"][0]["scores"]["exact_match"] == 0.0
+    assert (
+        report["backends"][0]["name"] == "echo"
+        and report["backends"][0]["scores"]["exact_match"] == 0.0
+    )
     # FTX_LOAD_PLUGINS='' loads no third-party plugin
     none = run_ftx("plugins", cwd=tmp_path, env={**env, "FTX_LOAD_PLUGINS": ""})
     assert "ftx-echo" not in none.stdout
 
 
 def test_broken_plugin_is_reported_not_fatal(tmp_path):
-    site = install_entry_point_plugin(tmp_path / "site", "ftx_broken", source="import does_not_exist\n")
+    site = install_entry_point_plugin(
+        tmp_path / "site", "ftx_broken", source="import does_not_exist\n"
+    )
     env = {"PYTHONPATH": str(site), "FTX_LOAD_PLUGINS": "ftx_broken,missing-one"}
     result = run_ftx("plugins", cwd=tmp_path, env=env)
     assert result.returncode == 0
-    assert "warning: FTX_LOAD_PLUGINS names 'missing-one', but no installed plugin has that name." in result.stderr
-    assert "warning: plugin 'ftx_broken' failed to load: ModuleNotFoundError: No module named 'does_not_exist'" in result.stderr
-    assert "ftx_broken  [entry point (ftx_broken) 0.1.0]\n    ERROR: plugin 'ftx_broken' failed to load" in result.stdout
+    assert (
+        "warning: FTX_LOAD_PLUGINS names 'missing-one', but no installed plugin has that name."
+        in result.stderr
+    )
+    assert (
+        "warning: plugin 'ftx_broken' failed to load: ModuleNotFoundError: No module named 'does_not_exist'"
+        in result.stderr
+    )
+    assert (
+        "ftx_broken  [entry point (ftx_broken) 0.1.0]\n    ERROR: plugin 'ftx_broken' failed to load"
+        in result.stdout
+    )
     assert "backend local-lora" in result.stdout
 
 
-@pytest.mark.parametrize("args", [["--help"], ["plugins"], ["backends"], ["evaluators"], ["formatters"], ["data", "--help"]])
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["plugins"], ["backends"], ["evaluators"], ["formatters"], ["data", "--help"]],
+)
 def test_listing_commands_import_no_heavy_libraries(args):
     code = (
         "import sys\nfrom ftx.cli import main\n"
@@ -179,7 +218,9 @@ def test_run_events_reach_observers_and_never_break_a_run(tmp_path, qa_file):
     from tests.plugins import ftx_echo
 
     with registered(ftx_echo, name="echo"), registered(Observer(), name="observer"):
-        result = CliRunner().invoke(cli, ["run", "--data", str(qa_file), "--backend", "echo", "--evaluator", "exact_match"])
+        result = CliRunner().invoke(
+            cli, ["run", "--data", str(qa_file), "--backend", "echo", "--evaluator", "exact_match"]
+        )
     assert result.exit_code == 0, result.output
     kinds = [k for k, _ in seen]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
@@ -200,11 +241,18 @@ def test_trace_hooks_shows_every_hook_call(qa_file, capsys, monkeypatch):
     monkeypatch.setenv("FTX_TRACE_HOOKS", "1")
     plugins.reset()
     with registered(ftx_echo, name="echo"), registered(Observer(), name="observer"):
-        code, out, err = ftx_main(capsys, "run", "--data", str(qa_file), "--backend", "echo", "--evaluator", "exact_match")
+        code, out, err = ftx_main(
+            capsys, "run", "--data", str(qa_file), "--backend", "echo", "--evaluator", "exact_match"
+        )
     assert code == 0, err
-    for line in ("  ftx_register_commands [hook]", "  ftx_register_backends (ftx.backends.local) [hook]",
-                 "  ftx_register_backends (echo) [hook]", "  ftx_register_evaluators (ftx.evaluators.rouge) [hook]",
-                 "  ftx_run_event (observer) [hook]", "  finish ftx_run_event --> None [hook]"):
+    for line in (
+        "  ftx_register_commands [hook]",
+        "  ftx_register_backends (ftx.backends.local) [hook]",
+        "  ftx_register_backends (echo) [hook]",
+        "  ftx_register_evaluators (ftx.evaluators.rouge) [hook]",
+        "  ftx_run_event (observer) [hook]",
+        "  finish ftx_run_event --> None [hook]",
+    ):
         assert line + "\n" in err, line
     assert "      event: RunEvent(kind='run_started'" in err
 

@@ -26,13 +26,39 @@ def echo_run(tmp_path, name, prefix=""):
     rows[3]["question"] = "Is <script>alert('x')</script> & friends escaped?"
     data = write_jsonl(tmp_path / "qa.jsonl", rows)
     with registered(ftx_echo, name="echo"):
-        result = CliRunner().invoke(cli, ["run", "--data", str(data), "--backend", "echo", "--eval-size", "10", "--seed", "3",
-                                          "--name", name, "--set", f"echo.prefix={prefix}", "--evaluator", "rouge",
-                                          "--evaluator", "length_ratio", "--evaluator", "answer_length"])
+        result = CliRunner().invoke(
+            cli,
+            [
+                "run",
+                "--data",
+                str(data),
+                "--backend",
+                "echo",
+                "--eval-size",
+                "10",
+                "--seed",
+                "3",
+                "--name",
+                name,
+                "--set",
+                f"echo.prefix={prefix}",
+                "--evaluator",
+                "rouge",
+                "--evaluator",
+                "length_ratio",
+                "--evaluator",
+                "answer_length",
+            ],
+        )
         assert result.exit_code == 0, result.output
     log = tmp_path / "runs" / name / "echo" / "train_log.jsonl"
-    log.write_text("".join(json.dumps({"step": s, "loss": 3.0 / s}) + "\n" for s in range(1, 9))
-                   + json.dumps({"step": 4, "eval_loss": 1.5}) + "\n" + json.dumps({"step": 8, "eval_loss": 1.1}) + "\n")
+    log.write_text(
+        "".join(json.dumps({"step": s, "loss": 3.0 / s}) + "\n" for s in range(1, 9))
+        + json.dumps({"step": 4, "eval_loss": 1.5})
+        + "\n"
+        + json.dumps({"step": 8, "eval_loss": 1.1})
+        + "\n"
+    )
     return tmp_path / "runs" / name
 
 
@@ -47,7 +73,9 @@ def test_html_report_is_self_contained_and_escaped(tmp_path):
     assert page.startswith("<!doctype html>")
     assert "<script" not in page.lower()  # no scripts at all, the answer's included
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; friends" in page
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing fetched from anywhere
+    assert not re.search(
+        r"""(src|href)\s*=\s*["']?(https?:)?//""", page
+    )  # nothing fetched from anywhere
     assert page.count("<svg") == 6  # a chart for each of the 5 metrics, and the loss curves
     assert "polyline" in page and "stroke-dasharray" in page  # training and validation loss
     assert "closest to 1 is best" in page and "lower is better" in page
@@ -62,7 +90,9 @@ def test_html_report_renders_in_headless_chromium(tmp_path):
     assert "Examples the backends disagree on most" in dom.stdout, dom.stderr[-2000:]
     assert "<svg" in dom.stdout
     png = screenshot(run / "report.html", tmp_path / "report.png", width=900, height=900)
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000  # a page, not a blank
+    assert (
+        png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    )  # a page, not a blank
 
 
 def test_report_examples_and_loss_curve_in_the_terminal(tmp_path):
@@ -72,7 +102,10 @@ def test_report_examples_and_loss_curve_in_the_terminal(tmp_path):
     with registered(ftx_echo, name="echo"):
         result = CliRunner().invoke(cli, ["report", "r", "--examples", "2"], terminal_width=100)
     assert result.exit_code == 0, result.output
-    assert "echo  loss 3.000" in result.output and "0.375 · 8 steps · eval loss 1.500 → 1.100" in result.output
+    assert (
+        "echo  loss 3.000" in result.output
+        and "0.375 · 8 steps · eval loss 1.500 → 1.100" in result.output
+    )
     assert "1. " in result.output and "2. " in result.output and "3. " not in result.output
     assert "reference" in result.output and "well: " in result.output
 
@@ -87,7 +120,9 @@ def test_report_with_only_file_reporters_still_shows_the_table(tmp_path):
         result = CliRunner().invoke(cli, ["report", "r", "--reporter", "html"], terminal_width=100)
     assert result.exit_code == 0, result.output
     assert (run / "report.html").exists()
-    assert "ftx run r · 10 held-out examples" in result.output and "echo  loss 3.000" in result.output
+    assert (
+        "ftx run r · 10 held-out examples" in result.output and "echo  loss 3.000" in result.output
+    )
     assert "run directory: " in result.output and "report.html" in result.output
 
 
@@ -96,9 +131,18 @@ def test_money_under_a_cent_is_never_zero():
     from ftx.report import scoring_cost_note
     from ftx.results import BackendResult, RunResult
 
-    assert [money(v) for v in (0, 0.001, 0.00112, 0.0094, 0.01, 1.844, 1234.5)] == \
-        ["$0.00", "$0.001", "$0.0011", "$0.0094", "$0.01", "$1.84", "$1,234.50"]
-    result = RunResult("r", None, "done", [], [BackendResult("a", "done", scoring_cost={"llm_judge": 0.00112})])
+    assert [money(v) for v in (0, 0.001, 0.00112, 0.0094, 0.01, 1.844, 1234.5)] == [
+        "$0.00",
+        "$0.001",
+        "$0.0011",
+        "$0.0094",
+        "$0.01",
+        "$1.84",
+        "$1,234.50",
+    ]
+    result = RunResult(
+        "r", None, "done", [], [BackendResult("a", "done", scoring_cost={"llm_judge": 0.00112})]
+    )
     assert scoring_cost_note(result) == "scoring paid: llm_judge $0.0011"
 
 
@@ -106,10 +150,17 @@ def test_divergent_examples_come_first():
     from ftx.results import BackendResult, MetricInfo, RunResult, divergent_examples
 
     metric = MetricInfo("rougeL", "rouge")
-    result = RunResult("r", None, "done", [metric], [
-        BackendResult("a", "done", per_example={"rougeL": [0.5, 0.0, 1.0, 0.2]}),
-        BackendResult("b", "done", per_example={"rougeL": [0.5, 0.9, 0.0, 0.3]}),
-    ], example_ids=["e0", "e1", "e2", "e3"])
+    result = RunResult(
+        "r",
+        None,
+        "done",
+        [metric],
+        [
+            BackendResult("a", "done", per_example={"rougeL": [0.5, 0.0, 1.0, 0.2]}),
+            BackendResult("b", "done", per_example={"rougeL": [0.5, 0.9, 0.0, 0.3]}),
+        ],
+        example_ids=["e0", "e1", "e2", "e3"],
+    )
     assert divergent_examples(result, 3) == [2, 1, 3]
 
 
@@ -123,7 +174,9 @@ def test_compare_two_runs(tmp_path):
     assert result.exit_code == 0, result.output
     assert "a (A) → b (B)" in result.output and "same eval examples" in result.output
     line = next(l for l in result.output.splitlines() if "answer_words" in l)
-    assert "+4.000" in line and "▼" in line  # four more words on every example, and fewer is better: surely worse
+    assert (
+        "+4.000" in line and "▼" in line
+    )  # four more words on every example, and fewer is better: surely worse
 
 
 def test_sideways_table_when_metrics_do_not_fit():
@@ -133,7 +186,13 @@ def test_sideways_table_when_metrics_do_not_fit():
     from ftx.results import BackendResult, MetricInfo, RunResult
 
     metrics = [MetricInfo(f"metric_{i}", "x") for i in range(9)]
-    result = RunResult("r", None, "done", metrics, [BackendResult("base", "done", per_example={m.name: [0.5] for m in metrics})])
+    result = RunResult(
+        "r",
+        None,
+        "done",
+        metrics,
+        [BackendResult("base", "done", per_example={m.name: [0.5] for m in metrics})],
+    )
     console = Console(width=80, record=True)
     console.print(comparison_table(result, 80))
     text = console.export_text()
@@ -144,10 +203,14 @@ def test_sideways_table_when_metrics_do_not_fit():
 
 # Llama-2 prompts, rich markup, an OSC-8 link, a screen clear, NUL, a right-to-left override, an
 # emoji code, a table pipe and a line break: all in data, answers, ids, names and reasons.
-HOSTILE = ("[INST] say [click] [/INST] [/] [link=https://x]a[/link] :thumbs_up: \x1b[2J "
-           "\x1b]8;;http://x\x07here\x1b]8;;\x07 nul\x00 \u202eevil | two\nlines")
-LITERAL = ["[INST] say [click] [/INST] [/] [link=https://x]a[/link] :thumbs_up: \\x1b[2J",
-           "\\x1b]8;;http://x\\x07here\\x1b]8;;\\x07 nul\\x00 \\u202eevil | two"]
+HOSTILE = (
+    "[INST] say [click] [/INST] [/] [link=https://x]a[/link] :thumbs_up: \x1b[2J "
+    "\x1b]8;;http://x\x07here\x1b]8;;\x07 nul\x00 \u202eevil | two\nlines"
+)
+LITERAL = [
+    "[INST] say [click] [/INST] [/] [link=https://x]a[/link] :thumbs_up: \\x1b[2J",
+    "\\x1b]8;;http://x\\x07here\\x1b]8;;\\x07 nul\\x00 \\u202eevil | two",
+]
 ECHO = "echo[red]:thumbs_up:"  # the backend's name, as a plugin might choose it
 
 
@@ -156,8 +219,10 @@ def hostile_run(tmp_path):
     reason all hold HOSTILE."""
     run = echo_run(tmp_path, "r")
     meta = json.loads((run / "run.json").read_text())
-    meta["backends"] = {ECHO: meta["backends"]["echo"],
-                        "[bold]broken": {"status": "failed", "error": HOSTILE, "log": "[/]log.txt"}}
+    meta["backends"] = {
+        ECHO: meta["backends"]["echo"],
+        "[bold]broken": {"status": "failed", "error": HOSTILE, "log": "[/]log.txt"},
+    }
     (run / "run.json").write_text(json.dumps(meta))
     scores = json.loads((run / "scores.json").read_text())
     scores["backends"] = {ECHO: scores["backends"]["echo"]}
@@ -168,7 +233,10 @@ def hostile_run(tmp_path):
         e["id"] = f"id{i} {HOSTILE}"
         e["messages"][-2]["content"] = e["messages"][-1]["content"] = HOSTILE
     write_jsonl(run / "data" / "eval.jsonl", examples)
-    write_jsonl(run / ECHO / "predictions.jsonl", [{"id": e["id"], "prediction": f"{HOSTILE} {i}"} for i, e in enumerate(examples)])
+    write_jsonl(
+        run / ECHO / "predictions.jsonl",
+        [{"id": e["id"], "prediction": f"{HOSTILE} {i}"} for i, e in enumerate(examples)],
+    )
     return run
 
 
@@ -187,7 +255,9 @@ def test_user_text_in_the_terminal_is_shown_literally(tmp_path):
     with registered(ftx_echo, name="echo"):
         report = CliRunner().invoke(cli, ["report", "r", "--examples", "3"], env=wide)
         show = CliRunner().invoke(cli, ["show", "r"], env=wide)
-        sideways = CliRunner().invoke(cli, ["show", "r"], env={"COLUMNS": "80"})  # backends as columns
+        sideways = CliRunner().invoke(
+            cli, ["show", "r"], env={"COLUMNS": "80"}
+        )  # backends as columns
         compare = CliRunner().invoke(cli, ["compare", "r", "r"], env=wide)
     for result in (report, show, sideways, compare):
         assert result.exit_code == 0, result.output
@@ -197,7 +267,11 @@ def test_user_text_in_the_terminal_is_shown_literally(tmp_path):
         assert "[bold]broken" in output and "(log: [/]log.txt)" in output
         assert ECHO + "  loss 3.000" in output  # the loss curve's name, padded as it looks
     assert "metric " in sideways.output and "[bold]broken" in sideways.output
-    assert "1. id0 " + LITERAL[0] in report.output and "3. id" in report.output and "reference" in report.output
+    assert (
+        "1. id0 " + LITERAL[0] in report.output
+        and "3. id" in report.output
+        and "reference" in report.output
+    )
 
 
 def test_user_text_keeps_report_md_tables_whole(tmp_path):
@@ -215,7 +289,9 @@ def test_user_text_keeps_report_md_tables_whole(tmp_path):
 
     table = [line for line in md.splitlines() if line.startswith("|")]
     assert len(table) == 4 and len({cells(row) for row in table}) == 1, table
-    assert r"[INST] say [click] [/INST] [/] [link=https://x]a[/link] :thumbs_up: \\x1b[2J" in table[3]
+    assert (
+        r"[INST] say [click] [/INST] [/] [link=https://x]a[/link] :thumbs_up: \\x1b[2J" in table[3]
+    )
     assert r"\\u202eevil \| two<br>lines" in table[3]
 
     page = (run / "report.html").read_text()
@@ -232,14 +308,35 @@ def test_markdown_cell():
 
 # --- corpus metrics: intervals, signatures, compare ------------------------------------------
 
+
 def bleu_run(tmp_path, name, prefix=""):
     from tests.plugins import ftx_echo
 
     data = write_jsonl(tmp_path / "qa.jsonl", sample_rows(40))
     with registered(ftx_echo, name="echo"):
-        result = CliRunner().invoke(cli, ["run", "--data", str(data), "--backend", "echo", "--eval-size", "20", "--seed", "3",
-                                          "--name", name, "--set", f"echo.prefix={prefix}", "--evaluator", "bleu",
-                                          "--evaluator", "rouge"], terminal_width=200)
+        result = CliRunner().invoke(
+            cli,
+            [
+                "run",
+                "--data",
+                str(data),
+                "--backend",
+                "echo",
+                "--eval-size",
+                "20",
+                "--seed",
+                "3",
+                "--name",
+                name,
+                "--set",
+                f"echo.prefix={prefix}",
+                "--evaluator",
+                "bleu",
+                "--evaluator",
+                "rouge",
+            ],
+            terminal_width=200,
+        )
     assert result.exit_code == 0, result.output
     return tmp_path / "runs" / name, result.output
 
@@ -278,7 +375,9 @@ def test_corpus_values_without_statistics_show_no_interval(tmp_path):
     assert result.exit_code == 0, result.output
     echo = json.loads((run / "report.json").read_text())["backends"][0]
     assert "bleu" not in echo["ci95"] and "rougeL" in echo["ci95"] and echo["signatures"] == {}
-    row = next(line for line in (run / "report.md").read_text().splitlines() if line.startswith("| echo"))
+    row = next(
+        line for line in (run / "report.md").read_text().splitlines() if line.startswith("| echo")
+    )
     assert "[" not in row and "signature" not in (run / "report.md").read_text()
 
 
@@ -295,12 +394,20 @@ def test_compare_tests_corpus_metrics_as_corpus_values(tmp_path, monkeypatch):
     with registered(ftx_echo, name="echo"):
         a, b = load_result(store.open("a")), load_result(store.open("b"))
     tested = []
-    monkeypatch.setattr(compare, "paired_test", lambda *args, **kw: tested.append("mean") or corpus_paired_test([], [], None))
+    monkeypatch.setattr(
+        compare,
+        "paired_test",
+        lambda *args, **kw: tested.append("mean") or corpus_paired_test([], [], None),
+    )
     changes, paired = compare.compare_runs(a, b)
-    assert paired and tested == ["mean"] * 3  # rouge1, rouge2, rougeL; bleu is tested as a corpus value
+    assert (
+        paired and tested == ["mean"] * 3
+    )  # rouge1, rouge2, rougeL; bleu is tested as a corpus value
     bleu = next(c for c in changes if c.metric == "bleu")
     score = b.scorers["bleu"]
-    expected = corpus_paired_test(b.backends[0].corpus_stats["bleu"], a.backends[0].corpus_stats["bleu"], score)
+    expected = corpus_paired_test(
+        b.backends[0].corpus_stats["bleu"], a.backends[0].corpus_stats["bleu"], score
+    )
     assert bleu.verdict == expected.verdict and bleu.verdict
 
     b.backends[0].signatures["bleu"] = b.backends[0].signatures["bleu"].replace("tok:13a", "tok:zh")
@@ -311,13 +418,16 @@ def test_compare_tests_corpus_metrics_as_corpus_values(tmp_path, monkeypatch):
 
 # --- answers cut short -------------------------------------------------------------------------
 
+
 def test_answers_cut_short_come_from_the_result(tmp_path):
     from ftx.results import load_result
     from ftx.store import RunStore
     from tests.plugins import ftx_echo
 
     run = echo_run(tmp_path, "r")
-    rows = [json.loads(line) for line in (run / "echo" / "predictions.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line) for line in (run / "echo" / "predictions.jsonl").read_text().splitlines()
+    ]
     for row in rows[:3]:
         row["truncated"] = True
     write_jsonl(run / "echo" / "predictions.jsonl", rows)
@@ -333,6 +443,10 @@ def test_answers_cut_short_come_from_the_result(tmp_path):
     assert shown.exit_code == 0, shown.output
     assert "warning: echo: 3 of 10 answers (30%) stopped at max_new_tokens=48" in shown.output
     md = (run / "report.md").read_text()
-    assert "Answers cut at max_new_tokens=48: echo 3/10." in md and "--set run.max_new_tokens=96" in md
+    assert (
+        "Answers cut at max_new_tokens=48: echo 3/10." in md and "--set run.max_new_tokens=96" in md
+    )
     report = json.loads((run / "report.json").read_text())
-    assert report["max_new_tokens"] == 48 and [b["answers_cut_short"] for b in report["backends"]] == [3, None]
+    assert report["max_new_tokens"] == 48 and [
+        b["answers_cut_short"] for b in report["backends"]
+    ] == [3, None]

@@ -44,6 +44,7 @@ def test_edge_cases():
 
 # --- corpus metrics ------------------------------------------------------------------------------
 
+
 def ratio(totals):
     """A corpus statistic for tests: matches over attempts, in percent."""
     return 100 * totals[0] / totals[1] if totals[1] else 0.0
@@ -57,7 +58,9 @@ def test_corpus_bootstrap_pairs_the_resamples_and_is_seeded():
     b = [[rng.randrange(5), 5] for _ in range(30)]
     first, second = corpus_bootstrap([a, b], ratio, seed=1)
     assert corpus_bootstrap([a, b], ratio, seed=1) == [first, second]
-    assert corpus_bootstrap([b], ratio, seed=1) == [second]  # the resamples depend only on n and the seed
+    assert corpus_bootstrap([b], ratio, seed=1) == [
+        second
+    ]  # the resamples depend only on n and the seed
     assert corpus_bootstrap([a], ratio, seed=2) != [first]
 
 
@@ -65,9 +68,13 @@ def test_integer_and_float_statistics_give_the_same_interval():
     from ftx.stats import corpus_bootstrap_ci
 
     rng = random.Random(0)
-    counts = [[rng.randrange(3), rng.randrange(1, 4), 10**9] for _ in range(40)]  # packed into one int per example
+    counts = [
+        [rng.randrange(3), rng.randrange(1, 4), 10**9] for _ in range(40)
+    ]  # packed into one int per example
     floats = [[float(x) for x in row] for row in counts]  # summed a column at a time
-    assert corpus_bootstrap_ci(counts, ratio, seed=4) == pytest.approx(corpus_bootstrap_ci(floats, ratio, seed=4))
+    assert corpus_bootstrap_ci(counts, ratio, seed=4) == pytest.approx(
+        corpus_bootstrap_ci(floats, ratio, seed=4)
+    )
 
 
 def test_corpus_paired_verdicts():
@@ -81,7 +88,9 @@ def test_corpus_paired_verdicts():
     assert corpus_paired_test(better, base, ratio, higher_is_better=False).verdict == "worse"
     same = corpus_paired_test(base, base, ratio)
     assert (same.diff, same.p_value, same.verdict) == (0.0, 1.0, "no significant difference")
-    assert corpus_paired_test(better, base, ratio).diff == pytest.approx(ratio([sum(c) for c in zip(*better)]) - ratio([sum(c) for c in zip(*base)]))
+    assert corpus_paired_test(better, base, ratio).diff == pytest.approx(
+        ratio([sum(c) for c in zip(*better)]) - ratio([sum(c) for c in zip(*base)])
+    )
 
 
 def test_corpus_edge_cases():
@@ -95,13 +104,20 @@ def test_corpus_edge_cases():
 
 # --- every interval a report shows contains the value it shows -----------------------------------
 
+
 def pride_and_prejudice_answers():
     """45 bundled questions answered as a tiny model does, before and after tuning: short
     answers, where corpus BLEU is far below the mean of sentence BLEU."""
     import json
     from importlib.resources import files
 
-    rows = [json.loads(line) for line in files("ftx").joinpath("bundled/pride_and_prejudice.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for line in files("ftx")
+        .joinpath("bundled/pride_and_prejudice.jsonl")
+        .read_text()
+        .splitlines()
+    ]
     rng = random.Random(5)
     references = [r["answer"] for r in rng.sample(rows, 45)]
 
@@ -115,7 +131,10 @@ def pride_and_prejudice_answers():
             return f"The answer is {rng.choice(rows)['answer']}."
         return f"I believe it is {answer}, as the novel says." if x < 0.7 else "I don't know."
 
-    return references, {"lora": [tuned(a) for a in references], "base": [untuned(a) for a in references]}
+    return references, {
+        "lora": [tuned(a) for a in references],
+        "base": [untuned(a) for a in references],
+    }
 
 
 def score_like_a_run(references, answers):
@@ -132,15 +151,35 @@ def score_like_a_run(references, answers):
     from ftx.evaluators.rouge import Rouge
     from ftx.results import BackendResult, MetricInfo
 
-    evaluators = [Rouge(), Bleu(), Chrf(ChrfOptions(word_order=2)), Jaccard(), ExactMatch(), LengthRatio(), Perplexity()]
-    metrics = [MetricInfo(m, e.name, m not in e.lower_is_better, e.targets.get(m)) for e in evaluators for m in e.metrics]
+    evaluators = [
+        Rouge(),
+        Bleu(),
+        Chrf(ChrfOptions(word_order=2)),
+        Jaccard(),
+        ExactMatch(),
+        LengthRatio(),
+        Perplexity(),
+    ]
+    metrics = [
+        MetricInfo(m, e.name, m not in e.lower_is_better, e.targets.get(m))
+        for e in evaluators
+        for m in e.metrics
+    ]
     rng = random.Random(1)
     backends = []
     for name, predictions in answers.items():
-        rows = [{"reference_logprob": -rng.uniform(1, 30), "reference_tokens": rng.randint(1, 8)} for _ in references]
+        rows = [
+            {"reference_logprob": -rng.uniform(1, 30), "reference_tokens": rng.randint(1, 8)}
+            for _ in references
+        ]
         scored = {"per_example": {}, "corpus": {}, "corpus_stats": {}}
         for e in evaluators:
-            s = e.score(predictions, references, [""] * len(references), **({"rows": rows} if e.needs else {}))
+            s = e.score(
+                predictions,
+                references,
+                [""] * len(references),
+                **({"rows": rows} if e.needs else {}),
+            )
             scored["per_example"].update(s.per_example)
             scored["corpus"].update(s.corpus)
             scored["corpus_stats"].update(s.corpus_stats)
@@ -169,7 +208,9 @@ def test_every_interval_contains_its_estimate():
             low, high = b.ci[m.name]
             assert low <= b.value(m.name) <= high, (b.name, m.name, b.value(m.name), (low, high))
     bleu = lora.vs_baseline["bleu"]
-    assert bleu.diff == pytest.approx(lora.corpus["bleu"] - backends[1].corpus["bleu"])  # of the corpus values
+    assert bleu.diff == pytest.approx(
+        lora.corpus["bleu"] - backends[1].corpus["bleu"]
+    )  # of the corpus values
     assert bleu.verdict == "better"
 
 
@@ -184,7 +225,9 @@ def test_scores_without_corpus_statistics_keep_the_old_intervals():
 
     add_statistics(backends, metrics, "base", 42, corpus_scorers(SimpleNamespace(meta={}), metrics))
     assert backends[0].ci["bleu"] == bootstrap_ci(backends[0].per_example["bleu"], seed=42)
-    assert backends[0].vs_baseline["bleu"] == paired_test(backends[0].per_example["bleu"], backends[1].per_example["bleu"], seed=42)
+    assert backends[0].vs_baseline["bleu"] == paired_test(
+        backends[0].per_example["bleu"], backends[1].per_example["bleu"], seed=42
+    )
 
 
 def test_corpus_scorers_use_the_options_the_run_was_scored_with():
@@ -193,12 +236,22 @@ def test_corpus_scorers_use_the_options_the_run_was_scored_with():
     from ftx.evaluators.chrf import Chrf, ChrfOptions
     from ftx.results import MetricInfo, corpus_scorers
 
-    scores = Chrf(ChrfOptions(word_order=2)).score(["Elizabeth walked to Netherfield"], ["Elizabeth walked to Longbourn"], [""])
+    scores = Chrf(ChrfOptions(word_order=2)).score(
+        ["Elizabeth walked to Netherfield"], ["Elizabeth walked to Longbourn"], [""]
+    )
     totals = scores.corpus_stats["chrf"][0]
     metrics = [MetricInfo("chrf", "chrf"), MetricInfo("rouge1", "rouge")]
-    scorer = corpus_scorers(SimpleNamespace(meta={"config": {"sections": {"chrf": {"word_order": 2}}}}), metrics)
+    scorer = corpus_scorers(
+        SimpleNamespace(meta={"config": {"sections": {"chrf": {"word_order": 2}}}}), metrics
+    )
     assert scorer["chrf"](totals) == scores.corpus["chrf"] and "rouge1" not in scorer
-    assert corpus_scorers(SimpleNamespace(meta={"config": {"sections": {"chrf": {"word_order": "many"}}}}), metrics) == {}
+    assert (
+        corpus_scorers(
+            SimpleNamespace(meta={"config": {"sections": {"chrf": {"word_order": "many"}}}}),
+            metrics,
+        )
+        == {}
+    )
 
 
 def test_a_run_directory_with_corpus_statistics(tmp_path):
@@ -217,15 +270,40 @@ def test_a_run_directory_with_corpus_statistics(tmp_path):
 
     data = write_jsonl(tmp_path / "qa.jsonl", sample_rows(30))
     with registered(ftx_echo, name="echo"):
-        result = CliRunner().invoke(cli, ["run", "--data", str(data), "--backend", "echo", "--eval-size", "12", "--name", "r",
-                                          "--evaluator", "bleu", "--evaluator", "chrf", "--set", "chrf.word_order=2",
-                                          "--set", "run.reporters=json"])
+        result = CliRunner().invoke(
+            cli,
+            [
+                "run",
+                "--data",
+                str(data),
+                "--backend",
+                "echo",
+                "--eval-size",
+                "12",
+                "--name",
+                "r",
+                "--evaluator",
+                "bleu",
+                "--evaluator",
+                "chrf",
+                "--set",
+                "chrf.word_order=2",
+                "--set",
+                "run.reporters=json",
+            ],
+        )
         assert result.exit_code == 0, result.output
         run = RunStore(tmp_path / "runs").open("r")
-        references = [json.loads(line)["messages"][-1]["content"] for line in (run.path / "data" / "eval.jsonl").open()]
+        references = [
+            json.loads(line)["messages"][-1]["content"]
+            for line in (run.path / "data" / "eval.jsonl").open()
+        ]
         predictions = [r["prediction"] for r in run.read_predictions("echo")]
         scores = json.loads((run.path / "scores.json").read_text())
-        for evaluator in (Bleu(), Chrf(ChrfOptions(word_order=2))):  # what the runner keeps of Scores
+        for evaluator in (
+            Bleu(),
+            Chrf(ChrfOptions(word_order=2)),
+        ):  # what the runner keeps of Scores
             s = evaluator.score(predictions, references, [""] * len(references))
             scores["backends"]["echo"].setdefault("corpus_stats", {}).update(s.corpus_stats)
             scores["backends"]["echo"].setdefault("signatures", {}).update(s.signatures)
@@ -235,4 +313,6 @@ def test_a_run_directory_with_corpus_statistics(tmp_path):
     for metric in ("bleu", "chrf"):
         low, high = echo.ci[metric]
         assert low <= echo.value(metric) <= high
-        assert (low, high) != bootstrap_ci(echo.per_example[metric], seed=42)  # resampled as a corpus value
+        assert (low, high) != bootstrap_ci(
+            echo.per_example[metric], seed=42
+        )  # resampled as a corpus value

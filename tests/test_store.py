@@ -33,7 +33,9 @@ def test_damaged_and_newer_runs(tmp_path):
     (run.path / "run.json").write_text("{not json")
     with pytest.raises(StoreError, match="run.json is corrupt"):
         store.open("r1")
-    (run.path / "run.json").write_text(json.dumps({"schema_version": SCHEMA_VERSION + 1, "id": "r1"}))
+    (run.path / "run.json").write_text(
+        json.dumps({"schema_version": SCHEMA_VERSION + 1, "id": "r1"})
+    )
     with pytest.raises(StoreError, match="written by a newer ftx"):
         store.open("r1")
     (run.path / "predictions.jsonl").write_text("")
@@ -67,7 +69,10 @@ def test_a_run_that_cannot_write_its_first_file_leaves_nothing_behind(tmp_path, 
 
     monkeypatch.setattr(os, "fsync", full_disk)
     store = RunStore(tmp_path / "runs")
-    with pytest.raises(StoreError, match=r"run.json: no space left on device; the run was not created. Free some space and start it again."):
+    with pytest.raises(
+        StoreError,
+        match=r"run.json: no space left on device; the run was not created. Free some space and start it again.",
+    ):
         store.create({}, "r")
     assert not (tmp_path / "runs" / "r").exists()
     monkeypatch.undo()

@@ -16,7 +16,13 @@ from ftx.tokens import approximate
 from ftx.types import Example, Message, Problem
 
 # Bases Vertex AI can tune (supervised). Google removed tuning from the Gemini Developer API.
-TUNABLE = ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.0-flash-001", "gemini-2.0-flash-lite-001")
+TUNABLE = (
+    "gemini-2.5-pro",
+    "gemini-2.5-flash",
+    "gemini-2.5-flash-lite",
+    "gemini-2.0-flash-001",
+    "gemini-2.0-flash-lite-001",
+)
 MAX_EXAMPLE_TOKENS = 131_072  # input + output tokens per training example (Gemini 2.5)
 MAX_FILE_BYTES = 1 << 30  # 1 GB per JSONL dataset file
 MAX_VALIDATION_EXAMPLES = 5000
@@ -31,15 +37,24 @@ PRICES = {
     "gemini-2.0-flash-lite-001": (1.0, 0.075, 0.30),
 }
 
-ADAPTER_SIZES = {1: "ADAPTER_SIZE_ONE", 2: "ADAPTER_SIZE_TWO", 4: "ADAPTER_SIZE_FOUR", 8: "ADAPTER_SIZE_EIGHT",
-                 16: "ADAPTER_SIZE_SIXTEEN", 32: "ADAPTER_SIZE_THIRTY_TWO"}
+ADAPTER_SIZES = {
+    1: "ADAPTER_SIZE_ONE",
+    2: "ADAPTER_SIZE_TWO",
+    4: "ADAPTER_SIZE_FOUR",
+    8: "ADAPTER_SIZE_EIGHT",
+    16: "ADAPTER_SIZE_SIXTEEN",
+    32: "ADAPTER_SIZE_THIRTY_TWO",
+}
 
 
 def contents(messages: list[Message]) -> tuple[str | None, list[dict[str, Any]]]:
     """A conversation as Gemini sees it: the system text apart, assistant turns as 'model'."""
     system = "\n\n".join(m.content for m in messages if m.role == "system") or None
-    turns = [{"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
-             for m in messages if m.role != "system"]
+    turns = [
+        {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
+        for m in messages
+        if m.role != "system"
+    ]
     return system, turns
 
 
@@ -49,7 +64,10 @@ def to_jsonl(examples: list[Example]) -> str:
         system, turns = contents(e.messages)
         record: dict[str, Any] = {"contents": turns}
         if system:
-            record = {"systemInstruction": {"role": "system", "parts": [{"text": system}]}, **record}
+            record = {
+                "systemInstruction": {"role": "system", "parts": [{"text": system}]},
+                **record,
+            }
         lines.append(json.dumps(record, ensure_ascii=False) + "\n")
     return "".join(lines)
 
@@ -63,24 +81,54 @@ def validate(train: list[Example], validation: list[Example], backend: str) -> l
     """Every Vertex limit an upload would break, before anything is uploaded."""
     problems = []
     if len(train) < RECOMMENDED_EXAMPLES:
-        problems.append(Problem(f"{len(train)} training examples; Google recommends at least {RECOMMENDED_EXAMPLES} for Gemini tuning",
-                                backend, severity="warning"))
+        problems.append(
+            Problem(
+                f"{len(train)} training examples; Google recommends at least {RECOMMENDED_EXAMPLES} for Gemini tuning",
+                backend,
+                severity="warning",
+            )
+        )
     if len(validation) > MAX_VALIDATION_EXAMPLES:
-        problems.append(Problem(f"{len(validation)} validation examples, over Vertex's {MAX_VALIDATION_EXAMPLES}", backend,
-                                hint=f"lower --set {backend}.validation_size"))
+        problems.append(
+            Problem(
+                f"{len(validation)} validation examples, over Vertex's {MAX_VALIDATION_EXAMPLES}",
+                backend,
+                hint=f"lower --set {backend}.validation_size",
+            )
+        )
     for e in train + validation:
         count = tokens(e)
         if count > MAX_EXAMPLE_TOKENS:
-            problems.append(Problem(f"example {e.id} is about {count:,} tokens, over Vertex's {MAX_EXAMPLE_TOKENS:,} per example",
-                                    e.source or backend, hint="shorten or drop it"))
+            problems.append(
+                Problem(
+                    f"example {e.id} is about {count:,} tokens, over Vertex's {MAX_EXAMPLE_TOKENS:,} per example",
+                    e.source or backend,
+                    hint="shorten or drop it",
+                )
+            )
         if e.messages[-1].role != "assistant":
-            problems.append(Problem(f"example {e.id} does not end with an assistant message", e.source or backend))
+            problems.append(
+                Problem(
+                    f"example {e.id} does not end with an assistant message", e.source or backend
+                )
+            )
     weighted = [e for e in train if any(m.weight is not None for m in e.messages)]
     if weighted:
-        problems.append(Problem(f"{len(weighted)} training example(s) set per-turn weights, which Vertex tuning cannot take: "
-                                "it trains on every model turn", weighted[0].source or backend, severity="warning"))
+        problems.append(
+            Problem(
+                f"{len(weighted)} training example(s) set per-turn weights, which Vertex tuning cannot take: "
+                "it trains on every model turn",
+                weighted[0].source or backend,
+                severity="warning",
+            )
+        )
     size = len(to_jsonl(train).encode())
     if size > MAX_FILE_BYTES:
-        problems.append(Problem(f"the training file would be {size / 2**30:.1f} GB, over Vertex's 1 GB", backend,
-                                hint="use fewer or shorter examples"))
+        problems.append(
+            Problem(
+                f"the training file would be {size / 2**30:.1f} GB, over Vertex's 1 GB",
+                backend,
+                hint="use fewer or shorter examples",
+            )
+        )
     return problems

@@ -14,7 +14,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-from typing import Any, Callable, ClassVar, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar, TypeVar
 
 from ftx.backend import Backend, BackendContext, TrainedModel
 from ftx.distributed import is_main
@@ -51,8 +52,14 @@ def use_liger_kernels(model: Any, log: Any) -> bool:
     module = sys.modules[type(model).__module__]
     saved_names, saved_forward = dict(vars(module)), type(model).__dict__.get("forward")
     try:
-        _apply_liger_kernel_to_instance(model=model, rope=False, swiglu=True, rms_norm=True, cross_entropy=False,
-                                        fused_linear_cross_entropy=False)
+        _apply_liger_kernel_to_instance(
+            model=model,
+            rope=False,
+            swiglu=True,
+            rms_norm=True,
+            cross_entropy=False,
+            fused_linear_cross_entropy=False,
+        )
     except Exception as exc:  # an architecture Liger does not know: train without it
         log(f"Liger kernels not applied: {type(exc).__name__}: {exc}")
         return False
@@ -95,26 +102,62 @@ def out_of_memory_advice(backend: str, advice: str) -> Iterator[None]:
 class LocalModel(TrainedModel):
     """A model in memory (base or fine-tuned) with what it needs to answer prompts."""
 
-    def __init__(self, model: Any, tokenizer: Any, template: Any, opts: LocalOptions, device: str, progress: Any, label: str, stats: TrainStats):
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        template: Any,
+        opts: LocalOptions,
+        device: str,
+        progress: Any,
+        label: str,
+        stats: TrainStats,
+    ):
         self.model, self.tokenizer, self.template = model, tokenizer, template
         self.opts, self.device, self.progress, self.label = opts, device, progress, label
         self.stats = stats
 
-    def generate(self, prompts: list[list[Message]], params: GenerationParams,
-                 on_answer: Callable[[int, Completion], None] | None = None) -> list[Completion]:
+    def generate(
+        self,
+        prompts: list[list[Message]],
+        params: GenerationParams,
+        on_answer: Callable[[int, Completion], None] | None = None,
+    ) -> list[Completion]:
         from .generate import generate
 
-        with out_of_memory_advice(self.label, f"--set {self.label}.eval_batch_size={max(1, self.opts.eval_batch_size // 2)} or a lower run.max_new_tokens"):
-            return generate(self.model, self.tokenizer, self.template, prompts, params, batch_size=self.opts.eval_batch_size,
-                            device=self.device, progress=self.progress, label=f"{self.label}: answering", on_answer=on_answer)
+        with out_of_memory_advice(
+            self.label,
+            f"--set {self.label}.eval_batch_size={max(1, self.opts.eval_batch_size // 2)} or a lower run.max_new_tokens",
+        ):
+            return generate(
+                self.model,
+                self.tokenizer,
+                self.template,
+                prompts,
+                params,
+                batch_size=self.opts.eval_batch_size,
+                device=self.device,
+                progress=self.progress,
+                label=f"{self.label}: answering",
+                on_answer=on_answer,
+            )
 
     def reference_logprobs(self, examples: list[Example]) -> list[tuple[float, int]]:
         """For the perplexity evaluator: log-probability and token count of each reference."""
         from .generate import reference_logprobs
 
-        with out_of_memory_advice(self.label, f"--set {self.label}.eval_batch_size={max(1, self.opts.eval_batch_size // 2)}"):
-            return reference_logprobs(self.model, self.tokenizer, self.template, examples, batch_size=self.opts.eval_batch_size,
-                                      device=self.device)
+        with out_of_memory_advice(
+            self.label,
+            f"--set {self.label}.eval_batch_size={max(1, self.opts.eval_batch_size // 2)}",
+        ):
+            return reference_logprobs(
+                self.model,
+                self.tokenizer,
+                self.template,
+                examples,
+                batch_size=self.opts.eval_batch_size,
+                device=self.device,
+            )
 
     def close(self) -> None:
         self.model = None
@@ -139,16 +182,26 @@ class LocalBackend(Backend):
     # --- preflight -------------------------------------------------------------------------
 
     @libraries
-    def check(self, splits: Splits, opts: LocalOptions, generation: GenerationParams | None = None) -> list[Problem]:
+    def check(
+        self, splits: Splits, opts: LocalOptions, generation: GenerationParams | None = None
+    ) -> list[Problem]:
         """Only what this backend uses: the eval prompts against the model's context (with room
         for ``generation.max_new_tokens`` when the runner says it), and for trainers the
         training examples against ``max_seq_length``."""
         problems: list[Problem] = []
-        for module, package in (("torch", "torch"), ("transformers", "transformers"), *self.requires()):
+        for module, package in (
+            ("torch", "torch"),
+            ("transformers", "transformers"),
+            *self.requires(),
+        ):
             try:
                 models.import_bitsandbytes() if module == "bitsandbytes" else __import__(module)
             except ImportError:
-                problems.append(Problem(f"needs the '{package}' package", self.name, hint=install_command("local")))
+                problems.append(
+                    Problem(
+                        f"needs the '{package}' package", self.name, hint=install_command("local")
+                    )
+                )
         if problems:
             return problems
         try:
@@ -162,17 +215,31 @@ class LocalBackend(Backend):
         except FtxError as exc:
             return [Problem(str(exc), self.name)]
 
-    def check_lengths(self, splits: Splits, opts: LocalOptions, template: Any, tokenizer: Any, context: int | None,
-                      generation: GenerationParams | None) -> list[Problem]:
+    def check_lengths(
+        self,
+        splits: Splits,
+        opts: LocalOptions,
+        template: Any,
+        tokenizer: Any,
+        context: int | None,
+        generation: GenerationParams | None,
+    ) -> list[Problem]:
         from .tokenize import encode_prompt
 
-        prompts = [(len(encode_prompt(e.prompt, template, tokenizer)), e.source or e.id) for e in splits.eval]
-        return lengths.eval_prompt_problems(prompts, context, generation.max_new_tokens if generation else None)
+        prompts = [
+            (len(encode_prompt(e.prompt, template, tokenizer)), e.source or e.id)
+            for e in splits.eval
+        ]
+        return lengths.eval_prompt_problems(
+            prompts, context, generation.max_new_tokens if generation else None
+        )
 
     @libraries
     def token_counter(self, opts: LocalOptions) -> Callable[[str], int]:
         """Counts tokens with this backend's tokenizer (the runner sizes ``max_new_tokens=auto`` with it)."""
-        tokenizer = models.load_tokenizer(models.materialize(models.resolve(opts.model)), opts.trust_remote_code)
+        tokenizer = models.load_tokenizer(
+            models.materialize(models.resolve(opts.model)), opts.trust_remote_code
+        )
         return lambda text: len(tokenizer(text, add_special_tokens=False).input_ids)
 
     def requires(self) -> list[tuple[str, str]]:
@@ -191,19 +258,36 @@ class LocalBackend(Backend):
         device = models.pick_device(opts.device)
         dtype = models.pick_dtype(opts.dtype, device)
         tokenizer = models.load_tokenizer(directory, opts.trust_remote_code)
-        model = models.load_model(directory, device=device, dtype=dtype, trust_remote_code=opts.trust_remote_code,
-                                  **self.load_kwargs(opts, device))
+        model = models.load_model(
+            directory,
+            device=device,
+            dtype=dtype,
+            trust_remote_code=opts.trust_remote_code,
+            **self.load_kwargs(opts, device),
+        )
         return model, tokenizer, device, dtype
 
     def load_kwargs(self, opts: LocalOptions, device: str) -> dict[str, Any]:
         """Extra ``from_pretrained`` arguments (QLoRA's quantization config)."""
         return {}
 
-    def wrap(self, model: Any, tokenizer: Any, opts: LocalOptions, device: str, ctx: BackendContext, stats: TrainStats) -> LocalModel:
-        if self.four_bit:  # what bitsandbytes said while loading belongs in the log, not the terminal
+    def wrap(
+        self,
+        model: Any,
+        tokenizer: Any,
+        opts: LocalOptions,
+        device: str,
+        ctx: BackendContext,
+        stats: TrainStats,
+    ) -> LocalModel:
+        if (
+            self.four_bit
+        ):  # what bitsandbytes said while loading belongs in the log, not the terminal
             for note in models.bitsandbytes_notes():
                 ctx.log(note)
-        return LocalModel(model, tokenizer, self.template(opts), opts, device, ctx.progress, self.name, stats)
+        return LocalModel(
+            model, tokenizer, self.template(opts), opts, device, ctx.progress, self.name, stats
+        )
 
 
 class LocalBase(LocalBackend):
@@ -216,7 +300,9 @@ class LocalBase(LocalBackend):
         model, tokenizer, device, _ = self.load(opts)
         return self.wrap(model, tokenizer, opts, device, ctx, TrainStats())
 
-    def attach(self, state: dict[str, Any], opts: LocalOptions, ctx: BackendContext) -> TrainedModel:
+    def attach(
+        self, state: dict[str, Any], opts: LocalOptions, ctx: BackendContext
+    ) -> TrainedModel:
         return self.train(Splits([], []), opts, ctx)
 
 
@@ -228,32 +314,62 @@ class LocalTrainer(LocalBackend):
 
     artifact: ClassVar[str] = MODEL_DIR
 
-    def check_lengths(self, splits: Splits, opts: TrainOptions, template: Any, tokenizer: Any, context: int | None,
-                      generation: GenerationParams | None) -> list[Problem]:
+    def check_lengths(
+        self,
+        splits: Splits,
+        opts: TrainOptions,
+        template: Any,
+        tokenizer: Any,
+        context: int | None,
+        generation: GenerationParams | None,
+    ) -> list[Problem]:
         from .tokenize import encode
 
         problems = super().check_lengths(splits, opts, template, tokenizer, context, generation)
         if opts.max_seq_length != "auto" and context is not None and opts.max_seq_length > context:
-            problems.append(Problem(f"max_seq_length {opts.max_seq_length} is over the model's context of {context} tokens",
-                                    hint=f"--set {self.name}.max_seq_length={context}, or auto"))
+            problems.append(
+                Problem(
+                    f"max_seq_length {opts.max_seq_length} is over the model's context of {context} tokens",
+                    hint=f"--set {self.name}.max_seq_length={context}, or auto",
+                )
+            )
             return problems
         encoded = [encode(e, template, tokenizer) for e in splits.train]
         problems += self.fit(encoded, opts, context, splits.train).problems
         return problems
 
-    def fit(self, encoded: list[Any], opts: TrainOptions, context: int | None, examples: list[Example]) -> lengths.Fitted:
+    def fit(
+        self, encoded: list[Any], opts: TrainOptions, context: int | None, examples: list[Example]
+    ) -> lengths.Fitted:
         """The training examples within max_seq_length, by the ``long_examples`` policy; the
         one counted message about the others is in ``problems``."""
-        limit = lengths.resolve_max_seq_length(opts.max_seq_length, [len(e) for e in encoded], context)
+        limit = lengths.resolve_max_seq_length(
+            opts.max_seq_length, [len(e) for e in encoded], context
+        )
         fitted = lengths.fit(encoded, limit, opts.long_examples)
         if fitted.over:
             longest = max(range(len(encoded)), key=lambda i: len(encoded[i]))
-            message, hint = lengths.over_length_message(fitted, self.name, opts.long_examples, context,
-                                                        examples[longest].source or examples[longest].id)
-            fitted.problems.append(Problem(message, hint=hint, severity="error" if opts.long_examples == "error" else "warning"))
+            message, hint = lengths.over_length_message(
+                fitted,
+                self.name,
+                opts.long_examples,
+                context,
+                examples[longest].source or examples[longest].id,
+            )
+            fitted.problems.append(
+                Problem(
+                    message,
+                    hint=hint,
+                    severity="error" if opts.long_examples == "error" else "warning",
+                )
+            )
         if encoded and not fitted.examples:
-            fitted.problems.append(Problem(f"no training example is left within max_seq_length {limit}",
-                                           hint=f"raise {self.name}.max_seq_length, or shorten the prompts"))
+            fitted.problems.append(
+                Problem(
+                    f"no training example is left within max_seq_length {limit}",
+                    hint=f"raise {self.name}.max_seq_length, or shorten the prompts",
+                )
+            )
         return fitted
 
     def prepare(self, model: Any, opts: TrainOptions) -> Any:
@@ -270,12 +386,12 @@ class LocalTrainer(LocalBackend):
 
     @libraries
     def train(self, splits: Splits, opts: TrainOptions, ctx: BackendContext) -> TrainedModel:
+        from transformers import set_seed
+
         from ftx.data import holdout_share
 
         from .tokenize import encode
         from .train import train
-
-        from transformers import set_seed
 
         seed = opts.seed if opts.seed is not None else ctx.seed
         set_seed(seed)  # before prepare(): adapter initialisation draws random numbers too
@@ -284,25 +400,50 @@ class LocalTrainer(LocalBackend):
             use_liger_kernels(model, ctx.log)
         model = self.prepare(model, opts)
         template = self.template(opts)
-        fitted = self.fit([encode(e, template, tokenizer) for e in splits.train], opts, lengths.model_context(model.config), splits.train)
+        fitted = self.fit(
+            [encode(e, template, tokenizer) for e in splits.train],
+            opts,
+            lengths.model_context(model.config),
+            splits.train,
+        )
         errors = [p for p in fitted.problems if p.severity == "error"]
-        if errors:  # preflight refused this data already; a resumed run with other options may not have
+        if (
+            errors
+        ):  # preflight refused this data already; a resumed run with other options may not have
             raise ConfigError(f"{errors[0].message}.", hint=errors[0].hint)
         for problem in fitted.problems:
             ctx.log(f"warning: {problem.message} ({problem.hint})")
         ctx.state["max_seq_length"] = fitted.limit
         if fitted.over:
-            ctx.state["long_examples"] = {"over": fitted.over, "longest": fitted.longest, "policy": opts.long_examples,
-                                          "dropped": fitted.dropped}
+            ctx.state["long_examples"] = {
+                "over": fitted.over,
+                "longest": fitted.longest,
+                "policy": opts.long_examples,
+                "dropped": fitted.dropped,
+            }
         encoded = fitted.examples
         # Validation comes out of the training split: the eval split must stay unseen, or
         # choosing the best checkpoint on it would flatter the final comparison.
         encoded, validation = holdout_share(encoded, opts.validation_size, seed)
-        advice = (f"--set {self.name}.batch_size={max(1, opts.batch_size // 2)} with gradient_accumulation={opts.gradient_accumulation * 2}, "
-                  f"a lower max_seq_length, gradient_checkpointing=true" + (", or local-qlora" if self.name != "local-qlora" else ""))
+        advice = (
+            f"--set {self.name}.batch_size={max(1, opts.batch_size // 2)} with gradient_accumulation={opts.gradient_accumulation * 2}, "
+            f"a lower max_seq_length, gradient_checkpointing=true"
+            + (", or local-qlora" if self.name != "local-qlora" else "")
+        )
         with out_of_memory_advice(self.name, advice):
-            stats = train(model, tokenizer, encoded, opts, ctx, device=device, dtype=dtype, seed=seed,
-                          label=f"{self.name}: training", validation=validation, optim=self.optimizer(device))
+            stats = train(
+                model,
+                tokenizer,
+                encoded,
+                opts,
+                ctx,
+                device=device,
+                dtype=dtype,
+                seed=seed,
+                label=f"{self.name}: training",
+                validation=validation,
+                optim=self.optimizer(device),
+            )
         if is_main():  # under a launcher, one process writes the weights all of them trained
             self.save(model, tokenizer, ctx)
         ctx.state["artifact"] = self.artifact
@@ -312,7 +453,9 @@ class LocalTrainer(LocalBackend):
 
 def _fresh_dir(out: Any) -> None:
     if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"{out} exists and is not empty.", hint="Choose a new folder for the export.")
+        raise ConfigError(
+            f"{out} exists and is not empty.", hint="Choose a new folder for the export."
+        )
     out.mkdir(parents=True, exist_ok=True)
 
 
@@ -325,10 +468,15 @@ class LocalFull(LocalTrainer):
         tokenizer.save_pretrained(ctx.dir / MODEL_DIR)
 
     @libraries
-    def attach(self, state: dict[str, Any], opts: TrainOptions, ctx: BackendContext) -> TrainedModel:
+    def attach(
+        self, state: dict[str, Any], opts: TrainOptions, ctx: BackendContext
+    ) -> TrainedModel:
         folder = ctx.dir / MODEL_DIR
         if not (folder / "config.json").exists():
-            raise FtxError(f"the trained model in {folder} is missing.", hint="Start a new run; this one cannot be resumed.")
+            raise FtxError(
+                f"the trained model in {folder} is missing.",
+                hint="Start a new run; this one cannot be resumed.",
+            )
         model, tokenizer, device, _ = self.load(opts, folder)
         return self.wrap(model, tokenizer, opts, device, ctx, TrainStats())
 
@@ -355,13 +503,23 @@ class LocalLoRA(LocalTrainer):
     def prepare(self, model: Any, opts: LoraOptions) -> Any:
         from peft import LoraConfig, get_peft_model
 
-        targets: Any = "all-linear" if opts.target_modules == ["all-linear"] else opts.target_modules
-        config = LoraConfig(r=opts.lora_r, lora_alpha=opts.lora_alpha, lora_dropout=opts.lora_dropout,
-                            target_modules=targets, task_type="CAUSAL_LM")
+        targets: Any = (
+            "all-linear" if opts.target_modules == ["all-linear"] else opts.target_modules
+        )
+        config = LoraConfig(
+            r=opts.lora_r,
+            lora_alpha=opts.lora_alpha,
+            lora_dropout=opts.lora_dropout,
+            target_modules=targets,
+            task_type="CAUSAL_LM",
+        )
         try:
             return get_peft_model(model, config)
         except ValueError as exc:
-            raise ConfigError(f"cannot add LoRA adapters: {exc}", hint="Check target_modules against the model's module names.") from None
+            raise ConfigError(
+                f"cannot add LoRA adapters: {exc}",
+                hint="Check target_modules against the model's module names.",
+            ) from None
 
     def save(self, model: Any, tokenizer: Any, ctx: BackendContext) -> None:
         model.save_pretrained(ctx.dir / ADAPTER_DIR)  # safetensors: the adapter weights only
@@ -372,7 +530,10 @@ class LocalLoRA(LocalTrainer):
 
         adapter = ctx.dir / ADAPTER_DIR
         if not (adapter / "adapter_config.json").exists():
-            raise FtxError(f"the adapter in {adapter} is missing.", hint="Start a new run; this one cannot be resumed.")
+            raise FtxError(
+                f"the adapter in {adapter} is missing.",
+                hint="Start a new run; this one cannot be resumed.",
+            )
         model, tokenizer, device, _ = self.load(opts)
         model = PeftModel.from_pretrained(model, adapter)
         return self.wrap(model, tokenizer, opts, device, ctx, TrainStats())
@@ -396,8 +557,12 @@ class LocalLoRA(LocalTrainer):
         # weights would round the adapter away.
         directory = models.materialize(models.resolve(opts.model))
         tokenizer = models.load_tokenizer(directory, opts.trust_remote_code)
-        base = models.load_model(directory, device="cpu", dtype=models.pick_dtype("float32", "cpu"),
-                                 trust_remote_code=opts.trust_remote_code)
+        base = models.load_model(
+            directory,
+            device="cpu",
+            dtype=models.pick_dtype("float32", "cpu"),
+            trust_remote_code=opts.trust_remote_code,
+        )
         merged = PeftModel.from_pretrained(base, adapter).merge_and_unload()
         merged.save_pretrained(out)
         tokenizer.save_pretrained(out)
@@ -422,8 +587,13 @@ class LocalQLoRA(LocalLoRA):
                 if not is_bitsandbytes_available():
                     raise ImportError("bitsandbytes has no usable backend here")
             except Exception as exc:
-                problems.append(Problem(f"QLoRA needs a usable bitsandbytes: {exc}", self.name,
-                                        hint="pip install -U bitsandbytes, or use local-lora"))
+                problems.append(
+                    Problem(
+                        f"QLoRA needs a usable bitsandbytes: {exc}",
+                        self.name,
+                        hint="pip install -U bitsandbytes, or use local-lora",
+                    )
+                )
         return problems
 
     def load_kwargs(self, opts: QLoraOptions, device: str) -> dict[str, Any]:
@@ -432,8 +602,12 @@ class LocalQLoRA(LocalLoRA):
         models.import_bitsandbytes()  # before transformers does, so that it is quiet
 
         compute = models.pick_dtype(opts.compute_dtype, device)
-        config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=opts.quant_type,
-                                    bnb_4bit_use_double_quant=opts.double_quant, bnb_4bit_compute_dtype=compute)
+        config = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type=opts.quant_type,
+            bnb_4bit_use_double_quant=opts.double_quant,
+            bnb_4bit_compute_dtype=compute,
+        )
         # An index, not "cuda": under a launcher each process has its own GPU (distributed.init
         # made it the current device), and accelerate's device maps read "cuda" as GPU 0.
         import torch
@@ -444,7 +618,9 @@ class LocalQLoRA(LocalLoRA):
     def prepare(self, model: Any, opts: QLoraOptions) -> Any:
         from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=opts.gradient_checkpointing)
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=opts.gradient_checkpointing
+        )
         return super().prepare(model, opts)
 
     def optimizer(self, device: str) -> str | None:

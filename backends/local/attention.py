@@ -20,16 +20,26 @@ sliding window, soft-capping), it is exactly transformers' SDPA attention with i
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 NAME = "ftx_packed"
 _registered = False
 _varlen_failed: list[str] = []  # the reason, once CUDA varlen attention refused to run
 
 
-def packed_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, scaling: float | None = None,
-                     dropout: float = 0.0, cu_seq_lens_q: Any = None, max_length_q: int | None = None,
-                     **kwargs: Any) -> tuple[Any, None]:
+def packed_attention(
+    module: Any,
+    query: Any,
+    key: Any,
+    value: Any,
+    attention_mask: Any,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    cu_seq_lens_q: Any = None,
+    max_length_q: int | None = None,
+    **kwargs: Any,
+) -> tuple[Any, None]:
     """transformers' attention-function signature: (batch, heads, length, dim) in,
     (batch, length, heads, dim) out."""
     import torch
@@ -39,23 +49,50 @@ def packed_attention(module: Any, query: Any, key: Any, value: Any, attention_ma
     # Anything beyond plain causal attention (a sliding window, soft-capping, attention sinks)
     # lives in the mask or in SDPA's own handling: leave those to it.
     special = any(kwargs.get(k) is not None for k in ("sliding_window", "softcap", "s_aux"))
-    if cu_seq_lens_q is None or query.shape[0] != 1 or query.shape[2] != key.shape[2] or dropout or special:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
+    if (
+        cu_seq_lens_q is None
+        or query.shape[0] != 1
+        or query.shape[2] != key.shape[2]
+        or dropout
+        or special
+    ):
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs
+        )
     gqa = query.shape[1] != key.shape[1]
     if query.is_cuda and query.dtype in (torch.bfloat16, torch.float16) and not _varlen_failed:
         out = _varlen(query, key, value, cu_seq_lens_q, max_length_q, scaling, gqa)
         if out is not None:
             return out, None
     if query.is_cuda:  # float32 or no varlen kernel: one masked call beats a launch per example
-        return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs
+        )
     bounds = cu_seq_lens_q.tolist()
-    parts = [F.scaled_dot_product_attention(query[:, :, s:e], key[:, :, s:e], value[:, :, s:e], is_causal=True,
-                                            scale=scaling, enable_gqa=gqa)
-             for s, e in zip(bounds[:-1], bounds[1:]) if e > s]
+    parts = [
+        F.scaled_dot_product_attention(
+            query[:, :, s:e],
+            key[:, :, s:e],
+            value[:, :, s:e],
+            is_causal=True,
+            scale=scaling,
+            enable_gqa=gqa,
+        )
+        for s, e in zip(bounds[:-1], bounds[1:])
+        if e > s
+    ]
     return torch.cat(parts, dim=2).transpose(1, 2).contiguous(), None
 
 
-def _varlen(query: Any, key: Any, value: Any, cu_seq_lens: Any, max_length: int | None, scaling: float | None, gqa: bool) -> Any:
+def _varlen(
+    query: Any,
+    key: Any,
+    value: Any,
+    cu_seq_lens: Any,
+    max_length: int | None,
+    scaling: float | None,
+    gqa: bool,
+) -> Any:
     """PyTorch's variable-length flash attention over the row, or None if it cannot run here
     (an older GPU, an unsupported head size): then SDPA with the mask takes over for good."""
     import torch
@@ -66,8 +103,18 @@ def _varlen(query: Any, key: Any, value: Any, cu_seq_lens: Any, max_length: int 
         if max_length is None:
             max_length = int(cu_seq_lens.diff().max())
         cu = cu_seq_lens.to(device=query.device, dtype=torch.int32)
-        out = varlen_attn(query[0].transpose(0, 1), key[0].transpose(0, 1), value[0].transpose(0, 1), cu, cu,
-                          int(max_length), int(max_length), scale=scaling, window_size=(-1, 0), enable_gqa=gqa)
+        out = varlen_attn(
+            query[0].transpose(0, 1),
+            key[0].transpose(0, 1),
+            value[0].transpose(0, 1),
+            cu,
+            cu,
+            int(max_length),
+            int(max_length),
+            scale=scaling,
+            window_size=(-1, 0),
+            enable_gqa=gqa,
+        )
     except torch.OutOfMemoryError:
         raise  # not a missing kernel: the caller's advice on what to lower applies
     except (ImportError, RuntimeError, ValueError) as exc:
@@ -101,7 +148,9 @@ def packed_rows(model: Any) -> Iterator[bool]:
     SDPA attention now (models that need eager attention, or that the user gave flash
     attention, keep theirs); yields whether it switched."""
     config = getattr(model, "config", None)
-    if getattr(config, "_attn_implementation", None) != "sdpa" or not hasattr(model, "set_attn_implementation"):
+    if getattr(config, "_attn_implementation", None) != "sdpa" or not hasattr(
+        model, "set_attn_implementation"
+    ):
         yield False
         return
     register()

@@ -6,7 +6,8 @@ reached ``max_new_tokens``, or the end of the model's context, before the model 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ftx.errors import FtxError
 from ftx.templates import Template
@@ -40,14 +41,26 @@ def room_for_answer(prompt_tokens: int, max_new_tokens: int, context: int | None
     if context is None:
         return max_new_tokens
     if prompt_tokens >= context:
-        raise FtxError(f"an eval prompt is {prompt_tokens} tokens, which leaves no room for an answer in the model's context of {context} tokens.",
-                       hint="Shorten it or leave it out of the eval data, or use a model with a longer context.")
+        raise FtxError(
+            f"an eval prompt is {prompt_tokens} tokens, which leaves no room for an answer in the model's context of {context} tokens.",
+            hint="Shorten it or leave it out of the eval data, or use a model with a longer context.",
+        )
     return min(max_new_tokens, context - prompt_tokens)
 
 
-def generate(model: Any, tokenizer: Any, template: Template, prompts: list[list[Message]], params: GenerationParams,
-             *, batch_size: int, device: str, progress: Any = None, label: str = "generating",
-             on_answer: Callable[[int, Completion], None] | None = None) -> list[Completion]:
+def generate(
+    model: Any,
+    tokenizer: Any,
+    template: Template,
+    prompts: list[list[Message]],
+    params: GenerationParams,
+    *,
+    batch_size: int,
+    device: str,
+    progress: Any = None,
+    label: str = "generating",
+    on_answer: Callable[[int, Completion], None] | None = None,
+) -> list[Completion]:
     import torch
 
     encoded = [encode_prompt(p, template, tokenizer) for p in prompts]
@@ -62,32 +75,52 @@ def generate(model: Any, tokenizer: Any, template: Template, prompts: list[list[
     torch.manual_seed(params.seed)
     model.eval()
     for start in range(0, len(order), batch_size):
-        batch = order[start:start + batch_size]
+        batch = order[start : start + batch_size]
         longest = max(len(encoded[i]) for i in batch)
         room = room_for_answer(longest, params.max_new_tokens, context)
         pad = tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (longest - len(encoded[i])) + encoded[i] for i in batch], device=device)
-        mask = torch.tensor([[0] * (longest - len(encoded[i])) + [1] * len(encoded[i]) for i in batch], device=device)
+        input_ids = torch.tensor(
+            [[pad] * (longest - len(encoded[i])) + encoded[i] for i in batch], device=device
+        )
+        mask = torch.tensor(
+            [[0] * (longest - len(encoded[i])) + [1] * len(encoded[i]) for i in batch],
+            device=device,
+        )
         kwargs: dict[str, Any] = {"do_sample": sampling}
         if sampling:
-            kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
+            kwargs.update(
+                temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None
+            )
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         with torch.inference_mode():
             output = model.generate(
-                input_ids=input_ids, attention_mask=mask, max_new_tokens=room,
-                repetition_penalty=params.repetition_penalty, eos_token_id=eos, pad_token_id=pad, use_cache=True, **kwargs,
+                input_ids=input_ids,
+                attention_mask=mask,
+                max_new_tokens=room,
+                repetition_penalty=params.repetition_penalty,
+                eos_token_id=eos,
+                pad_token_id=pad,
+                use_cache=True,
+                **kwargs,
             )
         for row, i in enumerate(batch):
             new = output[row, longest:].tolist()
             # Cut short: every step of the budget was taken and no stop token or string came.
             # (A row that ended early is padded to the batch's length, with its stop token.)
-            cut_short = len(new) >= room and not set(new) & set(eos) and not any(
-                stop in tokenizer.decode(new, skip_special_tokens=False) for stop in stops)
+            cut_short = (
+                len(new) >= room
+                and not set(new) & set(eos)
+                and not any(
+                    stop in tokenizer.decode(new, skip_special_tokens=False) for stop in stops
+                )
+            )
             while new and new[-1] == pad:
                 new.pop()
             text = cut_at_stop(tokenizer.decode(new, skip_special_tokens=True), stops)
-            results[i] = Completion(text, prompt_tokens=len(encoded[i]), completion_tokens=len(new), truncated=cut_short)
+            results[i] = Completion(
+                text, prompt_tokens=len(encoded[i]), completion_tokens=len(new), truncated=cut_short
+            )
             if on_answer is not None:
                 on_answer(i, results[i])
         if task is not None:
@@ -95,8 +128,15 @@ def generate(model: Any, tokenizer: Any, template: Template, prompts: list[list[
     return [r for r in results if r is not None]
 
 
-def reference_logprobs(model: Any, tokenizer: Any, template: Template, examples: list[Example], *, batch_size: int,
-                       device: str) -> list[tuple[float, int]]:
+def reference_logprobs(
+    model: Any,
+    tokenizer: Any,
+    template: Template,
+    examples: list[Example],
+    *,
+    batch_size: int,
+    device: str,
+) -> list[tuple[float, int]]:
     """The summed log-probability of each reference answer after its prompt, and its token count
     (the tokens that carry loss in training, so the two measure the same thing)."""
     import torch
@@ -105,15 +145,28 @@ def reference_logprobs(model: Any, tokenizer: Any, template: Template, examples:
     from .tokenize import IGNORE, PaddingCollator, encode
 
     collate = PaddingCollator(tokenizer.pad_token_id)
-    encoded = [encode(e, template, tokenizer, turns=[len(e.messages) - 1]) for e in examples]  # the reference only
+    encoded = [
+        encode(e, template, tokenizer, turns=[len(e.messages) - 1]) for e in examples
+    ]  # the reference only
     results: list[tuple[float, int]] = []
     model.eval()
     for start in range(0, len(encoded), batch_size):
-        batch = collate([{"input_ids": e.input_ids, "labels": e.labels} for e in encoded[start:start + batch_size]])
+        batch = collate(
+            [
+                {"input_ids": e.input_ids, "labels": e.labels}
+                for e in encoded[start : start + batch_size]
+            ]
+        )
         targets = batch.pop("labels")[:, 1:].to(device)  # position p predicts token p + 1
         with torch.inference_mode():
-            logits = model(**{k: v.to(device) for k, v in batch.items()}, use_cache=False).logits[:, :-1].float()
-        nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=IGNORE, reduction="none")  # 0 where ignored
+            logits = (
+                model(**{k: v.to(device) for k, v in batch.items()}, use_cache=False)
+                .logits[:, :-1]
+                .float()
+            )
+        nll = F.cross_entropy(
+            logits.transpose(1, 2), targets, ignore_index=IGNORE, reduction="none"
+        )  # 0 where ignored
         counts = (targets != IGNORE).sum(dim=1)
         results += [(-float(total), int(count)) for total, count in zip(nll.sum(dim=1), counts)]
     return results

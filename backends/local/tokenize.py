@@ -40,7 +40,9 @@ def encode_prompt(messages: list[Message], template: Template, tokenizer: Any) -
     return [tokenizer.bos_token_id, *ids] if needs_bos(tokenizer, text) else ids
 
 
-def encode(example: Example, template: Template, tokenizer: Any, turns: list[int] | None = None) -> Encoded:
+def encode(
+    example: Example, template: Template, tokenizer: Any, turns: list[int] | None = None
+) -> Encoded:
     """The example's tokens, with labels on the assistant turns in ``turns`` (by default the
     ones that carry loss: the final answer, and earlier turns given ``weight`` 1)."""
     last = len(example.messages) - 1
@@ -53,7 +55,9 @@ def encode(example: Example, template: Template, tokenizer: Any, turns: list[int
     return _encode_turns(list(example.messages), set(turns), template, tokenizer)
 
 
-def _encode_turns(messages: list[Message], turns: set[int], template: Template, tokenizer: Any) -> Encoded:
+def _encode_turns(
+    messages: list[Message], turns: set[int], template: Template, tokenizer: Any
+) -> Encoded:
     """Every assistant turn tokenized as it follows its own prompt (as at generation time), the
     ones in ``turns`` labelled. A template that rewrites earlier turns once later ones exist
     (some strip reasoning from the history) cannot be walked this way: then only the final
@@ -67,15 +71,19 @@ def _encode_turns(messages: list[Message], turns: set[int], template: Template, 
         prompt = template.prompt(messages[:i], tokenizer)
         if not prompt.startswith(text):
             last = len(messages) - 1
-            return encode(Example("", tuple(messages)), template, tokenizer, [last] if last in turns else [])
+            return encode(
+                Example("", tuple(messages)), template, tokenizer, [last] if last in turns else []
+            )
         if ids:
-            new = tokenizer(prompt[len(text):], add_special_tokens=False).input_ids
+            new = tokenizer(prompt[len(text) :], add_special_tokens=False).input_ids
         else:
             new = encode_prompt(messages[:i], template, tokenizer)
         completion = template.completion(messages[:i], message.content, tokenizer)
         completion_ids = tokenizer(completion, add_special_tokens=False).input_ids
         ids += new + completion_ids
-        labels += [IGNORE] * len(new) + (completion_ids if i in turns else [IGNORE] * len(completion_ids))
+        labels += [IGNORE] * len(new) + (
+            completion_ids if i in turns else [IGNORE] * len(completion_ids)
+        )
         text = prompt + completion
     return Encoded(ids, labels)
 
@@ -114,10 +122,19 @@ class PackingCollator:
             labels += [IGNORE] * filler
             positions += range(filler)
             lengths.append(filler)
-        batch = {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]), "position_ids": torch.tensor([positions])}
+        batch = {
+            "input_ids": torch.tensor([ids]),
+            "labels": torch.tensor([labels]),
+            "position_ids": torch.tensor([positions]),
+        }
         if self.boundaries:  # off for models whose forward() takes no such keywords
             bounds = torch.tensor([0, *lengths], dtype=torch.int32).cumsum(0, dtype=torch.int32)
-            batch.update(cu_seq_lens_q=bounds, cu_seq_lens_k=bounds, max_length_q=max(lengths), max_length_k=max(lengths))
+            batch.update(
+                cu_seq_lens_q=bounds,
+                cu_seq_lens_k=bounds,
+                max_length_q=max(lengths),
+                max_length_k=max(lengths),
+            )
         return batch
 
 
@@ -140,4 +157,8 @@ class PaddingCollator:
             labels.append(b["labels"] + [IGNORE] * pad)
             mask.append([1] * len(b["input_ids"]) + [0] * pad)
             self.real_tokens += len(b["input_ids"])
-        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": torch.tensor(mask)}
+        return {
+            "input_ids": torch.tensor(ids),
+            "labels": torch.tensor(labels),
+            "attention_mask": torch.tensor(mask),
+        }

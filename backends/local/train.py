@@ -15,8 +15,9 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ftx import distributed
 from ftx.backend import BackendContext
@@ -45,7 +46,12 @@ def completion_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any 
     keep = (targets != IGNORE).any(dim=0).nonzero().squeeze(-1)
     outputs = model(**inputs, use_cache=False, logits_to_keep=keep)
     logits = outputs.logits
-    loss = F.cross_entropy(logits.float().flatten(0, 1), targets[:, keep].flatten(), ignore_index=IGNORE, reduction="sum")
+    loss = F.cross_entropy(
+        logits.float().flatten(0, 1),
+        targets[:, keep].flatten(),
+        ignore_index=IGNORE,
+        reduction="sum",
+    )
     count = num_items_in_batch if num_items_in_batch is not None else (targets != IGNORE).sum()
     return loss / torch.clamp(torch.as_tensor(count, device=loss.device), min=1)
 
@@ -57,11 +63,13 @@ def counting(collator: Any) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
     """``collator``, with each batch's real tokens under ``REAL_TOKENS``, for the trainer to count
     when it trains on the batch: the data loader collates a batch ahead (one that a training
     stopped by max_steps never trains on), and validation batches go through the collator too."""
+
     def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
         start = collator.real_tokens
         out = collator(batch)
         out[REAL_TOKENS] = collator.real_tokens - start
         return out
+
     return collate
 
 
@@ -71,8 +79,10 @@ def one_gpu_per_process(args: Any, log: Any) -> None:
     one row (and its example boundaries would be cut apart), so that gains nothing and breaks
     per-example attention. ftx trains on one GPU per process; ``torchrun`` uses them all."""
     if not distributed.enabled() and args.n_gpu > 1:
-        log(f"{args.n_gpu} GPUs visible: training on one. To train on all of them, launch with "
-            f"torchrun --nproc_per_node {args.n_gpu} -m ftx.cli run ...")
+        log(
+            f"{args.n_gpu} GPUs visible: training on one. To train on all of them, launch with "
+            f"torchrun --nproc_per_node {args.n_gpu} -m ftx.cli run ..."
+        )
         args._n_gpu = 1
 
 
@@ -100,9 +110,17 @@ def adapter_inputs_uncast(model: Any, mixed_precision: bool) -> Iterator[None]:
 
 
 CHECKPOINT = re.compile(r"checkpoint-(\d+)")  # transformers' PREFIX_CHECKPOINT_DIR and step
-STAGING = ".partial"  # under checkpoints/: a checkpoint being written, renamed into place when complete
-WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors",
-           "pytorch_model.bin", "pytorch_model.bin.index.json", "adapter_model.bin")
+STAGING = (
+    ".partial"  # under checkpoints/: a checkpoint being written, renamed into place when complete
+)
+WEIGHTS = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "adapter_model.safetensors",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+    "adapter_model.bin",
+)
 
 
 def complete(checkpoint: Path) -> bool:
@@ -129,13 +147,18 @@ def last_checkpoint(folder: Path, log: Callable[[str], None]) -> str | None:
     main = distributed.is_main()
     if main:
         shutil.rmtree(folder / STAGING, ignore_errors=True)
-    steps = sorted((int(m.group(1)), path) for path in folder.iterdir()
-                   if (m := CHECKPOINT.fullmatch(path.name)) and path.is_dir())
+    steps = sorted(
+        (int(m.group(1)), path)
+        for path in folder.iterdir()
+        if (m := CHECKPOINT.fullmatch(path.name)) and path.is_dir()
+    )
     for _, path in reversed(steps):
         if complete(path):
             return str(path)
         if main:
-            log(f"removed {path.name}: it was cut off while being written (no trainer_state.json or no weights)")
+            log(
+                f"removed {path.name}: it was cut off while being written (no trainer_state.json or no weights)"
+            )
             shutil.rmtree(path, ignore_errors=True)
     return None
 
@@ -177,11 +200,28 @@ def sync_tree(folder: str) -> None:
             sync(os.path.join(root, name))
 
 
-def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOptions, ctx: BackendContext,
-          *, device: str, dtype: Any, seed: int, label: str, validation: list[Encoded] | None = None,
-          optim: str | None = None) -> TrainStats:
+def train(
+    model: Any,
+    tokenizer: Any,
+    examples: list[Encoded],
+    opts: TrainOptions,
+    ctx: BackendContext,
+    *,
+    device: str,
+    dtype: Any,
+    seed: int,
+    label: str,
+    validation: list[Encoded] | None = None,
+    optim: str | None = None,
+) -> TrainStats:
     import torch
-    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+    from transformers import (
+        EarlyStoppingCallback,
+        PrinterCallback,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
     from transformers.trainer_utils import rotate_checkpoints
 
     # --- data ---
@@ -253,8 +293,13 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
     resume = last_checkpoint(checkpoints, ctx.log)
     if resume:
         ctx.log(f"resuming training from {resume}, the newest complete checkpoint")
-    before = keep_log_until(log_path, int(CHECKPOINT.fullmatch(Path(resume).name).group(1)) if resume else 0) \
-        if distributed.is_main() else {}
+    before = (
+        keep_log_until(
+            log_path, int(CHECKPOINT.fullmatch(Path(resume).name).group(1)) if resume else 0
+        )
+        if distributed.is_main()
+        else {}
+    )
 
     # --- progress and the training log ---
     started = time.time()
@@ -273,11 +318,17 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
             self.tokens = distributed.total(trainer.trained_tokens)
             elapsed = max(time.time() - started, 1e-9)
             info = f"loss {last['loss']:.3f} · lr {last['learning_rate']:.1e} · " if last else ""
-            ctx.progress.update(self.task, completed=state.global_step, info=f"{info}{self.tokens / elapsed:.0f} tok/s")
+            ctx.progress.update(
+                self.task,
+                completed=state.global_step,
+                info=f"{info}{self.tokens / elapsed:.0f} tok/s",
+            )
             self.stop_if_cancelled(control)
 
         def stop_if_cancelled(self, control):
-            if ctx.cancelled.is_set():  # Ctrl-C: end this step with a checkpoint 'ftx resume' continues from
+            if (
+                ctx.cancelled.is_set()
+            ):  # Ctrl-C: end this step with a checkpoint 'ftx resume' continues from
                 control.should_training_stop = True
                 control.should_save = opts.save_checkpoints
 
@@ -285,7 +336,11 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
             if not state.is_world_process_zero:
                 return  # under a launcher, the main process keeps the one training log
             if logs and "eval_loss" in logs:
-                entry = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), "eval_loss": logs["eval_loss"]}
+                entry = {
+                    "step": state.global_step,
+                    "epoch": round(state.epoch or 0, 4),
+                    "eval_loss": logs["eval_loss"],
+                }
                 with open(log_path, "a", encoding="utf-8") as f:
                     f.write(json.dumps(entry) + "\n")
                 ctx.emit("train_log", entry)
@@ -293,8 +348,11 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
             if not logs or "loss" not in logs:
                 return
             entry = {
-                "step": state.global_step, "epoch": round(state.epoch or 0, 4), "loss": logs["loss"],
-                "learning_rate": logs.get("learning_rate", 0.0), "grad_norm": logs.get("grad_norm"),
+                "step": state.global_step,
+                "epoch": round(state.epoch or 0, 4),
+                "loss": logs["loss"],
+                "learning_rate": logs.get("learning_rate", 0.0),
+                "grad_norm": logs.get("grad_norm"),
                 # Counted from the start of the training, across the resumes that continued it.
                 "tokens": before.get("tokens", 0) + self.tokens,
                 "seconds": round(before.get("seconds", 0) + time.time() - started, 3),
@@ -368,27 +426,46 @@ def train(model: Any, tokenizer: Any, examples: list[Encoded], opts: TrainOption
             finally:
                 self.staging = None
             if self.args.should_save:  # Trainer's own rotation ran in .partial/
-                rotate_checkpoints(output_dir=final, save_total_limit=self.args.save_total_limit,
-                                   best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=True)
+                rotate_checkpoints(
+                    output_dir=final,
+                    save_total_limit=self.args.save_total_limit,
+                    best_model_checkpoint=self.state.best_model_checkpoint,
+                    use_mtime=True,
+                )
 
     callbacks = [Progress()]
     if early_stopping:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=opts.early_stopping_patience))
-    trainer = CompletionTrainer(model=model, args=args, train_dataset=dataset, eval_dataset=eval_dataset or None,
-                                data_collator=counting(collator), processing_class=tokenizer, callbacks=callbacks)
+        callbacks.append(
+            EarlyStoppingCallback(early_stopping_patience=opts.early_stopping_patience)
+        )
+    trainer = CompletionTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        eval_dataset=eval_dataset or None,
+        data_collator=counting(collator),
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
     trainer.remove_callback(PrinterCallback)
-    with packed_rows(model) if opts.packing else contextlib.nullcontext(False) as per_example, \
-            adapter_inputs_uncast(model, args.bf16 or args.fp16):
+    with (
+        packed_rows(model) if opts.packing else contextlib.nullcontext(False) as per_example,
+        adapter_inputs_uncast(model, args.bf16 or args.fp16),
+    ):
         if opts.packing:
             collator.boundaries = per_example
         output = trainer.train(resume_from_checkpoint=resume)
     if per_example and varlen_problem():
-        ctx.log(f"flash variable-length attention unavailable ({varlen_problem()}); packed rows used SDPA with a mask")
+        ctx.log(
+            f"flash variable-length attention unavailable ({varlen_problem()}); packed rows used SDPA with a mask"
+        )
     if ctx.cancelled.is_set():
         ctx.log(f"interrupted at step {trainer.state.global_step}; checkpoint saved")
         raise KeyboardInterrupt
     if trainer.state.best_model_checkpoint:
-        ctx.log(f"best checkpoint: {trainer.state.best_model_checkpoint} (eval_loss {trainer.state.best_metric:.4f})")
+        ctx.log(
+            f"best checkpoint: {trainer.state.best_model_checkpoint} (eval_loss {trainer.state.best_metric:.4f})"
+        )
     return TrainStats(
         seconds=output.metrics.get("train_runtime", time.time() - started),
         train_tokens=distributed.total(trainer.trained_tokens),  # every process's share

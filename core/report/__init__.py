@@ -58,7 +58,9 @@ def fmt_ci(backend: BackendResult, metric: str) -> str:
 def legend(result: RunResult, sep: str = " · ") -> str:
     """What the interval notation and the marks of ``result``'s tables mean, parts joined by ``sep``."""
     done = [b for b in result.backends if b.status == "done"]
-    shown = {(m.name in b.corpus) for b in done for m in result.metrics if b.interval(m.name) is not None}
+    shown = {
+        (m.name in b.corpus) for b in done for m in result.metrics if b.interval(m.name) is not None
+    }
     parts = []
     if False in shown:
         parts.append("± half-width of the 95% bootstrap interval")
@@ -79,17 +81,23 @@ def rows(result: RunResult) -> list[dict[str, Any]]:
     best = {m.name: result.best(m) for m in result.metrics}
     out = []
     for b in result.backends:
-        out.append({
-            "backend": b,
-            "label": b.name + (" (baseline)" if b.baseline else ""),
-            "values": {m.name: fmt_metric(m.name, b.value(m.name)) for m in result.metrics},
-            "ci": {m.name: fmt_ci(b, m.name) for m in result.metrics},
-            "marks": {m.name: mark(b, m.name) for m in result.metrics},
-            "best": {m.name for m in result.metrics if best[m.name] == b.name and len(result.backends) > 1},
-            "time": fmt_seconds(b.train.get("seconds")) if b.train.get("steps") else "–",
-            "tokens": fmt_count(b.train.get("train_tokens")),
-            "cost": money(b.cost) if b.cost is not None else "–",
-        })
+        out.append(
+            {
+                "backend": b,
+                "label": b.name + (" (baseline)" if b.baseline else ""),
+                "values": {m.name: fmt_metric(m.name, b.value(m.name)) for m in result.metrics},
+                "ci": {m.name: fmt_ci(b, m.name) for m in result.metrics},
+                "marks": {m.name: mark(b, m.name) for m in result.metrics},
+                "best": {
+                    m.name
+                    for m in result.metrics
+                    if best[m.name] == b.name and len(result.backends) > 1
+                },
+                "time": fmt_seconds(b.train.get("seconds")) if b.train.get("steps") else "–",
+                "tokens": fmt_count(b.train.get("train_tokens")),
+                "cost": money(b.cost) if b.cost is not None else "–",
+            }
+        )
     return out
 
 
@@ -97,7 +105,11 @@ def scoring_cost_note(result: RunResult) -> str:
     """'scoring paid: llm_judge $0.04' when an evaluator paid to score the answers, else ''.
     Kept apart from the cost column, which is what each backend itself charged."""
     paid = result.scoring_cost()
-    return "scoring paid: " + ", ".join(f"{name} {money(usd)}" for name, usd in paid.items()) if paid else ""
+    return (
+        "scoring paid: " + ", ".join(f"{name} {money(usd)}" for name, usd in paid.items())
+        if paid
+        else ""
+    )
 
 
 def signature_notes(result: RunResult) -> list[str]:
@@ -106,11 +118,18 @@ def signature_notes(result: RunResult) -> list[str]:
     differ, since such values do not compare."""
     notes = []
     for m in result.metrics:
-        found = {b.name: b.signatures[m.name] for b in result.backends if b.status == "done" and m.name in b.signatures}
+        found = {
+            b.name: b.signatures[m.name]
+            for b in result.backends
+            if b.status == "done" and m.name in b.signatures
+        }
         if len(set(found.values())) == 1:
             notes.append(f"{m.name} signature: {next(iter(found.values()))}")
         elif found:
-            notes.append(f"{m.name} signature, not the same for every backend: " + "; ".join(f"{n} {s}" for n, s in found.items()))
+            notes.append(
+                f"{m.name} signature, not the same for every backend: "
+                + "; ".join(f"{n} {s}" for n, s in found.items())
+            )
     return notes
 
 
@@ -137,8 +156,11 @@ class CutShort:
 def cut_short(result: RunResult) -> list[CutShort]:
     """Per finished backend, how many answers stopped at max_new_tokens (or the end of a local
     model's context); predictions written before ftx recorded it count as not cut."""
-    return [CutShort(b.name, b.answers_cut_short, len(b.predictions)) for b in result.backends
-            if b.status == "done" and b.answers_cut_short is not None]
+    return [
+        CutShort(b.name, b.answers_cut_short, len(b.predictions))
+        for b in result.backends
+        if b.status == "done" and b.answers_cut_short is not None
+    ]
 
 
 def cut_short_warnings(result: RunResult) -> list[str]:
@@ -146,8 +168,12 @@ def cut_short_warnings(result: RunResult) -> list[str]:
     limit = result.max_new_tokens
     at = f"max_new_tokens={limit}" if limit else "max_new_tokens"
     advice = f"--set run.max_new_tokens={limit * 2}" if limit else "a higher run.max_new_tokens"
-    return [f"{c.backend}: {c.count} of {c.answers} answers ({c.share:.0%}) stopped at {at} before the model ended them, "
-            f"and their scores count the cut; {advice} gives longer answers room." for c in cut_short(result) if c.many]
+    return [
+        f"{c.backend}: {c.count} of {c.answers} answers ({c.share:.0%}) stopped at {at} before the model ended them, "
+        f"and their scores count the cut; {advice} gives longer answers room."
+        for c in cut_short(result)
+        if c.many
+    ]
 
 
 def cut_short_note(result: RunResult) -> str:
@@ -156,8 +182,9 @@ def cut_short_note(result: RunResult) -> str:
     if not counts:
         return ""
     limit = result.max_new_tokens
-    return (f"answers cut at max_new_tokens{f'={limit}' if limit else ''}: "
-            + ", ".join(f"{c.backend} {c.count}/{c.answers}" for c in counts))
+    return f"answers cut at max_new_tokens{f'={limit}' if limit else ''}: " + ", ".join(
+        f"{c.backend} {c.count}/{c.answers}" for c in counts
+    )
 
 
 def answers_to(result: RunResult, i: int) -> list[tuple[str, str, list[str]]]:
@@ -168,11 +195,31 @@ def answers_to(result: RunResult, i: int) -> list[tuple[str, str, list[str]]]:
         if b.status != "done":
             continue
         answer = b.predictions[i] if i < len(b.predictions) else ""
-        scores = [f"{m.name} {fmt_metric(m.name, b.per_example[m.name][i])}" for m in result.metrics[:3]
-                  if len(b.per_example.get(m.name, [])) > i]
+        scores = [
+            f"{m.name} {fmt_metric(m.name, b.per_example[m.name][i])}"
+            for m in result.metrics[:3]
+            if len(b.per_example.get(m.name, [])) > i
+        ]
         out.append((b.name, answer, scores))
     return out
 
 
-__all__ = ["BackendResult", "MetricInfo", "RunResult", "legend", "fmt_metric", "fmt_seconds", "fmt_count", "fmt_ci", "fmt_interval",
-           "mark", "rows", "answers_to", "signature_notes", "CutShort", "cut_short", "cut_short_note", "cut_short_warnings"]
+__all__ = [
+    "BackendResult",
+    "MetricInfo",
+    "RunResult",
+    "legend",
+    "fmt_metric",
+    "fmt_seconds",
+    "fmt_count",
+    "fmt_ci",
+    "fmt_interval",
+    "mark",
+    "rows",
+    "answers_to",
+    "signature_notes",
+    "CutShort",
+    "cut_short",
+    "cut_short_note",
+    "cut_short_warnings",
+]

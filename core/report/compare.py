@@ -29,7 +29,9 @@ class Change:
 
 def _signature(b: BackendResult, metric: str) -> str:
     """How ``metric`` was computed, less the library version (which does not change the counts)."""
-    return "|".join(part for part in b.signatures.get(metric, "").split("|") if not part.startswith("version:"))
+    return "|".join(
+        part for part in b.signatures.get(metric, "").split("|") if not part.startswith("version:")
+    )
 
 
 def differently_computed(a: RunResult, b: RunResult) -> list[str]:
@@ -41,22 +43,42 @@ def differently_computed(a: RunResult, b: RunResult) -> list[str]:
         for metric in after.signatures if before else ():
             old, new = _signature(before, metric), _signature(after, metric)
             if old and new and old != new and metric not in notes:
-                changed = [(x, y) for x, y in zip(old.split("|"), new.split("|")) if x != y] or [(old, new)]
+                changed = [(x, y) for x, y in zip(old.split("|"), new.split("|")) if x != y] or [
+                    (old, new)
+                ]
                 notes[metric] = f"{metric}: " + ", ".join(f"{x} → {y}" for x, y in changed)
     return list(notes.values())
 
 
-def _verdict(m: MetricInfo, before: BackendResult, after: BackendResult, a: RunResult, b: RunResult, seed: int) -> str:
+def _verdict(
+    m: MetricInfo,
+    before: BackendResult,
+    after: BackendResult,
+    a: RunResult,
+    b: RunResult,
+    seed: int,
+) -> str:
     old, new = _signature(before, m.name), _signature(after, m.name)
     if old and new and old != new:
         return ""  # not the same measure: a difference says nothing about the models
     x, y = before.corpus_stats.get(m.name, []), after.corpus_stats.get(m.name, [])
     score = b.scorers.get(m.name)
-    if score and a.scorers.get(m.name) and m.target is None and x and len(x) == len(y) and len(x[0]) == len(y[0]):
-        return corpus_paired_test(y, x, score, higher_is_better=m.higher_is_better, seed=seed).verdict
+    if (
+        score
+        and a.scorers.get(m.name)
+        and m.target is None
+        and x
+        and len(x) == len(y)
+        and len(x[0]) == len(y[0])
+    ):
+        return corpus_paired_test(
+            y, x, score, higher_is_better=m.higher_is_better, seed=seed
+        ).verdict
     x, y = before.per_example.get(m.name, []), after.per_example.get(m.name, [])
     if x and len(x) == len(y):
-        return paired_test([m.closeness(v) for v in y], [m.closeness(v) for v in x], seed=seed).verdict
+        return paired_test(
+            [m.closeness(v) for v in y], [m.closeness(v) for v in x], seed=seed
+        ).verdict
     return ""
 
 
@@ -72,7 +94,9 @@ def compare_runs(a: RunResult, b: RunResult, seed: int = 0) -> tuple[list[Change
             continue
         for m in metrics:
             verdict = _verdict(m, before, after, a, b, seed) if paired else ""
-            changes.append(Change(after.name, m.name, before.value(m.name), after.value(m.name), verdict))
+            changes.append(
+                Change(after.name, m.name, before.value(m.name), after.value(m.name), verdict)
+            )
     return changes, paired
 
 
@@ -85,22 +109,44 @@ def changes_table(a: RunResult, b: RunResult) -> Any:
     from ftx.report import fmt_metric
 
     changes, paired = compare_runs(a, b)
-    note = ("same eval examples: ▲/▼ better/worse in run B (paired bootstrap, p < 0.05)" if paired
-            else "the runs scored different eval examples: changes are not tested")
+    note = (
+        "same eval examples: ▲/▼ better/worse in run B (paired bootstrap, p < 0.05)"
+        if paired
+        else "the runs scored different eval examples: changes are not tested"
+    )
     differ = differently_computed(a, b)
     if differ:
         note += "\ncomputed differently in the two runs, so not tested: " + "; ".join(differ)
     title = f"{plain(a.run_id, newlines=False)} (A) → {plain(b.run_id, newlines=False)} (B)"
-    table = Table(title=Text(title), title_justify="left", caption=Text(plain(note)), caption_justify="left",
-                  box=box.SIMPLE_HEAVY)
-    for column, justify in (("backend", "left"), ("metric", "left"), ("A", "right"), ("B", "right"), ("change", "right")):
+    table = Table(
+        title=Text(title),
+        title_justify="left",
+        caption=Text(plain(note)),
+        caption_justify="left",
+        box=box.SIMPLE_HEAVY,
+    )
+    for column, justify in (
+        ("backend", "left"),
+        ("metric", "left"),
+        ("A", "right"),
+        ("B", "right"),
+        ("change", "right"),
+    ):
         table.add_column(column, justify=justify, no_wrap=True)
     last = None
     for c in changes:
         delta = Text("–" if c.before is None or c.after is None else f"{c.after - c.before:+.3f}")
         if c.verdict in ("better", "worse"):
-            delta.append(" ▲" if c.verdict == "better" else " ▼", style="green" if c.verdict == "better" else "red")
-        table.add_row(Text(plain(c.backend, newlines=False) if c.backend != last else ""), Text(plain(c.metric, newlines=False)),
-                      fmt_metric(c.metric, c.before), fmt_metric(c.metric, c.after), delta)
+            delta.append(
+                " ▲" if c.verdict == "better" else " ▼",
+                style="green" if c.verdict == "better" else "red",
+            )
+        table.add_row(
+            Text(plain(c.backend, newlines=False) if c.backend != last else ""),
+            Text(plain(c.metric, newlines=False)),
+            fmt_metric(c.metric, c.before),
+            fmt_metric(c.metric, c.after),
+            delta,
+        )
         last = c.backend
     return table

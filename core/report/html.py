@@ -14,8 +14,17 @@ from typing import Any
 
 from ftx.display import plain
 from ftx.hookspecs import hookimpl
-from ftx.report import (answers_to, cut_short_note, cut_short_warnings, fmt_interval, fmt_metric, legend, rows, scoring_cost_note,
-                        signature_notes)
+from ftx.report import (
+    answers_to,
+    cut_short_note,
+    cut_short_warnings,
+    fmt_interval,
+    fmt_metric,
+    legend,
+    rows,
+    scoring_cost_note,
+    signature_notes,
+)
 from ftx.reporter import Reporter
 from ftx.results import RunResult, divergent_examples
 from ftx.store import atomic_write_text
@@ -52,20 +61,30 @@ def colour(i: int) -> str:
 
 
 def table_html(result: RunResult) -> str:
-    head = "".join(f"<th>{text(m.name)}{' ↓' if not m.higher_is_better and m.target is None else ''}"
-                   f"{f' →{m.target:g}' if m.target is not None else ''}</th>" for m in result.metrics)
-    out = [f"<table><tr><th>backend</th>{head}<th>train time</th><th>train tokens</th><th>cost</th></tr>"]
+    head = "".join(
+        f"<th>{text(m.name)}{' ↓' if not m.higher_is_better and m.target is None else ''}"
+        f"{f' →{m.target:g}' if m.target is not None else ''}</th>"
+        for m in result.metrics
+    )
+    out = [
+        f"<table><tr><th>backend</th>{head}<th>train time</th><th>train tokens</th><th>cost</th></tr>"
+    ]
     for row in rows(result):
         b = row["backend"]
         tail = f"<td>{row['time']}</td><td>{row['tokens']}</td><td>{row['cost']}</td>"
         if b.status != "done":
-            out.append(f"<tr><td>{text(row['label'])}</td><td class=failed colspan={len(result.metrics)}>"
-                       f"{text(b.status)}: {text(b.error or 'did not finish')}</td>{tail}</tr>")
+            out.append(
+                f"<tr><td>{text(row['label'])}</td><td class=failed colspan={len(result.metrics)}>"
+                f"{text(b.status)}: {text(b.error or 'did not finish')}</td>{tail}</tr>"
+            )
             continue
         cells = []
         for m in result.metrics:
             verdict = b.vs_baseline.get(m.name)
-            mark = {"better": " <span class=better>▲</span>", "worse": " <span class=worse>▼</span>"}.get(verdict.verdict if verdict else "", "")
+            mark = {
+                "better": " <span class=better>▲</span>",
+                "worse": " <span class=worse>▼</span>",
+            }.get(verdict.verdict if verdict else "", "")
             ci = f" <span class=ci>{escape(row['ci'][m.name])}</span>" if row["ci"][m.name] else ""
             css = " class=best" if m.name in row["best"] else ""
             cells.append(f"<td{css}>{escape(row['values'][m.name])}{ci}{mark}</td>")
@@ -76,34 +95,51 @@ def table_html(result: RunResult) -> str:
 
 def metric_chart(result: RunResult, metric: Any) -> str:
     """Horizontal bars, one per backend, with the 95% interval as a whisker."""
-    done = [(i, b) for i, b in enumerate(result.backends) if b.status == "done" and b.value(metric.name) is not None]
+    done = [
+        (i, b)
+        for i, b in enumerate(result.backends)
+        if b.status == "done" and b.value(metric.name) is not None
+    ]
     if not done:
         return ""
     label_w, bar_w, row_h = 120, 240, 26
     highs = [max(b.value(metric.name), (b.interval(metric.name) or (0, 0))[1]) for _, b in done]
     top = max(max(highs), 1e-9) * 1.1
     height = row_h * len(done) + 24
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 70}" height="{height}" role="img" '
-             f'aria-label="{text(metric.name)} by backend">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 70}" height="{height}" role="img" '
+        f'aria-label="{text(metric.name)} by backend">'
+    ]
     for row, (i, b) in enumerate(done):
         y = row * row_h + 4
         value = b.value(metric.name)
         width = max(0.0, value) / top * bar_w
         parts.append(f'<text x="0" y="{y + 15}" font-size="12">{text(b.name, 18)}</text>')
-        parts.append(f'<rect x="{label_w}" y="{y}" width="{width:.1f}" height="18" fill="{colour(i)}"/>')
+        parts.append(
+            f'<rect x="{label_w}" y="{y}" width="{width:.1f}" height="18" fill="{colour(i)}"/>'
+        )
         if ci := b.interval(metric.name):
             low, high = ci
             x1, x2 = label_w + max(0.0, low) / top * bar_w, label_w + max(0.0, high) / top * bar_w
-            parts.append(f'<path d="M{x1:.1f} {y + 9}H{x2:.1f}M{x1:.1f} {y + 4}V{y + 14}M{x2:.1f} {y + 4}V{y + 14}" stroke="#333" fill="none">'
-                         f'<title>95% interval {escape(fmt_interval(metric.name, low, high))}</title></path>')
-        parts.append(f'<text x="{label_w + bar_w + 6}" y="{y + 15}" font-size="12">{escape(fmt_metric(metric.name, value))}</text>')
+            parts.append(
+                f'<path d="M{x1:.1f} {y + 9}H{x2:.1f}M{x1:.1f} {y + 4}V{y + 14}M{x2:.1f} {y + 4}V{y + 14}" stroke="#333" fill="none">'
+                f"<title>95% interval {escape(fmt_interval(metric.name, low, high))}</title></path>"
+            )
+        parts.append(
+            f'<text x="{label_w + bar_w + 6}" y="{y + 15}" font-size="12">{escape(fmt_metric(metric.name, value))}</text>'
+        )
     axis_y = row_h * len(done) + 8
     parts.append(f'<path d="M{label_w} 0V{axis_y}" stroke="#999"/>')
     parts.append(f'<text x="{label_w}" y="{axis_y + 14}" font-size="10" fill="#666">0</text>')
-    parts.append(f'<text x="{label_w + bar_w}" y="{axis_y + 14}" font-size="10" fill="#666" text-anchor="end">'
-                 f'{escape(fmt_metric(metric.name, top))}</text></svg>')
-    arrow = " (lower is better)" if not metric.higher_is_better and metric.target is None else (
-        f" (closest to {metric.target:g} is best)" if metric.target is not None else "")
+    parts.append(
+        f'<text x="{label_w + bar_w}" y="{axis_y + 14}" font-size="10" fill="#666" text-anchor="end">'
+        f"{escape(fmt_metric(metric.name, top))}</text></svg>"
+    )
+    arrow = (
+        " (lower is better)"
+        if not metric.higher_is_better and metric.target is None
+        else (f" (closest to {metric.target:g} is best)" if metric.target is not None else "")
+    )
     return f"<figure><figcaption>{text(metric.name)}{arrow}</figcaption>{''.join(parts)}</figure>"
 
 
@@ -111,8 +147,14 @@ def loss_chart(result: RunResult) -> str:
     """Training loss against step, one line per backend; validation loss dashed."""
     series = []
     for i, b in enumerate(result.backends):
-        train = [(e["step"], e["loss"]) for e in b.train_log if isinstance(e.get("loss"), (int, float))]
-        evals = [(e["step"], e["eval_loss"]) for e in b.train_log if isinstance(e.get("eval_loss"), (int, float))]
+        train = [
+            (e["step"], e["loss"]) for e in b.train_log if isinstance(e.get("loss"), (int, float))
+        ]
+        evals = [
+            (e["step"], e["eval_loss"])
+            for e in b.train_log
+            if isinstance(e.get("eval_loss"), (int, float))
+        ]
         if len(train) >= 2 or len(evals) >= 2:
             series.append((i, b.name, train, evals))
     if not series:
@@ -126,33 +168,49 @@ def loss_chart(result: RunResult) -> str:
     def xy(step: float, value: float) -> str:
         return f"{left + step / max_step * (w - left - 10):.1f},{(h - bottom) - (value - low) / span * (h - bottom - 10):.1f}"
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="loss curves">',
-             f'<path d="M{left} 5V{h - bottom}H{w - 5}" stroke="#999" fill="none"/>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="loss curves">',
+        f'<path d="M{left} 5V{h - bottom}H{w - 5}" stroke="#999" fill="none"/>',
+    ]
     for frac in (0, 0.5, 1):
         value = low + frac * span
         y = (h - bottom) - frac * (h - bottom - 10)
-        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" fill="#666" text-anchor="end">{value:.2f}</text>')
-    parts.append(f'<text x="{w - 5}" y="{h - 6}" font-size="10" fill="#666" text-anchor="end">step {max_step}</text>')
+        parts.append(
+            f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" fill="#666" text-anchor="end">{value:.2f}</text>'
+        )
+    parts.append(
+        f'<text x="{w - 5}" y="{h - 6}" font-size="10" fill="#666" text-anchor="end">step {max_step}</text>'
+    )
     keys = []
     for i, name, train, evals in series:
         if len(train) >= 2:
-            parts.append(f'<polyline fill="none" stroke="{colour(i)}" stroke-width="2" points="{" ".join(xy(s, v) for s, v in train)}"/>')
+            parts.append(
+                f'<polyline fill="none" stroke="{colour(i)}" stroke-width="2" points="{" ".join(xy(s, v) for s, v in train)}"/>'
+            )
         if len(evals) >= 2:
-            parts.append(f'<polyline fill="none" stroke="{colour(i)}" stroke-width="2" stroke-dasharray="5 4" '
-                         f'points="{" ".join(xy(s, v) for s, v in evals)}"/>')
+            parts.append(
+                f'<polyline fill="none" stroke="{colour(i)}" stroke-width="2" stroke-dasharray="5 4" '
+                f'points="{" ".join(xy(s, v) for s, v in evals)}"/>'
+            )
         keys.append(f'<span style="color:{colour(i)}">■</span> {text(name)}')
     parts.append("</svg>")
-    return (f"<figure><figcaption>loss (solid: training, dashed: validation)</figcaption>{''.join(parts)}"
-            f"<div class=legend>{' '.join(f'<span>{item}</span>' for item in keys)}</div></figure>")
+    return (
+        f"<figure><figcaption>loss (solid: training, dashed: validation)</figcaption>{''.join(parts)}"
+        f"<div class=legend>{' '.join(f'<span>{item}</span>' for item in keys)}</div></figure>"
+    )
 
 
 def examples_html(result: RunResult, n: int = 10) -> str:
     out = []
     for i in divergent_examples(result, n):
-        answers = "".join(f"<tr><td>{text(name)}</td><td class=answer>{text(answer)}</td><td>{text(' · '.join(scores))}</td></tr>"
-                          for name, answer, scores in answers_to(result, i))
-        out.append(f"<div class=example><b>{text(result.example_ids[i])}</b> · {text(result.prompts[i])}<table>"
-                   f"<tr><td>reference</td><td class=answer>{text(result.references[i])}</td><td></td></tr>{answers}</table></div>")
+        answers = "".join(
+            f"<tr><td>{text(name)}</td><td class=answer>{text(answer)}</td><td>{text(' · '.join(scores))}</td></tr>"
+            for name, answer, scores in answers_to(result, i)
+        )
+        out.append(
+            f"<div class=example><b>{text(result.example_ids[i])}</b> · {text(result.prompts[i])}<table>"
+            f"<tr><td>reference</td><td class=answer>{text(result.references[i])}</td><td></td></tr>{answers}</table></div>"
+        )
     return "\n".join(out)
 
 

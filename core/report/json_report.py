@@ -21,7 +21,15 @@ def as_dict(result: RunResult) -> dict[str, Any]:
         "data": result.data,
         "baseline": result.baseline,
         "examples": len(result.example_ids),
-        "metrics": [{"name": m.name, "evaluator": m.evaluator, "higher_is_better": m.higher_is_better, "target": m.target} for m in result.metrics],
+        "metrics": [
+            {
+                "name": m.name,
+                "evaluator": m.evaluator,
+                "higher_is_better": m.higher_is_better,
+                "target": m.target,
+            }
+            for m in result.metrics
+        ],
         "best": {m.name: result.best(m) for m in result.metrics},
         "scoring_cost_usd": result.scoring_cost(),
         "max_new_tokens": result.max_new_tokens,
@@ -38,7 +46,10 @@ def as_dict(result: RunResult) -> dict[str, Any]:
                 "scores": {m.name: b.value(m.name) for m in result.metrics},
                 "ci95": {m.name: list(ci) for m in result.metrics if (ci := b.interval(m.name))},
                 "signatures": b.signatures,
-                "vs_baseline": {m: {"diff": c.diff, "p_value": c.p_value, "verdict": c.verdict} for m, c in b.vs_baseline.items()},
+                "vs_baseline": {
+                    m: {"diff": c.diff, "p_value": c.p_value, "verdict": c.verdict}
+                    for m, c in b.vs_baseline.items()
+                },
             }
             for b in result.backends
         ],

@@ -8,7 +8,14 @@ from typing import Any
 
 from ftx.display import plain
 from ftx.hookspecs import hookimpl
-from ftx.report import cut_short_note, cut_short_warnings, legend, rows, scoring_cost_note, signature_notes
+from ftx.report import (
+    cut_short_note,
+    cut_short_warnings,
+    legend,
+    rows,
+    scoring_cost_note,
+    signature_notes,
+)
 from ftx.reporter import Reporter
 from ftx.results import RunResult
 from ftx.store import atomic_write_text
@@ -20,7 +27,12 @@ def cell(text: object, line_break: str = "<br>") -> str:
     """``text`` as Markdown that stays in its table cell or line: control characters shown as
     escapes, ``\\`` and ``|`` escaped, ``<`` as ``&lt;`` (no HTML from the data), line breaks
     as ``<br>`` (or ``line_break``)."""
-    text = plain(_LINE_BREAK.sub("\n", str(text))).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+    text = (
+        plain(_LINE_BREAK.sub("\n", str(text)))
+        .replace("\\", "\\\\")
+        .replace("|", "\\|")
+        .replace("<", "&lt;")
+    )
     return text.replace("\n", line_break)
 
 
@@ -35,7 +47,13 @@ def sentence(text: str) -> str:
 
 
 def render(result: RunResult) -> str:
-    header = ["backend", *[cell(m.name) for m in result.metrics], "train time", "train tokens", "cost"]
+    header = [
+        "backend",
+        *[cell(m.name) for m in result.metrics],
+        "train time",
+        "train tokens",
+        "cost",
+    ]
     lines = [
         f"# ftx run {cell(result.run_id, ' ')}",
         "",
@@ -47,14 +65,28 @@ def render(result: RunResult) -> str:
     for row in rows(result):
         b = row["backend"]
         if b.status != "done":
-            cells = [cell(f"{b.status}: {b.error or 'did not finish'}")] + [""] * (len(result.metrics) - 1)
+            cells = [cell(f"{b.status}: {b.error or 'did not finish'}")] + [""] * (
+                len(result.metrics) - 1
+            )
         else:
             cells = []
             for m in result.metrics:
-                value = row["values"][m.name] + (f" {row['ci'][m.name]}" if row["ci"][m.name] else "") + (f" {row['marks'][m.name]}" if row["marks"][m.name] else "")
+                value = (
+                    row["values"][m.name]
+                    + (f" {row['ci'][m.name]}" if row["ci"][m.name] else "")
+                    + (f" {row['marks'][m.name]}" if row["marks"][m.name] else "")
+                )
                 cells.append(f"**{value}**" if m.name in row["best"] else value)
-        lines.append("| " + " | ".join([cell(row["label"]), *cells, row["time"], row["tokens"], row["cost"]]) + " |")
-    lines += ["", "Bold marks the best value in each column" + (f"; {legend(result)}." if legend(result) else ".")]
+        lines.append(
+            "| "
+            + " | ".join([cell(row["label"]), *cells, row["time"], row["tokens"], row["cost"]])
+            + " |"
+        )
+    lines += [
+        "",
+        "Bold marks the best value in each column"
+        + (f"; {legend(result)}." if legend(result) else "."),
+    ]
     if notes := signature_notes(result):
         lines += ["", " · ".join(cell(note, " ") for note in notes)]
     if note := scoring_cost_note(result):

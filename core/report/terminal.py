@@ -7,7 +7,15 @@ from typing import Any
 
 from ftx.display import plain
 from ftx.hookspecs import hookimpl
-from ftx.report import answers_to, cut_short_note, cut_short_warnings, legend, rows, scoring_cost_note, signature_notes
+from ftx.report import (
+    answers_to,
+    cut_short_note,
+    cut_short_warnings,
+    legend,
+    rows,
+    scoring_cost_note,
+    signature_notes,
+)
 from ftx.reporter import Reporter
 from ftx.results import RunResult
 
@@ -23,15 +31,22 @@ def shown(text: object, style: str = "", *, newlines: bool = True) -> Any:
 
 def header(m: Any) -> str:
     """The metric's name and direction: ↓ lower is better, →1 closest to 1 is better."""
-    return plain(m.name, newlines=False) + (f" →{m.target:g}" if m.target is not None else "" if m.higher_is_better else " ↓")
+    return plain(m.name, newlines=False) + (
+        f" →{m.target:g}" if m.target is not None else "" if m.higher_is_better else " ↓"
+    )
 
 
 def _title(result: RunResult) -> Any:
-    return shown(f"ftx run {plain(result.run_id, newlines=False)} · {len(result.example_ids)} held-out examples", newlines=False)
+    return shown(
+        f"ftx run {plain(result.run_id, newlines=False)} · {len(result.example_ids)} held-out examples",
+        newlines=False,
+    )
 
 
 def _caption(result: RunResult, best: str) -> Any:
-    first = best + (f" · baseline: {plain(result.baseline, newlines=False)}" if result.baseline else "")
+    first = best + (
+        f" · baseline: {plain(result.baseline, newlines=False)}" if result.baseline else ""
+    )
     return shown("\n".join(filter(None, [first, legend(result, sep="\n")])))
 
 
@@ -51,19 +66,39 @@ def comparison_table(result: RunResult, width: int = 80) -> Any:
 
     shown_rows = rows(result)
     names = max([7, *(len(plain(row["label"], newlines=False)) for row in shown_rows)])
-    metrics = [max(len(line) for line in [*header(m).split("_"), *(str(_value(row, m.name)) for row in shown_rows),
-                                          *(row["ci"][m.name] for row in shown_rows)])
-               for m in result.metrics]
-    wide = names + sum(w + 3 for w in metrics) + 3 + 9 + 1  # each column padded and ruled, the train column, the edge
+    metrics = [
+        max(
+            len(line)
+            for line in [
+                *header(m).split("_"),
+                *(str(_value(row, m.name)) for row in shown_rows),
+                *(row["ci"][m.name] for row in shown_rows),
+            ]
+        )
+        for m in result.metrics
+    ]
+    wide = (
+        names + sum(w + 3 for w in metrics) + 3 + 9 + 1
+    )  # each column padded and ruled, the train column, the edge
     if wide > width:
         return metric_rows_table(result)
-    table = Table(title=_title(result), title_justify="left", caption=_caption(result, "★ best in column"), caption_justify="left",
-                  box=box.SIMPLE_HEAVY)
+    table = Table(
+        title=_title(result),
+        title_justify="left",
+        caption=_caption(result, "★ best in column"),
+        caption_justify="left",
+        box=box.SIMPLE_HEAVY,
+    )
     table.add_column("backend", style="bold", no_wrap=True)
     for m in result.metrics:
-        table.add_column(shown(header(m).replace("_", "\n")), justify="right", no_wrap=True)  # exact_match: two short lines
-    table.add_column("train\ntokens" + ("\ncost" if any(b.cost is not None for b in result.backends) else ""),
-                     justify="right", no_wrap=True)
+        table.add_column(
+            shown(header(m).replace("_", "\n")), justify="right", no_wrap=True
+        )  # exact_match: two short lines
+    table.add_column(
+        "train\ntokens" + ("\ncost" if any(b.cost is not None for b in result.backends) else ""),
+        justify="right",
+        no_wrap=True,
+    )
     for row in shown_rows:
         b = row["backend"]
         train = Text(row["time"])
@@ -72,7 +107,11 @@ def comparison_table(result: RunResult, width: int = 80) -> Any:
                 train.append("\n" + extra, style="dim")
         label = shown(row["label"], newlines=False)
         if b.status != "done":
-            cells = [shown(b.status, "red", newlines=False)] + [""] * (len(result.metrics) - 1) if result.metrics else []
+            cells = (
+                [shown(b.status, "red", newlines=False)] + [""] * (len(result.metrics) - 1)
+                if result.metrics
+                else []
+            )
             table.add_row(label, *cells, train)
             continue
         cells = []
@@ -90,8 +129,13 @@ def metric_rows_table(result: RunResult) -> Any:
     from rich import box
     from rich.table import Table
 
-    table = Table(title=_title(result), title_justify="left", caption=_caption(result, "★ best in row"), caption_justify="left",
-                  box=box.SIMPLE_HEAVY)
+    table = Table(
+        title=_title(result),
+        title_justify="left",
+        caption=_caption(result, "★ best in row"),
+        caption_justify="left",
+        box=box.SIMPLE_HEAVY,
+    )
     table.add_column("metric", style="bold", no_wrap=True)
     shown_rows = rows(result)
     for row in shown_rows:
@@ -126,7 +170,9 @@ def sparkline(values: list[float], width: int = 32) -> str:
         values = [sum(values[a:b]) / (b - a) for a, b in zip(edges, edges[1:]) if b > a]
     low, high = min(values), max(values)
     span = (high - low) or 1.0
-    return "".join(SPARKS[min(len(SPARKS) - 1, int((v - low) / span * len(SPARKS)))] for v in values)
+    return "".join(
+        SPARKS[min(len(SPARKS) - 1, int((v - low) / span * len(SPARKS)))] for v in values
+    )
 
 
 def loss_curves(result: RunResult) -> list[Any]:
@@ -138,7 +184,9 @@ def loss_curves(result: RunResult) -> list[Any]:
         train = [e["loss"] for e in b.train_log if isinstance(e.get("loss"), (int, float))]
         if len(train) < 2:
             continue
-        evals = [e["eval_loss"] for e in b.train_log if isinstance(e.get("eval_loss"), (int, float))]
+        evals = [
+            e["eval_loss"] for e in b.train_log if isinstance(e.get("eval_loss"), (int, float))
+        ]
         line = shown(f"{names[b.name]:<{width}}  loss {train[0]:.3f} ")
         line.append(sparkline(train), style="cyan")
         line.append(f" {train[-1]:.3f} · {len(train)} steps")
@@ -158,15 +206,24 @@ def print_examples(result: RunResult, n: int, console: Any) -> None:
     from ftx.results import divergent_examples
 
     for rank, i in enumerate(divergent_examples(result, n), start=1):
-        title = Text.assemble((f"{rank}. {plain(result.example_ids[i], newlines=False)}", "bold"), " · ",
-                              plain(result.prompts[i]))
-        table = Table(box=box.SIMPLE, show_header=True, title_justify="left", expand=False, title=title)
+        title = Text.assemble(
+            (f"{rank}. {plain(result.example_ids[i], newlines=False)}", "bold"),
+            " · ",
+            plain(result.prompts[i]),
+        )
+        table = Table(
+            box=box.SIMPLE, show_header=True, title_justify="left", expand=False, title=title
+        )
         table.add_column("", style="bold", no_wrap=True)
         table.add_column("answer", overflow="fold", ratio=1)
         table.add_column("scores", no_wrap=True, style="dim")
         table.add_row("reference", shown(result.references[i], "green"), "")
         for name, answer, scores in answers_to(result, i):
-            table.add_row(shown(name, newlines=False), shown(answer) if answer else Text("(empty)", style="dim"), shown("\n".join(scores)))
+            table.add_row(
+                shown(name, newlines=False),
+                shown(answer) if answer else Text("(empty)", style="dim"),
+                shown("\n".join(scores)),
+            )
         console.print(table)
 
 
@@ -191,10 +248,20 @@ class TerminalReporter(Reporter):
             console.print(shown(note, "dim"))
         for b in result.backends:
             if b.status != "done":
-                why = f" {b.status}: {b.error or 'did not finish'}" + (f" (log: {b.log})" if b.log else "")
-                console.print(Text.assemble((f"✗ {plain(b.name, newlines=False)}", "red"), plain(why)))
-        files = [p.name for p in (run_dir / "report.json", run_dir / "report.md", run_dir / "report.html") if p.exists()]
-        console.print(shown(f"run directory: {run_dir}" + (f" ({', '.join(files)})" if files else ""), "dim"))
+                why = f" {b.status}: {b.error or 'did not finish'}" + (
+                    f" (log: {b.log})" if b.log else ""
+                )
+                console.print(
+                    Text.assemble((f"✗ {plain(b.name, newlines=False)}", "red"), plain(why))
+                )
+        files = [
+            p.name
+            for p in (run_dir / "report.json", run_dir / "report.md", run_dir / "report.html")
+            if p.exists()
+        ]
+        console.print(
+            shown(f"run directory: {run_dir}" + (f" ({', '.join(files)})" if files else ""), "dim")
+        )
 
 
 @hookimpl

@@ -20,7 +20,6 @@ from ftx.store import atomic_write_text
 from ftx.templates import Template
 from ftx.types import Completion, Message, Scores, TrainStats
 
-
 # --- formatter: {"input": ..., "target": ...} ---------------------------------------------------
 
 
@@ -62,7 +61,9 @@ def _words(text: str) -> set[str]:
 
 @dataclass
 class NearestOptions:
-    fallback: str = option("I don't know.", "answer when no training question shares a word with the prompt")
+    fallback: str = option(
+        "I don't know.", "answer when no training question shares a word with the prompt"
+    )
 
 
 class NearestModel(TrainedModel):
@@ -74,7 +75,10 @@ class NearestModel(TrainedModel):
         out = []
         for messages in prompts:
             asked = _words(messages[-1].content)
-            score, answer = max(((len(asked & q) / max(len(asked | q), 1), a) for q, a in self.pairs), default=(0.0, ""))
+            score, answer = max(
+                ((len(asked & q) / max(len(asked | q), 1), a) for q, a in self.pairs),
+                default=(0.0, ""),
+            )
             out.append(Completion(answer if score > 0 else self.fallback))
         return out
 
@@ -102,8 +106,14 @@ class ContainsEvaluator(Evaluator):
     metrics = ("contains",)
 
     def score(self, predictions, references, prompts):
-        return Scores({"contains": [float(bool(normalize(r)) and f" {normalize(r)} " in f" {normalize(p)} ")
-                                    for p, r in zip(predictions, references)]})
+        return Scores(
+            {
+                "contains": [
+                    float(bool(normalize(r)) and f" {normalize(r)} " in f" {normalize(p)} ")
+                    for p, r in zip(predictions, references)
+                ]
+            }
+        )
 
 
 # --- reporter: predictions side by side in a CSV -----------------------------------------------------

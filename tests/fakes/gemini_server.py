@@ -34,7 +34,9 @@ class Behaviour:
     auth: int = 200  # 401: every token is refused; 403: the account lacks permission
     generate_429: int = 0  # the next N generateContent requests get 429 with Retry-After
     generate_500: int = 0
-    cut_at_max_tokens: bool = False  # answers longer than maxOutputTokens words stop there: finishReason MAX_TOKENS
+    cut_at_max_tokens: bool = (
+        False  # answers longer than maxOutputTokens words stop there: finishReason MAX_TOKENS
+    )
     retry_after: str = "0"
 
 
@@ -43,8 +45,17 @@ class State:
     objects: dict[str, bytes] = field(default_factory=dict)  # "gs://bucket/name" -> content
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     polls: dict[str, int] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=lambda: {"tokens": 0, "uploads": 0, "jobs": 0, "generate": 0, "errors": 0,
-                                                            "cancels": 0, "model_checks": 0})
+    counts: dict[str, int] = field(
+        default_factory=lambda: {
+            "tokens": 0,
+            "uploads": 0,
+            "jobs": 0,
+            "generate": 0,
+            "errors": 0,
+            "cancels": 0,
+            "model_checks": 0,
+        }
+    )
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -64,12 +75,25 @@ class FakeGoogle(FakeServer):
         from cryptography.hazmat.primitives.asymmetric import rsa
 
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
         path = folder / "service-account.json"
-        path.write_text(json.dumps({
-            "type": "service_account", "project_id": PROJECT, "private_key_id": "k1", "private_key": pem,
-            "client_email": f"ftx-test@{PROJECT}.iam.gserviceaccount.com", "client_id": "1", "token_uri": f"{self.url}/token",
-        }))
+        path.write_text(
+            json.dumps(
+                {
+                    "type": "service_account",
+                    "project_id": PROJECT,
+                    "private_key_id": "k1",
+                    "private_key": pem,
+                    "client_email": f"ftx-test@{PROJECT}.iam.gserviceaccount.com",
+                    "client_id": "1",
+                    "token_uri": f"{self.url}/token",
+                }
+            )
+        )
         return path
 
     # --- HTTP --------------------------------------------------------------------------------
@@ -82,27 +106,45 @@ class FakeGoogle(FakeServer):
         if path == "/token":
             with self.state.lock:
                 self.state.counts["tokens"] += 1
-            return self._send(req, 200, {"access_token": TOKEN, "expires_in": 3600, "token_type": "Bearer"})
+            return self._send(
+                req, 200, {"access_token": TOKEN, "expires_in": 3600, "token_type": "Bearer"}
+            )
         if path.startswith(("/upload/storage/", "/storage/")):
             return self._storage(req, method, path, query, body)
         if path.startswith(("/v1beta/models/", "/v1/models/")):  # the Developer API, with a key
-            if req.headers.get("x-goog-api-key") != API_KEY and query.get("key", [""])[0] != API_KEY:
-                return self._error(req, 400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT")
+            if (
+                req.headers.get("x-goog-api-key") != API_KEY
+                and query.get("key", [""])[0] != API_KEY
+            ):
+                return self._error(
+                    req, 400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT"
+                )
             model = path.split("/models/", 1)[1].split(":")[0]
             if method == "GET":
                 return self._model(req, {}, model)
             return self._generate(req, json.loads(body or b"{}"), model, None)
         if self.behaviour.auth == 401 or req.headers.get("Authorization") != f"Bearer {TOKEN}":
-            return self._error(req, 401, "Request had invalid authentication credentials.", "UNAUTHENTICATED")
+            return self._error(
+                req, 401, "Request had invalid authentication credentials.", "UNAUTHENTICATED"
+            )
         if self.behaviour.auth == 403:
-            return self._error(req, 403, "Permission 'aiplatform.tuningJobs.create' denied on resource.", "PERMISSION_DENIED")
+            return self._error(
+                req,
+                403,
+                "Permission 'aiplatform.tuningJobs.create' denied on resource.",
+                "PERMISSION_DENIED",
+            )
         base = rf"/v1beta1/projects/{PROJECT}/locations/{LOCATION}"
         routes = [
             ("POST", base + r"/tuningJobs", self._create_job),
             ("GET", base + r"/tuningJobs/(\w+)", self._get_job),
             ("POST", base + r"/tuningJobs/(\w+):cancel", self._cancel),
             ("GET", r"/v1beta1/publishers/google/models/([\w.\-]+)", self._model),
-            ("POST", base + r"/publishers/google/models/([\w.\-]+):generateContent", self._generate_base),
+            (
+                "POST",
+                base + r"/publishers/google/models/([\w.\-]+):generateContent",
+                self._generate_base,
+            ),
             ("POST", base + r"/endpoints/(\w+):generateContent", self._generate_tuned),
         ]
         for verb, pattern, handler in routes:
@@ -111,13 +153,18 @@ class FakeGoogle(FakeServer):
                 return handler(req, json.loads(body or b"{}"), *match.groups())
         self._error(req, 404, f"no route {method} {path}", "NOT_FOUND")
 
-
-    def _error(self, req, status: int, message: str, reason: str, headers: dict[str, str] | None = None) -> None:
-        self._send(req, status, {"error": {"code": status, "message": message, "status": reason}}, headers)
+    def _error(
+        self, req, status: int, message: str, reason: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self._send(
+            req, status, {"error": {"code": status, "message": message, "status": reason}}, headers
+        )
 
     # --- Cloud Storage (what google-cloud-storage calls for a small upload) ----------------------
 
-    def _storage(self, req, method: str, path: str, query: dict[str, list[str]], body: bytes) -> None:
+    def _storage(
+        self, req, method: str, path: str, query: dict[str, list[str]], body: bytes
+    ) -> None:
         match = re.fullmatch(r"/upload/storage/v1/b/([\w.\-]+)/o", path)
         if method == "POST" and match and query.get("uploadType") == ["multipart"]:
             if match.group(1) == "no-such-bucket":
@@ -130,7 +177,16 @@ class FakeGoogle(FakeServer):
             with self.state.lock:
                 self.state.objects[f"gs://{match.group(1)}/{name}"] = content
                 self.state.counts["uploads"] += 1
-            return self._send(req, 200, {"kind": "storage#object", "bucket": match.group(1), "name": name, "size": str(len(content))})
+            return self._send(
+                req,
+                200,
+                {
+                    "kind": "storage#object",
+                    "bucket": match.group(1),
+                    "name": name,
+                    "size": str(len(content)),
+                },
+            )
         self._error(req, 404, f"no storage route {method} {path}", "NOT_FOUND")
 
     # --- Vertex AI tuning jobs -------------------------------------------------------------------
@@ -139,15 +195,32 @@ class FakeGoogle(FakeServer):
         spec = body.get("supervisedTuningSpec", {})
         uri = spec.get("trainingDatasetUri", "")
         if uri not in self.state.objects:
-            return self._error(req, 400, f"Training dataset {uri} does not exist.", "INVALID_ARGUMENT")
-        if body.get("baseModel") not in ("gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.5-pro"):
-            return self._error(req, 400, f"Base model {body.get('baseModel')} is not supported for tuning.", "INVALID_ARGUMENT")
+            return self._error(
+                req, 400, f"Training dataset {uri} does not exist.", "INVALID_ARGUMENT"
+            )
+        if body.get("baseModel") not in (
+            "gemini-2.5-flash",
+            "gemini-2.5-flash-lite",
+            "gemini-2.5-pro",
+        ):
+            return self._error(
+                req,
+                400,
+                f"Base model {body.get('baseModel')} is not supported for tuning.",
+                "INVALID_ARGUMENT",
+            )
         with self.state.lock:
             self.state.counts["jobs"] += 1
             number = str(1000 + self.state.counts["jobs"])
             name = f"projects/{PROJECT}/locations/{LOCATION}/tuningJobs/{number}"
-            job = {"name": name, "state": "JOB_STATE_PENDING", "baseModel": body["baseModel"], "supervisedTuningSpec": spec,
-                   "tunedModelDisplayName": body.get("tunedModelDisplayName"), "createTime": _now()}
+            job = {
+                "name": name,
+                "state": "JOB_STATE_PENDING",
+                "baseModel": body["baseModel"],
+                "supervisedTuningSpec": spec,
+                "tunedModelDisplayName": body.get("tunedModelDisplayName"),
+                "createTime": _now(),
+            }
             self.state.jobs[number] = job
             self.state.polls[number] = 0
         return self._send(req, 200, job)
@@ -172,15 +245,32 @@ class FakeGoogle(FakeServer):
             rows = [json.loads(line) for line in data.splitlines()]
             assert all(r["contents"][-1]["role"] == "model" for r in rows)
         except (ValueError, KeyError, AssertionError):  # bad data fails the job, as Vertex does
-            job.update(state="JOB_STATE_FAILED", endTime=_now(),
-                       error={"code": 3, "message": "Invalid training data: each line needs 'contents' ending with a 'model' turn."})
+            job.update(
+                state="JOB_STATE_FAILED",
+                endTime=_now(),
+                error={
+                    "code": 3,
+                    "message": "Invalid training data: each line needs 'contents' ending with a 'model' turn.",
+                },
+            )
             return
-        tokens = sum(len(part["text"].split()) for r in rows for c in r["contents"] for part in c["parts"])
-        job.update(state="JOB_STATE_SUCCEEDED", endTime=_now(),
-                   tunedModel={"model": f"projects/{PROJECT}/locations/{LOCATION}/models/{number}@1",
-                               "endpoint": f"projects/{PROJECT}/locations/{LOCATION}/endpoints/{number}"},
-                   tuningDataStats={"supervisedTuningDataStats": {"tuningDatasetExampleCount": str(len(rows)),
-                                                                  "totalBillableTokenCount": str(tokens * 3)}})
+        tokens = sum(
+            len(part["text"].split()) for r in rows for c in r["contents"] for part in c["parts"]
+        )
+        job.update(
+            state="JOB_STATE_SUCCEEDED",
+            endTime=_now(),
+            tunedModel={
+                "model": f"projects/{PROJECT}/locations/{LOCATION}/models/{number}@1",
+                "endpoint": f"projects/{PROJECT}/locations/{LOCATION}/endpoints/{number}",
+            },
+            tuningDataStats={
+                "supervisedTuningDataStats": {
+                    "tuningDatasetExampleCount": str(len(rows)),
+                    "totalBillableTokenCount": str(tokens * 3),
+                }
+            },
+        )
 
     def _cancel(self, req, body: dict[str, Any], number: str) -> None:
         with self.state.lock:
@@ -195,7 +285,9 @@ class FakeGoogle(FakeServer):
             self.state.counts["model_checks"] += 1
         if not model.startswith("gemini-"):
             return self._error(req, 404, f"Publisher Model `{model}` was not found.", "NOT_FOUND")
-        return self._send(req, 200, {"name": f"publishers/google/models/{model}", "versionId": "001"})
+        return self._send(
+            req, 200, {"name": f"publishers/google/models/{model}", "versionId": "001"}
+        )
 
     # --- generateContent -------------------------------------------------------------------------
 
@@ -214,26 +306,54 @@ class FakeGoogle(FakeServer):
             if self.behaviour.generate_429 > 0:
                 self.behaviour.generate_429 -= 1
                 self.state.counts["errors"] += 1
-                return self._error(req, 429, "Resource exhausted. Please try again later.", "RESOURCE_EXHAUSTED",
-                                   {"Retry-After": self.behaviour.retry_after})
+                return self._error(
+                    req,
+                    429,
+                    "Resource exhausted. Please try again later.",
+                    "RESOURCE_EXHAUSTED",
+                    {"Retry-After": self.behaviour.retry_after},
+                )
             if self.behaviour.generate_500 > 0:
                 self.behaviour.generate_500 -= 1
                 self.state.counts["errors"] += 1
                 return self._error(req, 500, "Internal error encountered.", "INTERNAL")
         question = body["contents"][-1]["parts"][0]["text"]
-        answer = self._answer(question, job) if job else "I believe that is a question about a classic novel."
+        answer = (
+            self._answer(question, job)
+            if job
+            else "I believe that is a question about a classic novel."
+        )
         finish = "STOP"
         limit = body.get("generationConfig", {}).get("maxOutputTokens")
         if self.behaviour.cut_at_max_tokens and limit and len(answer.split()) > limit:
             answer, finish = " ".join(answer.split()[:limit]), "MAX_TOKENS"
-        usage = {"promptTokenCount": len(question.split()), "candidatesTokenCount": len(answer.split()),
-                 "totalTokenCount": len(question.split()) + len(answer.split())}
-        return self._send(req, 200, {"candidates": [{"content": {"role": "model", "parts": [{"text": answer}]}, "finishReason": finish}],
-                                     "usageMetadata": usage, "modelVersion": model})
+        usage = {
+            "promptTokenCount": len(question.split()),
+            "candidatesTokenCount": len(answer.split()),
+            "totalTokenCount": len(question.split()) + len(answer.split()),
+        }
+        return self._send(
+            req,
+            200,
+            {
+                "candidates": [
+                    {
+                        "content": {"role": "model", "parts": [{"text": answer}]},
+                        "finishReason": finish,
+                    }
+                ],
+                "usageMetadata": usage,
+                "modelVersion": model,
+            },
+        )
 
     def _answer(self, question: str, job: dict[str, Any]) -> str:
         best, best_score = "I do not know.", 0.0
-        for line in self.state.objects[job["supervisedTuningSpec"]["trainingDatasetUri"]].decode().splitlines():
+        for line in (
+            self.state.objects[job["supervisedTuningSpec"]["trainingDatasetUri"]]
+            .decode()
+            .splitlines()
+        ):
             turns = json.loads(line)["contents"]
             asked = _words(turns[-2]["parts"][0]["text"])
             score = len(asked & _words(question)) / max(len(asked | _words(question)), 1)

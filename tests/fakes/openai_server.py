@@ -31,8 +31,12 @@ class Behaviour:
     chat_500_after: int = -1  # after N more answered chat requests, every one gets 500 (-1: never)
     retry_after: str = "0"
     latency: float = 0.0  # seconds each chat completion takes, like a real model answering
-    cut_at_max_tokens: bool = False  # answers longer than max_completion_tokens words stop there: finish_reason "length"
-    echo_authorization: bool = False  # every answer quotes the Authorization header it came with (a leaky proxy)
+    cut_at_max_tokens: bool = (
+        False  # answers longer than max_completion_tokens words stop there: finish_reason "length"
+    )
+    echo_authorization: bool = (
+        False  # every answer quotes the Authorization header it came with (a leaky proxy)
+    )
 
 
 @dataclass
@@ -40,7 +44,9 @@ class State:
     files: dict[str, bytes] = field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     polls: dict[str, int] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=lambda: {"uploads": 0, "jobs": 0, "chat": 0, "chat_errors": 0, "cancels": 0})
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"uploads": 0, "jobs": 0, "chat": 0, "chat_errors": 0, "cancels": 0}
+    )
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -62,7 +68,17 @@ class FakeOpenAI(FakeServer):
 
     def _handle(self, req: BaseHTTPRequestHandler, method: str) -> None:
         if req.headers.get("Authorization") != f"Bearer {KEY}":
-            return self._send(req, 401, {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error", "code": "invalid_api_key"}})
+            return self._send(
+                req,
+                401,
+                {
+                    "error": {
+                        "message": "Incorrect API key provided.",
+                        "type": "invalid_request_error",
+                        "code": "invalid_api_key",
+                    }
+                },
+            )
         length = int(req.headers.get("Content-Length") or 0)
         body = req.rfile.read(length) if length else b""
         path = req.path.split("?")[0]
@@ -82,7 +98,6 @@ class FakeOpenAI(FakeServer):
                 return self._send(req, status, payload, headers)
         self._send(req, 404, {"error": {"message": f"no route {method} {path}"}})
 
-
     # --- files and jobs --------------------------------------------------------------------------
 
     def _upload(self, req, body: bytes):
@@ -99,8 +114,19 @@ class FakeOpenAI(FakeServer):
             self.state.counts["uploads"] += 1
             file_id = f"file-{self.state.counts['uploads']}"
             self.state.files[file_id] = content
-        return 200, {"id": file_id, "object": "file", "bytes": len(content), "created_at": int(time.time()),
-                     "filename": filename, "purpose": "fine-tune", "status": "processed"}, None
+        return (
+            200,
+            {
+                "id": file_id,
+                "object": "file",
+                "bytes": len(content),
+                "created_at": int(time.time()),
+                "filename": filename,
+                "purpose": "fine-tune",
+                "status": "processed",
+            },
+            None,
+        )
 
     def _create_job(self, req, body: bytes):
         params = json.loads(body)
@@ -111,12 +137,25 @@ class FakeOpenAI(FakeServer):
             self.state.counts["jobs"] += 1
             job_id = f"ftjob-{self.state.counts['jobs']}"
             job = {
-                "id": job_id, "object": "fine_tuning.job", "model": params["model"], "created_at": int(time.time()),
-                "status": "validating_files", "training_file": params["training_file"],
-                "validation_file": params.get("validation_file"), "fine_tuned_model": None, "finished_at": None,
-                "error": None, "hyperparameters": (params.get("method") or {}).get("supervised", {}).get("hyperparameters", {}),
-                "method": params.get("method"), "organization_id": "org-fake", "result_files": [], "seed": params.get("seed") or 0,
-                "trained_tokens": None, "suffix": params.get("suffix"),
+                "id": job_id,
+                "object": "fine_tuning.job",
+                "model": params["model"],
+                "created_at": int(time.time()),
+                "status": "validating_files",
+                "training_file": params["training_file"],
+                "validation_file": params.get("validation_file"),
+                "fine_tuned_model": None,
+                "finished_at": None,
+                "error": None,
+                "hyperparameters": (params.get("method") or {})
+                .get("supervised", {})
+                .get("hyperparameters", {}),
+                "method": params.get("method"),
+                "organization_id": "org-fake",
+                "result_files": [],
+                "seed": params.get("seed") or 0,
+                "trained_tokens": None,
+                "suffix": params.get("suffix"),
             }
             self.state.jobs[job_id] = job
             self.state.polls[job_id] = 0
@@ -132,12 +171,23 @@ class FakeOpenAI(FakeServer):
             job["status"] = order[stage]
             return
         if self.behaviour.fail_job:
-            job.update(status="failed", finished_at=int(time.time()),
-                       error={"code": "invalid_training_file", "message": self.behaviour.fail_job, "param": "training_file"})
+            job.update(
+                status="failed",
+                finished_at=int(time.time()),
+                error={
+                    "code": "invalid_training_file",
+                    "message": self.behaviour.fail_job,
+                    "param": "training_file",
+                },
+            )
             return
         training = self.state.files[job["training_file"]]
-        job.update(status="succeeded", finished_at=int(time.time()), trained_tokens=len(training) // 4 * 3,
-                   fine_tuned_model=f"ft:{job['model']}:ftx:{job['suffix'] or 'run'}:{job['id'][-4:]}")
+        job.update(
+            status="succeeded",
+            finished_at=int(time.time()),
+            trained_tokens=len(training) // 4 * 3,
+            fine_tuned_model=f"ft:{job['model']}:ftx:{job['suffix'] or 'run'}:{job['id'][-4:]}",
+        )
 
     def _get_job(self, req, body, job_id):
         with self.state.lock:
@@ -149,23 +199,62 @@ class FakeOpenAI(FakeServer):
 
     def _events(self, req, body, job_id):
         job = self.state.jobs[job_id]
-        events = [{"id": f"ev-{job_id}-1", "object": "fine_tuning.job.event", "created_at": job["created_at"], "level": "info",
-                   "message": "Validating training file", "type": "message", "data": {}}]
+        events = [
+            {
+                "id": f"ev-{job_id}-1",
+                "object": "fine_tuning.job.event",
+                "created_at": job["created_at"],
+                "level": "info",
+                "message": "Validating training file",
+                "type": "message",
+                "data": {},
+            }
+        ]
         if job["status"] in ("running", "succeeded"):
             for step in (1, 2, 3):
-                events.append({"id": f"ev-{job_id}-s{step}", "object": "fine_tuning.job.event", "created_at": job["created_at"] + step,
-                               "level": "info", "message": f"Step {step}/3: training loss={2.0 / step:.2f}", "type": "metrics",
-                               "data": {"step": step, "train_loss": 2.0 / step, "total_steps": 3,
-                                        **({"valid_loss": 2.5 / step} if job["validation_file"] else {})}})
+                events.append(
+                    {
+                        "id": f"ev-{job_id}-s{step}",
+                        "object": "fine_tuning.job.event",
+                        "created_at": job["created_at"] + step,
+                        "level": "info",
+                        "message": f"Step {step}/3: training loss={2.0 / step:.2f}",
+                        "type": "metrics",
+                        "data": {
+                            "step": step,
+                            "train_loss": 2.0 / step,
+                            "total_steps": 3,
+                            **({"valid_loss": 2.5 / step} if job["validation_file"] else {}),
+                        },
+                    }
+                )
         if job["status"] == "failed":
-            events.append({"id": f"ev-{job_id}-f", "object": "fine_tuning.job.event", "created_at": job["created_at"] + 9,
-                           "level": "error", "message": job["error"]["message"], "type": "message", "data": {}})
+            events.append(
+                {
+                    "id": f"ev-{job_id}-f",
+                    "object": "fine_tuning.job.event",
+                    "created_at": job["created_at"] + 9,
+                    "level": "error",
+                    "message": job["error"]["message"],
+                    "type": "message",
+                    "data": {},
+                }
+            )
         events.reverse()  # newest first, as the API lists them
         return 200, {"object": "list", "data": events, "has_more": False}, None
 
     def _model(self, req, body, model):
         if not model.startswith(("gpt-", "ft:")):
-            return 404, {"error": {"message": f"The model '{model}' does not exist", "code": "model_not_found"}}, None
+            return (
+                404,
+                {
+                    "error": {
+                        "message": f"The model '{model}' does not exist",
+                        "code": "model_not_found",
+                    }
+                },
+                None,
+            )
         return 200, {"id": model, "object": "model", "created": 0, "owned_by": "openai"}, None
 
     def _cancel(self, req, body, job_id):
@@ -185,11 +274,25 @@ class FakeOpenAI(FakeServer):
             if self.behaviour.chat_429 > 0:
                 self.behaviour.chat_429 -= 1
                 self.state.counts["chat_errors"] += 1
-                return 429, {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}, {"Retry-After": self.behaviour.retry_after}
+                return (
+                    429,
+                    {
+                        "error": {
+                            "message": "Rate limit reached",
+                            "type": "requests",
+                            "code": "rate_limit_exceeded",
+                        }
+                    },
+                    {"Retry-After": self.behaviour.retry_after},
+                )
             if self.behaviour.chat_500 > 0 or self.behaviour.chat_500_after == 0:
                 self.behaviour.chat_500 = max(0, self.behaviour.chat_500 - 1)
                 self.state.counts["chat_errors"] += 1
-                return 500, {"error": {"message": "The server had an error", "type": "server_error"}}, None
+                return (
+                    500,
+                    {"error": {"message": "The server had an error", "type": "server_error"}},
+                    None,
+                )
             if self.behaviour.chat_500_after > 0:
                 self.behaviour.chat_500_after -= 1
         if self.behaviour.latency:
@@ -205,20 +308,48 @@ class FakeOpenAI(FakeServer):
         limit = params.get("max_completion_tokens")
         if self.behaviour.cut_at_max_tokens and limit and len(answer.split()) > limit:
             answer, finish = " ".join(answer.split()[:limit]), "length"
-        usage = {"prompt_tokens": len(question.split()), "completion_tokens": len(answer.split()),
-                 "total_tokens": len(question.split()) + len(answer.split())}
-        for kind in ("prompt_tokens", "completion_tokens"):  # what the tests can check costs against
-            self.state.counts[f"chat_{kind}"] = self.state.counts.get(f"chat_{kind}", 0) + usage[kind]
-        return 200, {"id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()), "model": params["model"],
-                     "choices": [{"index": 0, "finish_reason": finish, "message": {"role": "assistant", "content": answer}}],
-                     "usage": usage}, None
+        usage = {
+            "prompt_tokens": len(question.split()),
+            "completion_tokens": len(answer.split()),
+            "total_tokens": len(question.split()) + len(answer.split()),
+        }
+        for kind in (
+            "prompt_tokens",
+            "completion_tokens",
+        ):  # what the tests can check costs against
+            self.state.counts[f"chat_{kind}"] = (
+                self.state.counts.get(f"chat_{kind}", 0) + usage[kind]
+            )
+        return (
+            200,
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": params["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": finish,
+                        "message": {"role": "assistant", "content": answer},
+                    }
+                ],
+                "usage": usage,
+            },
+            None,
+        )
 
     def _grade(self, text: str) -> str:
         """A judge: the grade follows word overlap between the answer and the reference."""
         fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
-        reference, answer = _words(fields.get("Reference answer", "")), _words(fields.get("Answer to grade", ""))
+        reference, answer = (
+            _words(fields.get("Reference answer", "")),
+            _words(fields.get("Answer to grade", "")),
+        )
         overlap = len(reference & answer) / max(len(reference | answer), 1)
-        return json.dumps({"grade": 1 + round(4 * overlap), "reason": f"{overlap:.0%} of the words agree"})
+        return json.dumps(
+            {"grade": 1 + round(4 * overlap), "reason": f"{overlap:.0%} of the words agree"}
+        )
 
     def _answer(self, model: str, question: str) -> str:
         job = next((j for j in self.state.jobs.values() if j["fine_tuned_model"] == model), None)

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from ftx import hookimpl
 from ftx.backend import Backend, TrainedModel
 from ftx.evaluator import Evaluator
-from ftx.options import option
 from ftx.reporter import Reporter
 from ftx.types import Completion, Scores, TrainStats
 
-FAIL: set[str] = set()  # init, validate, check, estimate, train, attach, generate, close, exit (sys.exit in train), events
+FAIL: set[str] = (
+    set()
+)  # init, validate, check, estimate, train, attach, generate, close, exit (sys.exit in train), events
 
 
 def failing(phase: str) -> bool:
@@ -93,7 +94,9 @@ class ShowsProgress(Backend):
         task = ctx.progress.add_task("x", total=2)
         ctx.progress.advance(task)
         ctx.progress.update(task, advance=1)
-        odd = ctx.progress.add_task("[/oops]", total=None)  # not valid markup: shown as it is, never a crash
+        odd = ctx.progress.add_task(
+            "[/oops]", total=None
+        )  # not valid markup: shown as it is, never a crash
         ctx.progress.update(odd, completed=1)
         steps = ctx.task("shows-progress: training", total=4)
         for step in range(4):

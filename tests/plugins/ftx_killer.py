@@ -46,8 +46,18 @@ def ftx_run_event(event):
     log = os.environ.get("FTX_EVENTS_LOG")
     if log:
         with open(log, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"pid": os.getpid(), "kind": event.kind, "backend": event.backend, "data": event.data},
-                               default=str) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "pid": os.getpid(),
+                        "kind": event.kind,
+                        "backend": event.backend,
+                        "data": event.data,
+                    },
+                    default=str,
+                )
+                + "\n"
+            )
     target = os.environ.get("FTX_KILL_AT")
     if target:
         kind, backend, condition = target.split(":")
