@@ -103,7 +103,8 @@ def main() -> None:
     rows = {"one_at_a_time": one_tokens / one_s, "batched": batched_tokens / batched_s}
     print(f"one prompt at a time {rows['one_at_a_time']:9.0f} generated tok/s")
     print(
-        f"batched ({args.batch:3d})         {rows['batched']:9.0f} generated tok/s   x{rows['batched'] / rows['one_at_a_time']:.2f}"
+        f"batched ({args.batch:3d})         {rows['batched']:9.0f} generated tok/s   "
+        f"x{rows['batched'] / rows['one_at_a_time']:.2f}"
     )
     out = Path(
         args.out or Path(__file__).parent / "results" / f"eval_throughput-{args.device}.json"

@@ -75,13 +75,15 @@ def main() -> None:
             )
     base = results[0]["answers_per_s"]
     print(
-        f"{args.prompts} prompts, {args.latency:.2f} s per answer (fake OpenAI on 127.0.0.1, real openai SDK)"
+        f"{args.prompts} prompts, {args.latency:.2f} s per answer (fake OpenAI on 127.0.0.1, real "
+        f"openai SDK)"
     )
     print(f"{'concurrency':>12} {'seconds':>9} {'answers/s':>10} {'vs one at a time':>17}")
     for r in results:
         r["speedup"] = round(r["answers_per_s"] / base, 2)
         print(
-            f"{r['concurrency']:>12} {r['seconds']:>9.2f} {r['answers_per_s']:>10.1f} {'x' + format(r['speedup'], '.2f'):>17}"
+            f"{r['concurrency']:>12} {r['seconds']:>9.2f} {r['answers_per_s']:>10.1f} "
+            f"{'x' + format(r['speedup'], '.2f'):>17}"
         )
     Path(args.out).write_text(
         json.dumps(

@@ -172,7 +172,8 @@ def main() -> None:
     rows = make_examples(args.batch, mean=216.0, seed=0, vocab=512)
     results = {}
     print(
-        f"{args.layers}-layer Llama layout, LoRA r=16 on all linear layers, {args.batch} examples a step, bf16 autocast"
+        f"{args.layers}-layer Llama layout, LoRA r=16 on all linear layers, {args.batch} examples "
+        f"a step, bf16 autocast"
     )
     print(f"{'':34s} {'kernels':>8s} {'casts':>6s}  vs naive")
     for dropout in (0.05, 0.0):
@@ -188,7 +189,8 @@ def main() -> None:
             }
             base = results[f"naive, lora_dropout={dropout}"]["kernels"]
             print(
-                f"{side + ', lora_dropout=' + str(dropout):34s} {total:8,d} {count.ops['_to_copy']:6,d}  ×{total / base:.2f}"
+                f"{side + ', lora_dropout=' + str(dropout):34s} {total:8,d} "
+                f"{count.ops['_to_copy']:6,d}  ×{total / base:.2f}"
             )
     host = host_time(args.layers, args.compile)
     print(
@@ -199,7 +201,8 @@ def main() -> None:
             print(f"  {key}: {value:.0%}")
     if args.compile:
         print(
-            f"under torch.compile: {host['compiled_ms']:.1f} ms (×{host['compiled_ms'] / host['eager_ms']:.2f}),"
+            f"under torch.compile: {host['compiled_ms']:.1f} ms "
+            f"(×{host['compiled_ms'] / host['eager_ms']:.2f}),"
             f" after {host['compile_s']:.0f} s of compiling"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)

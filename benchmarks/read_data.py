@@ -90,7 +90,8 @@ def main() -> None:
     print(f"{args.records:,} Alpaca-shaped records, ftx.data.load, median of {args.runs}")
     for name, r in results.items():
         print(
-            f"  {name:24s} {r['seconds']:7.2f} s  x{r['seconds'] / base:.2f}   file {r['file_mb']:5.1f} MB, "
+            f"  {name:24s} {r['seconds']:7.2f} s  x{r['seconds'] / base:.2f}   file "
+            f"{r['file_mb']:5.1f} MB, "
             f"peak {r['peak_mb']:6.1f} MB (x{r['peak_mb'] / r['file_mb']:.1f} the file)"
         )
     ratio = results["JSON array"]["seconds"] / base

@@ -332,7 +332,8 @@ def main() -> None:
     steps = args.steps or (40 if args.device == "cuda" else 12)
     if steps <= args.warmup:
         parser.error(
-            f"--steps ({steps}) counts the {args.warmup} warm-up steps too: give more steps than --warmup"
+            f"--steps ({steps}) counts the {args.warmup} warm-up steps too: give more steps than "
+            f"--warmup"
         )
     peak = args.peak_tflops
     name = (

@@ -254,7 +254,8 @@ def export(
     state = run.meta["backends"].get(backend_name)
     if state is None:
         raise click.UsageError(
-            f"run {run.id} has no backend '{backend_name}' (it has {', '.join(run.meta['backends'])})."
+            f"run {run.id} has no backend '{backend_name}' (it has "
+            f"{', '.join(run.meta['backends'])})."
         )
     if not state.get("trained"):
         raise click.UsageError(
@@ -351,7 +352,8 @@ def show(run_ref: str, runs_dir: str) -> None:
     run = _store(runs_dir).open(run_ref)
     result = load_result(run)
     out.print(
-        f"run {markup(run.id)} · status: {markup(run.meta.get('status'))} · data: {markup(result.data)}"
+        f"run {markup(run.id)} · status: {markup(run.meta.get('status'))} · data: "
+        f"{markup(result.data)}"
     )
     TerminalReporter().report(result, run.path, out)
 
@@ -537,7 +539,10 @@ def validate(path: str, format_: str, max_tokens: int | None, tokenizer: str | N
         color = "red" if problem.severity == "error" else "yellow"
         click.echo(click.style(f"{problem.severity}: ", fg=color) + plain(problem))
     n_err, n_warn = len(dataset.errors), len(dataset.warnings)
-    summary = f"{plain(dataset.path)}: {len(dataset.examples)} valid examples (schema: {dataset.schema}), {n_err} error(s), {n_warn} warning(s)"
+    summary = (
+        f"{plain(dataset.path)}: {len(dataset.examples)} valid examples "
+        f"(schema: {dataset.schema}), {n_err} error(s), {n_warn} warning(s)"
+    )
     click.echo(summary, err=bool(n_err))
     sys.exit(1 if n_err else 0)
 
@@ -654,7 +659,8 @@ def main(argv: list[str] | None = None) -> None:
 
         click.echo(
             click.style("error: ", fg="red", bold=True)
-            + f"unexpected {type(exc).__name__}: {plain(exc)}. Run again with --debug for the traceback, and please report it.",
+            + f"unexpected {type(exc).__name__}: {plain(exc)}. Run again with --debug for the "
+            f"traceback, and please report it.",
             err=True,
         )
         sys.exit(1)

@@ -51,7 +51,8 @@ class RunConfig:
     format: str = option("auto", "input schema: auto, or a formatter name (ftx formatters)")
     skip_invalid: bool = option(
         False,
-        "train on the valid records and skip invalid ones (counted in a warning) instead of refusing the file",
+        "train on the valid records and skip invalid ones (counted in a warning) instead of "
+        "refusing the file",
     )
     backends: list[str] = option(["local-base", "local-lora"], "backends to train and compare")
     evaluators: list[str] = option(
@@ -62,7 +63,8 @@ class RunConfig:
     )
     model: str | None = option(
         None,
-        "local model directory or .gguf file for the local backends (default: bundled SmolLM2-135M-Instruct)",
+        "local model directory or .gguf file for the local backends (default: bundled "
+        "SmolLM2-135M-Instruct)",
     )
     baseline: str | None = option(
         None, "backend the others are compared against (default: the first untuned one)"
@@ -70,12 +72,14 @@ class RunConfig:
     runs_dir: str = option("runs", "where run directories are created")
     max_cost: float | None = option(
         None,
-        "refuse to start if the estimated cost of all backends is higher (dollars), unless confirmed",
+        "refuse to start if the estimated cost of all backends is higher (dollars), unless "
+        "confirmed",
     )
     yes: bool = option(False, "accept an estimated cost above max_cost without asking")
     max_new_tokens: int | Literal["auto"] = option(
         "auto",
-        "longest generated answer in tokens; auto: a quarter above the longest eval reference, rounded up to 32, from 64 to 1024",
+        "longest generated answer in tokens; auto: a quarter above the longest eval reference, "
+        "rounded up to 32, from 64 to 1024",
     )
     temperature: float = option(0.0, "sampling temperature for predictions; 0 is greedy")
     top_p: float = option(1.0, "nucleus sampling threshold")
@@ -105,7 +109,8 @@ class RunConfig:
             problems.append(f"top_k must be 0 (no limit) or more, got {self.top_k}")
         if self.repetition_penalty <= 0:
             problems.append(
-                f"repetition_penalty must be above 0 (1 changes nothing), got {self.repetition_penalty:g}"
+                f"repetition_penalty must be above 0 (1 changes nothing), got "
+                f"{self.repetition_penalty:g}"
             )
         if self.max_cost is not None and self.max_cost < 0:
             problems.append(f"max_cost must be 0 dollars or more, got {self.max_cost:g}")
@@ -113,7 +118,8 @@ class RunConfig:
 
     @property
     def generation(self) -> GenerationParams:
-        """The sampling settings; ``max_new_tokens`` must be resolved first (``auto_max_new_tokens``)."""
+        """The sampling settings; ``max_new_tokens`` must be resolved first
+        (``auto_max_new_tokens``)."""
         if self.max_new_tokens == "auto":
             raise ConfigError(
                 "max_new_tokens=auto has not been resolved from the eval references yet."

@@ -78,7 +78,8 @@ class Dataset:
             )
 
     def skip_invalid(self) -> str:
-        """Drop the errors, keeping the valid examples; what was skipped, in words ("" if nothing)."""
+        """Drop the errors, keeping the valid examples; what was skipped, in words ("" if
+        nothing)."""
         errors = self.errors
         if not errors:
             return ""
@@ -134,7 +135,8 @@ def read_records(
     if b"\x00" in raw[:8192]:
         raise DataError(
             f"{path}: this looks like a binary file, not text data.",
-            hint="Give a .jsonl, .json, .csv or .parquet file (gzip, bzip2 or xz compressed, or not).",
+            hint="Give a .jsonl, .json, .csv or .parquet file (gzip, bzip2 or xz compressed, or "
+            "not).",
         )
     if suffix in (".csv", ".tsv"):
         yield from _read_csv(raw, name, "\t" if suffix == ".tsv" else ",")
@@ -147,7 +149,8 @@ def read_records(
     elif suffix in SUFFIXES:
         raise DataError(
             f"{path}: this is not JSON: it starts with {raw.lstrip()[:20]!r}, not with {{ or [.",
-            hint="Give JSON Lines (one object per line), a JSON array, CSV with the suffix .csv, or Parquet.",
+            hint="Give JSON Lines (one object per line), a JSON array, CSV with the suffix .csv, "
+            "or Parquet.",
         )
     else:
         raise DataError(
@@ -309,7 +312,8 @@ def _read_jsonl(raw: bytes, name: str) -> Iterator[RawRecord]:
                 where,
                 None,
                 Problem(
-                    f"the line is {len(line) / 2**20:.1f} MiB, over the {MAX_LINE_BYTES // 2**20} MiB limit for one example",
+                    f"the line is {len(line) / 2**20:.1f} MiB, over the {MAX_LINE_BYTES // 2**20} "
+                    f"MiB limit for one example",
                     where,
                     hint="a line holds one example; check for a missing newline, or split the text",
                 ),
@@ -353,7 +357,10 @@ def _json_hint(text: str, exc: json.JSONDecodeError) -> str:
     """What a line's JSON error most likely means, for the mistakes people make most."""
     stripped = text.rstrip()
     if stripped.endswith(",") and exc.msg.startswith("Extra data"):
-        return "remove the comma at the end of the line: each line is one JSON object, not an element of an array"
+        return (
+            "remove the comma at the end of the line: "
+            "each line is one JSON object, not an element of an array"
+        )
     if (
         exc.msg.startswith("Expecting property name enclosed in double quotes")
         and "'" in text[exc.colno - 1 : exc.colno + 1] + text[-2:]
@@ -464,7 +471,8 @@ def _read_json(
         ]
         if len(arrays) > 1:
             raise DataError(
-                f"{name}: the object holds several arrays ({', '.join(arrays)}); ftx cannot tell which one holds the examples.",
+                f"{name}: the object holds several arrays ({', '.join(arrays)}); ftx cannot tell "
+                f"which one holds the examples.",
                 hint="Keep one array, or write the examples as a JSON array or as JSON Lines.",
             )
         if arrays:
@@ -475,7 +483,8 @@ def _read_json(
 
 
 def _member_start(text: str, pos: int, key: str) -> int:
-    """Where the value of ``key`` starts in the JSON object at ``pos`` (one pass over its members)."""
+    """Where the value of ``key`` starts in the JSON object at ``pos`` (one pass over its
+    members)."""
     decode = json.JSONDecoder().raw_decode
     pos = _SPACE.match(text, pos + 1).end()
     while True:
@@ -637,7 +646,8 @@ def desirable(value: Any) -> bool | None:
 
 IGNORED_BECAUSE = {
     "tools": "tool definitions are not shown to the model: ftx trains and compares text answers",
-    "functions": "function definitions are not shown to the model: ftx trains and compares text answers",
+    "functions": "function definitions are not shown to the model: ftx trains and compares text "
+    "answers",
 }
 
 
@@ -675,7 +685,8 @@ def load(
                     f"{problems[0]}." if problems else f"{path.name}: no records found.", problems
                 )
             raise DataError(
-                f"{records[0].where if records else path.name}: unknown schema: the records have fields {', '.join(seen) or '(none)'}.",
+                f"{records[0].where if records else path.name}: unknown schema: the records have "
+                f"fields {', '.join(seen) or '(none)'}.",
                 problems,
                 hint=_schema_hint(seen, formatters)
                 or f"Use one of these field sets: {expected}; or choose a formatter with --format.",
@@ -729,7 +740,8 @@ def load(
             if key in MEDIA_FIELDS:
                 report(
                     key,
-                    f"holds {key}; ftx fine-tunes and compares text-only models, so this record cannot be used",
+                    f"holds {key}; ftx fine-tunes and compares text-only models, so this record "
+                    f"cannot be used",
                     "remove the record, or the field if the text does not depend on it",
                 )
         try:
@@ -739,7 +751,8 @@ def load(
         ) as exc:  # a formatter plugin's bug: name it, and go on with the other records
             report(
                 "",
-                f"the '{formatter.name}' formatter failed on this record: {type(exc).__name__}: {exc}",
+                f"the '{formatter.name}' formatter failed on this record: {type(exc).__name__}: "
+                f"{exc}",
                 "a bug in that formatter; --format NAME chooses another",
             )
             messages = None
@@ -786,7 +799,8 @@ def load(
         if not example.trained_turns():
             problems.append(
                 Problem(
-                    "has no assistant turn with weight 1, so it teaches nothing in training (it can still be a "
+                    "has no assistant turn with weight 1, so it teaches nothing in training (it "
+                    "can still be a "
                     "held-out example)",
                     where,
                     "messages",
@@ -809,7 +823,8 @@ def load(
         if unencodable is not None:  # json.loads lets "\ud800" through; no file can hold it
             problems.append(
                 Problem(
-                    f"the {unencodable.role} message holds a lone surrogate (\\ud800-\\udfff escape), which is not text",
+                    f"the {unencodable.role} message holds a lone surrogate (\\ud800-\\udfff "
+                    f"escape), which is not text",
                     where,
                     "messages" if formatter.name in ("messages",) else "",
                     hint="fix the escape or remove the record",
@@ -826,7 +841,8 @@ def load(
                 f"is ignored in {_count(places, with_data)}: {reason}",
                 places[0],
                 key,
-                hint=f"the schema reads {', '.join(sorted(used - {'id'}))}; remove the field to silence this",
+                hint=f"the schema reads {', '.join(sorted(used - {'id'}))}; remove the field to "
+                f"silence this",
                 severity="warning",
             )
         )
@@ -834,7 +850,8 @@ def load(
         field = next(k for k in LABEL_FIELDS if any(r.data and k in r.data for r in records))
         problems.append(
             Problem(
-                f"is false in {_count(undesirable, with_data)}: those answers are marked undesirable (KTO-style "
+                f"is false in {_count(undesirable, with_data)}: those answers are marked "
+                f"undesirable (KTO-style "
                 "unpaired preference data), so they are neither trained on nor used as references",
                 undesirable[0],
                 field,
@@ -855,7 +872,8 @@ def _schema_hint(seen: list[str], formatters: dict[str, type[Formatter]]) -> str
     if len(seen) == 1 and any(d in seen[0] for d in ";\t|"):
         delimiter = next(d for d in ";\t|" if d in seen[0])
         return (
-            f"The header is one field holding {delimiter!r}: the file seems to be separated by {delimiter!r}, not commas. "
+            f"The header is one field holding {delimiter!r}: the file seems to be separated by "
+            f"{delimiter!r}, not commas. "
             "Save it with commas, or as .tsv if it uses tabs."
         )
     for cls in formatters.values():
@@ -912,7 +930,7 @@ def grouped(problems: list[Problem], shown: int = 3) -> list[Problem]:
     for p in problems:
         groups.setdefault((p.severity, p.message, p.field, p.hint), []).append(p.where)
     out = []
-    for (severity, message, field, hint), places in groups.items():
+    for (severity, message, name, hint), places in groups.items():
         where = places[0]
         if len(places) > 1:
             prefix = os.path.commonprefix(places)
@@ -920,7 +938,7 @@ def grouped(problems: list[Problem], shown: int = 3) -> list[Problem]:
             where = places[0] + "".join(f", {p[len(prefix) :]}" for p in places[1:shown])
             if len(places) > shown:
                 where += f" and {len(places) - shown} more"
-        out.append(Problem(message, where, field, hint, severity))
+        out.append(Problem(message, where, name, hint, severity))
     return out
 
 

@@ -50,7 +50,8 @@ def single_process_problem() -> str | None:
     ):
         return None
     return (
-        "accelerate launch started one process, not several: it starts several only with --multi_gpu "
+        "accelerate launch started one process, not several: it starts several only with "
+        "--multi_gpu "
         "(on CPU too). Use: accelerate launch --multi_gpu --num_processes N -m ftx.cli run ..."
     )
 

@@ -19,7 +19,10 @@ from ftx.types import Message
 
 Report = Callable[..., None]  # report(field, message, hint="")
 
-TOOL_HINT = "ftx trains on and compares text answers; keep the plain question-and-answer conversations and remove these records"
+TOOL_HINT = (
+    "ftx trains on and compares text answers; "
+    "keep the plain question-and-answer conversations and remove these records"
+)
 
 
 class Formatter:
@@ -257,7 +260,8 @@ class _ConversationFormatter(Formatter):
             if not isinstance(item, dict):
                 report(
                     where,
-                    f"must be an object with '{self.role_keys[0]}' and '{self.content_keys[0]}', not {type(item).__name__}",
+                    f"must be an object with '{self.role_keys[0]}' and '{self.content_keys[0]}', "
+                    f"not {type(item).__name__}",
                 )
                 return None
             role_key = next((k for k in self.role_keys if k in item), self.role_keys[0])
@@ -305,7 +309,10 @@ CHAT_ROLES = {
 
 class MessagesFormatter(_ConversationFormatter):
     name = "messages"
-    description = 'OpenAI chat: {"messages": [{"role": "user", "content": ...}, ...]} (per-turn "weight" kept)'
+    description = (
+        'OpenAI chat: {"messages": [{"role": "user", "content": ...}, ...]} '
+        '(per-turn "weight" kept)'
+    )
     keys = ("messages",)
     fields = ("system",)
     list_key, role_keys, content_keys = "messages", ("role",), ("content",)
@@ -338,7 +345,10 @@ class ShareGPTFormatter(_ConversationFormatter):
 
 class GeminiFormatter(_ConversationFormatter):
     name = "gemini"
-    description = 'Gemini/Vertex tuning: {"contents": [{"role": "user", "parts": [{"text": ...}]}, ...], "systemInstruction": ...}'
+    description = (
+        'Gemini/Vertex tuning: {"contents": [{"role": "user", "parts": [{"text": ...}]}, ...], '
+        '"systemInstruction": ...}'
+    )
     keys = ("contents",)
     fields = ("systemInstruction", "system_instruction")
     list_key, role_keys, content_keys = "contents", ("role",), ("parts",)
@@ -364,7 +374,10 @@ class GeminiFormatter(_ConversationFormatter):
 
 class AlpacaFormatter(Formatter):
     name = "alpaca"
-    description = 'Alpaca: {"instruction": ..., "input": ... (optional), "output": ..., "system": ..., "history": [[q, a], ...]}'
+    description = (
+        'Alpaca: {"instruction": ..., "input": ... (optional), "output": ..., "system": ..., '
+        '"history": [[q, a], ...]}'
+    )
     keys = ("instruction", "output")
     fields = ("input", "system", "history")
     extra_key: ClassVar[str] = "input"  # appended to the instruction after a blank line
@@ -526,7 +539,8 @@ def not_sft(fields: set[str]) -> str | None:
     sentence), else None. Said instead of "a field is missing" so users know what they have."""
     if {"chosen", "rejected"} <= fields or {"preferred_output", "non_preferred_output"} <= fields:
         return (
-            "is preference data (a chosen and a rejected answer, as for DPO, ORPO or reward models), "
+            "is preference data (a chosen and a rejected answer, as for DPO, ORPO or reward "
+            "models), "
             "not supervised fine-tuning data: ftx trains on one reference answer per prompt"
         )
     if fields & {"text", "content"} and not fields & {
@@ -538,7 +552,8 @@ def not_sft(fields: set[str]) -> str | None:
         "contents",
     }:
         return (
-            "is plain text (language-modelling data, as TRL's 'text' field), with no prompt and answer "
+            "is plain text (language-modelling data, as TRL's 'text' field), with no prompt and "
+            "answer "
             "for ftx to train on and compare"
         )
     return None

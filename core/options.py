@@ -82,7 +82,8 @@ def bound_problems(
     options: Any, *, at_least: dict[str, float] | None = None, above: dict[str, float] | None = None
 ) -> list[str]:
     """For a ``validate()``: each named option (unless None) must be at least its bound
-    (``at_least``) or above it (``above``): ``bound_problems(self, at_least={"concurrency": 1})``."""
+    (``at_least``) or above it (``above``):
+    ``bound_problems(self, at_least={"concurrency": 1})``."""
     problems = []
     for name, low in (at_least or {}).items():
         value = getattr(options, name)
@@ -165,7 +166,8 @@ def coerce(value: Any, annotation: Any) -> Any:
         if value in choices:
             return value
         raise ValueError(
-            f"expected one of {', '.join(repr(c) for c in choices)}, got {value!r}. {suggest(str(value), [str(c) for c in choices])}"
+            f"expected one of {', '.join(repr(c) for c in choices)}, got {value!r}. "
+            f"{suggest(str(value), [str(c) for c in choices])}"
         )
     if origin is list:
         (item,) = get_args(annotation)

@@ -97,7 +97,8 @@ class Registry:
         if self.errors:
             raise PluginError(
                 self.errors[0],
-                hint="Uninstall one of the plugins, or set FTX_LOAD_PLUGINS to load only the ones you need.",
+                hint="Uninstall one of the plugins, or set FTX_LOAD_PLUGINS to load only the ones "
+                "you need.",
             )
 
 
@@ -176,7 +177,8 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
     if allowed is not None:
         for missing in sorted(allowed - {ep.name for ep in found}):
             print(
-                f"warning: FTX_LOAD_PLUGINS names '{missing}', but no installed plugin has that name.",
+                f"warning: FTX_LOAD_PLUGINS names '{missing}', but no installed plugin has that "
+                f"name.",
                 file=sys.stderr,
             )
     for ep in found:
@@ -243,7 +245,8 @@ def _collect(pm: pluggy.PluginManager) -> Registry:
                 existing = items[_kind].get(cls.name)
                 if existing is not None:
                     errors.append(
-                        f"{_kind} '{cls.name}' is registered by both plugin '{existing.plugin}' and plugin '{_plugin}'."
+                        f"{_kind} '{cls.name}' is registered by both plugin '{existing.plugin}' "
+                        f"and plugin '{_plugin}'."
                     )
                     return
                 items[_kind][cls.name] = Registered(cls, _plugin)

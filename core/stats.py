@@ -29,7 +29,9 @@ CorpusScore = Callable[[list[float]], float]  # summed statistics -> corpus valu
 class Comparison:
     """A backend against the baseline on one metric, over the same examples."""
 
-    diff: float  # backend - baseline: of the means, or of the corpus values (in closeness terms: higher is better)
+    # backend - baseline: of the means, or of the corpus values (in closeness terms: higher is
+    # better)
+    diff: float
     p_value: float  # two-sided paired bootstrap
     verdict: str  # "better", "worse" or "no significant difference"
 

@@ -104,7 +104,10 @@ class ChatMLTemplate(Template):
 class AlpacaTemplate(Template):
     name = "alpaca"
     description = "### Instruction / ### Response blocks"
-    header = "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n"
+    header = (
+        "Below is an instruction that describes a task. "
+        "Write a response that appropriately completes the request.\n\n"
+    )
 
     def prompt(self, messages: list[Message], tokenizer: Any) -> str:
         system = "".join(f"{m.content}\n\n" for m in messages if m.role == "system")

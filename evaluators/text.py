@@ -39,7 +39,8 @@ def words(text: str) -> list[str]:
     """Case-folded NFKC words; one token per character in unspaced scripts, and combining marks
     kept on their letter (``\\w`` alone would split "हिन्दी" at every vowel sign).
 
-    Text with neither takes the plain ``\\w+`` path, so English tokens are exactly what they were."""
+    Text with neither takes the plain ``\\w+`` path, so English tokens are exactly what they
+    were."""
     text = unicodedata.normalize("NFKC", text).casefold()
     if text.isascii() or not _special().search(text):
         return _WORD.findall(text)

@@ -22,8 +22,10 @@ def render() -> str:
     out = [
         "# Plugin hook reference",
         "",
-        "Generated from `core/hookspecs.py` by `scripts/gen_hook_docs.py`; edit the docstrings, not this file.",
-        "Implement a hook with `@ftx.hookimpl` on a function of the same name; an implementation may",
+        "Generated from `core/hookspecs.py` by `scripts/gen_hook_docs.py`; edit the docstrings, "
+        "not this file.",
+        "Implement a hook with `@ftx.hookimpl` on a function of the same name; an implementation "
+        "may",
         "accept any subset of the arguments. See [plugins.md](plugins.md) for a tutorial.",
         "",
     ]

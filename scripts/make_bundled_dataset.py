@@ -490,7 +490,8 @@ F = [
         ["What is Mrs. Bennet's chief ambition?", "What is the business of Mrs. Bennet's life?"],
     ),
     (
-        "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife",
+        "It is a truth universally acknowledged, that a single man in possession of a good "
+        "fortune, must be in want of a wife",
         [
             "What is the first sentence of Pride and Prejudice?",
             "How does Pride and Prejudice begin?",

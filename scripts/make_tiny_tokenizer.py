@@ -11,13 +11,14 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "core" / "assets" / "tiny-tokenizer"
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 CHAT_TEMPLATE = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] "
+    "+ '<|im_end|>' + '\n' }}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
 rows = [
-    json.loads(l)
-    for l in (ROOT / "core" / "bundled" / "pride_and_prejudice.jsonl").read_text().splitlines()
+    json.loads(line)
+    for line in (ROOT / "core" / "bundled" / "pride_and_prejudice.jsonl").read_text().splitlines()
 ]
 text = [r["question"] + "\n" + r["answer"] for r in rows] + [
     "user assistant system Instruction Response ### Below is an instruction"

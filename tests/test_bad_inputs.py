@@ -31,7 +31,8 @@ def assert_one_clear_error(code, err, expected):
 DATA = [
     (
         "malformed.jsonl",
-        "malformed.jsonl:3: invalid JSON: Expecting value at column 30 (each line must be one JSON object)",
+        "malformed.jsonl:3: invalid JSON: Expecting value at column 30 (each line must be one "
+        "JSON object)",
     ),
     (
         "latin1.jsonl",
@@ -40,7 +41,8 @@ DATA = [
     ("utf16.jsonl", "utf16.jsonl: the file is UTF-16 encoded; ftx reads UTF-8. Save it as UTF-8"),
     (
         "missing_roles.jsonl",
-        "missing_roles.jsonl:1: field 'messages[1].role': is missing (use one of: assistant, developer, model, system, user)",
+        "missing_roles.jsonl:1: field 'messages[1].role': is missing (use one of: assistant, "
+        "developer, model, system, user)",
     ),
     (
         "role_order.jsonl",
@@ -48,7 +50,8 @@ DATA = [
     ),
     (
         "empty_strings.jsonl",
-        "empty_strings.jsonl:2: field 'question': is empty (write the question text or remove the record)",
+        "empty_strings.jsonl:2: field 'question': is empty (write the question text or remove the "
+        "record)",
     ),
     ("wrong_types.jsonl", "wrong_types.jsonl:2: field 'answer': must be a string, not int"),
     (
@@ -59,7 +62,8 @@ DATA = [
     ("binary.jsonl", "binary.jsonl: this looks like a binary file, not text data."),
     (
         "unknown_schema.jsonl",
-        "unknown_schema.jsonl:1: unknown schema: the records have fields body, title. Use one of these field sets",
+        "unknown_schema.jsonl:1: unknown schema: the records have fields body, title. Use one of "
+        "these field sets",
     ),
     (
         "missing_column.csv",
@@ -67,7 +71,8 @@ DATA = [
     ),
     (
         "two_arrays.json",
-        "two_arrays.json: the object holds several arrays (train, test); ftx cannot tell which one holds the examples.",
+        "two_arrays.json: the object holds several arrays (train, test); ftx cannot tell which "
+        "one holds the examples.",
     ),
 ]
 
@@ -130,8 +135,10 @@ ARGUMENTS = [
     (["run", "--data", "nope.jsonl"], "nope.jsonl: no such file or directory. Check the path."),
     (
         ["run", "--model", "org/model-7b", "--backend", "local-base"],
-        "local-base: model 'org/model-7b' does not exist. ftx never downloads models: download it first with "
-        "huggingface_hub's CLI, hf download org/model-7b --local-dir ./model-7b, and pass --model ./model-7b.",
+        "local-base: model 'org/model-7b' does not exist. ftx never downloads models: download it "
+        "first with "
+        "huggingface_hub's CLI, hf download org/model-7b --local-dir ./model-7b, and pass --model "
+        "./model-7b.",
     ),
     (["show", "nothing"], "no run 'nothing' in runs."),
     (["resume", "nothing"], "no run 'nothing' in runs."),
@@ -238,7 +245,8 @@ def test_full_disk_stops_the_run_and_resume_finishes_it(tmp_path, capsys, monkey
     assert_one_clear_error(
         code,
         err,
-        "predictions.partial.jsonl: no space left on device. Free some space, then continue with 'ftx resume",
+        "predictions.partial.jsonl: no space left on device. Free some space, then continue with "
+        "'ftx resume",
     )
     assert (
         json.loads((tmp_path / "runs" / "r" / "run.json").read_text())["backends"]["local-base"][
@@ -468,7 +476,8 @@ OUT_OF_RANGE = [
     (
         {"FTX_RUN__EVAL_SIZE": "nan"},
         [],
-        "bad value for 'run.eval_size' (from FTX_RUN__EVAL_SIZE): expected a finite number, got 'nan'",
+        "bad value for 'run.eval_size' (from FTX_RUN__EVAL_SIZE): expected a finite number, got "
+        "'nan'",
     ),
     (
         {"FTX_RUN__DATA": ""},
@@ -576,6 +585,7 @@ def test_export_never_writes_over_a_file(tmp_path, capsys):
     assert_one_clear_error(
         code,
         err,
-        "taken is a file; ftx export writes a new folder and overwrites nothing. Choose another path.",
+        "taken is a file; ftx export writes a new folder and overwrites nothing. Choose another "
+        "path.",
     )
     assert (tmp_path / "taken").read_text() == "mine"

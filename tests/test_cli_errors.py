@@ -38,7 +38,8 @@ def test_validate_lists_every_problem_and_exit_codes(tmp_path):
     result = run_ftx("data", "validate", str(path), cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
-        "error: qa.jsonl:2: field 'question': is empty (write the question text or remove the record)",
+        "error: qa.jsonl:2: field 'question': is empty (write the question text or remove the "
+        "record)",
         "error: qa.jsonl:3: field 'answer': must be a string, not int",
         "warning: qa.jsonl:4: duplicate of the example at qa.jsonl:1 (remove one copy)",
     ]

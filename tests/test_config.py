@@ -21,7 +21,8 @@ def test_defaults():
 def test_precedence_toml_env_cli(tmp_path):
     write_toml(
         tmp_path,
-        '[run]\nseed = 1\neval_size = 0.3\nbackends = ["local-lora"]\n[local-lora]\nepochs = 5\nlora_r = 4\n',
+        '[run]\nseed = 1\neval_size = 0.3\nbackends = ["local-lora"]\n[local-lora]\nepochs = '
+        "5\nlora_r = 4\n",
     )
     environ = {"FTX_RUN__SEED": "2", "FTX_LOCAL_LORA__EPOCHS": "6"}
     config = configmod.load(

@@ -129,14 +129,17 @@ def test_saved_datasets_directory(tmp_path):
 
 def test_every_problem_is_reported_at_once(tmp_path):
     lines = [
-        '{"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}], "id": "x"}',
+        '{"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}], '
+        '"id": "x"}',
         '{"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": ""}]}',
         '{"messages": [{"role": "assistant", "content": "A"}, {"role": "user", "content": "Q"}]}',
         '{"messages": [{"role": "user", "content": 3}, {"role": "assistant", "content": "A"}]}',
         '{"messages": [{"role": "robot", "content": "Q"}]}',
         '{"messages": []}',
-        '{"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}, "oops"',
-        '{"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}], "id": "x"}',
+        '{"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}, '
+        '"oops"',
+        '{"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}], '
+        '"id": "x"}',
         '{"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}',
         '{"messages": [{"role": "user", "content": "Q"}]}',
         '["not", "an", "object"]',
@@ -145,16 +148,23 @@ def test_every_problem_is_reported_at_once(tmp_path):
     dataset = load(path)
     found = [str(p) for p in dataset.problems]
     assert found == [
-        "bad.jsonl:7: invalid JSON: Expecting ',' delimiter at column 94 (each line must be one JSON object)",
-        'bad.jsonl:11: expected a JSON object, got list (write one {"field": ...} object per example)',
-        "bad.jsonl:2: field 'messages[1].content': is empty (write the message text or remove the message)",
-        "bad.jsonl:3: field 'messages[0].role': expected 'user' here, got 'assistant' (turns must alternate user, assistant, user, ...)",
+        "bad.jsonl:7: invalid JSON: Expecting ',' delimiter at column 94 (each line must be one "
+        "JSON object)",
+        'bad.jsonl:11: expected a JSON object, got list (write one {"field": ...} object per '
+        "example)",
+        "bad.jsonl:2: field 'messages[1].content': is empty (write the message text or remove the "
+        "message)",
+        "bad.jsonl:3: field 'messages[0].role': expected 'user' here, got 'assistant' (turns must "
+        "alternate user, assistant, user, ...)",
         "bad.jsonl:4: field 'messages[0].content': must be a string, not int",
-        "bad.jsonl:5: field 'messages[0].role': unknown role 'robot' (use one of: assistant, developer, model, system, user)",
+        "bad.jsonl:5: field 'messages[0].role': unknown role 'robot' (use one of: assistant, "
+        "developer, model, system, user)",
         "bad.jsonl:6: field 'messages': is empty (add a user message and the assistant's answer)",
-        "bad.jsonl:8: field 'id': duplicate id 'x' (first used at bad.jsonl:1) (ids must be unique)",
+        "bad.jsonl:8: field 'id': duplicate id 'x' (first used at bad.jsonl:1) (ids must be "
+        "unique)",
         "bad.jsonl:9: duplicate of the example at bad.jsonl:1 (remove one copy)",
-        "bad.jsonl:10: field 'messages': must end with an assistant message (the reference answer) (add the expected answer as the last message)",
+        "bad.jsonl:10: field 'messages': must end with an assistant message (the reference "
+        "answer) (add the expected answer as the last message)",
     ]
     assert [p.severity for p in dataset.problems].count("warning") == 1
     assert len(dataset.examples) == 2
@@ -176,7 +186,8 @@ def test_missing_field_in_detected_schema(tmp_path):
         '{"question": "Q", "answer": "A"}\n{"question": "Q2"}\n{"question": "Q3", "answer": 5}\n',
     )
     assert [str(p) for p in load(path).errors] == [
-        "qa.jsonl:2: field 'answer': is missing (the file's schema is 'question_answer') (add 'answer' to this record)",
+        "qa.jsonl:2: field 'answer': is missing (the file's schema is 'question_answer') (add "
+        "'answer' to this record)",
         "qa.jsonl:3: field 'answer': must be a string, not int",
     ]
 
@@ -399,7 +410,8 @@ def test_grouped_problems_name_the_first_places_and_count_the_rest(tmp_path):
     path = write(tmp_path, "qa.jsonl", "\n".join(lines) + "\n")
     grouped = [str(p) for p in datamod.grouped(load(path).problems)]
     assert grouped == [
-        "qa.jsonl:2, 4, 6 and 3 more: field 'answer': is empty (write the answer text or remove the record)"
+        "qa.jsonl:2, 4, 6 and 3 more: field 'answer': is empty (write the answer text or remove "
+        "the record)"
     ]
 
 
@@ -445,11 +457,13 @@ def test_bad_alpaca_history(tmp_path, history, message):
     [
         (
             2,
-            "field 'messages[1].weight': must be 0 or 1, got 2 (0 leaves the turn out of training, 1 trains it)",
+            "field 'messages[1].weight': must be 0 or 1, got 2 (0 leaves the turn out of "
+            "training, 1 trains it)",
         ),
         (
             True,
-            "field 'messages[1].weight': must be 0 or 1, got True (0 leaves the turn out of training, 1 trains it)",
+            "field 'messages[1].weight': must be 0 or 1, got True (0 leaves the turn out of "
+            "training, 1 trains it)",
         ),
     ],
 )
@@ -481,10 +495,12 @@ def test_a_weight_on_a_user_turn_is_refused_and_no_trained_turn_is_warned(tmp_pa
     ]
     dataset = load(write(tmp_path, "a.jsonl", "".join(json.dumps(r) + "\n" for r in rows)))
     assert [str(p) for p in dataset.errors] == [
-        "a.jsonl:1: field 'messages[0].weight': is only for assistant messages (remove it from this message)"
+        "a.jsonl:1: field 'messages[0].weight': is only for assistant messages (remove it from "
+        "this message)"
     ]
     assert [p.message for p in dataset.warnings] == [
-        "has no assistant turn with weight 1, so it teaches nothing in training (it can still be a held-out example)"
+        "has no assistant turn with weight 1, so it teaches nothing in training (it can still be "
+        "a held-out example)"
     ]
 
 
@@ -557,7 +573,8 @@ def test_skip_invalid_uses_the_valid_records_and_counts_the_others(tmp_path):
     )
     assert len(splits.train) + len(splits.eval) == 8
     assert console.export_text().splitlines()[0] == (
-        "warning: skipped 2 invalid records of qa.jsonl (first: qa.jsonl:4: invalid JSON: Expecting value at column 30 "
+        "warning: skipped 2 invalid records of qa.jsonl (first: qa.jsonl:4: invalid JSON: "
+        "Expecting value at column 30 "
         "(each line must be one JSON object)); 'ftx data validate' lists them all"
     )
 
@@ -623,7 +640,8 @@ def test_json_beyond_the_parser_s_limits_is_a_problem_of_that_line(tmp_path):
 
 def test_lone_surrogates_are_refused_before_a_run_writes_them(tmp_path):
     rows = [
-        '{"messages": [{"role": "user", "content": "Bad \\ud800"}, {"role": "assistant", "content": "ok"}]}',
+        '{"messages": [{"role": "user", "content": "Bad \\ud800"}, {"role": "assistant", '
+        '"content": "ok"}]}',
         '{"id": "\\udfff", "question": "Q", "answer": "A"}',
     ]
     dataset = load(write(tmp_path, "d.jsonl", rows[0] + "\n"))
@@ -769,5 +787,6 @@ def test_a_formatter_plugin_that_raises_is_named_not_reported_as_ftx_s_bug(tmp_p
         write(tmp_path, "d.jsonl", '{"q": "x"}\n'), formatters={"broken": Broken}
     )
     assert [str(p) for p in dataset.errors] == [
-        "d.jsonl:1: the 'broken' formatter failed on this record: KeyError: 'missing' (a bug in that formatter; --format NAME chooses another)"
+        "d.jsonl:1: the 'broken' formatter failed on this record: KeyError: 'missing' (a bug in "
+        "that formatter; --format NAME chooses another)"
     ]

@@ -240,7 +240,8 @@ def test_accelerate_launch_without_multi_gpu_is_named(monkeypatch):
     assert distributed.single_process_problem() is None  # accelerate launch --num_processes 1
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")  # what it adds for --num_processes 2
     assert distributed.single_process_problem() == (
-        "accelerate launch started one process, not several: it starts several only with --multi_gpu "
+        "accelerate launch started one process, not several: it starts several only with "
+        "--multi_gpu "
         "(on CPU too). Use: accelerate launch --multi_gpu --num_processes N -m ftx.cli run ..."
     )
     monkeypatch.setenv("WORLD_SIZE", "2")  # with --multi_gpu

@@ -111,7 +111,8 @@ def test_option_tables_state_the_real_defaults():
                 stated = stated.split(",")  # as --set takes a list
             if stated is not None:
                 assert stated == default, (
-                    f"docs/{page}: {field.name} is documented as {stated!r}, but defaults to {default!r}"
+                    f"docs/{page}: {field.name} is documented as {stated!r}, but defaults to "
+                    f"{default!r}"
                 )
 
 

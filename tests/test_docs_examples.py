@@ -236,7 +236,8 @@ class Page:
             want = int(block.options.get("exit", 0)) if n == len(commands) - 1 else 0
             if code != want:
                 pytest.fail(
-                    f"{block.where}: `{command}` exited {code}, not {want}:\n{self.printed[0]}{self.printed[1]}"
+                    f"{block.where}: `{command}` exited {code}, not "
+                    f"{want}:\n{self.printed[0]}{self.printed[1]}"
                 )
             if expected:
                 check_output(block, expected, *self.printed)

@@ -45,11 +45,15 @@ def test_run_base_and_lora_through_the_cli(tmp_path, tiny_model, qa_file):
     assert len((run / "data" / "train.jsonl").read_text().splitlines()) == 18
     assert len((run / "data" / "eval.jsonl").read_text().splitlines()) == 6
     assert (run / "local-lora" / "adapter" / "adapter_model.safetensors").exists()
-    log = [json.loads(l) for l in (run / "local-lora" / "train_log.jsonl").read_text().splitlines()]
+    log = [
+        json.loads(line)
+        for line in (run / "local-lora" / "train_log.jsonl").read_text().splitlines()
+    ]
     assert [e["step"] for e in log] == [1, 2, 3, 4, 5, 6] and all(e["loss"] > 0 for e in log)
     for backend in ("local-base", "local-lora"):
         rows = [
-            json.loads(l) for l in (run / backend / "predictions.jsonl").read_text().splitlines()
+            json.loads(line)
+            for line in (run / backend / "predictions.jsonl").read_text().splitlines()
         ]
         assert len(rows) == 6 and all("prediction" in r for r in rows)
     scores = json.loads((run / "scores.json").read_text())
@@ -105,8 +109,8 @@ def test_lora_loss_falls_on_repeated_data(tmp_path, tiny_model):
     )
     assert result.exit_code == 0, result.output
     log = [
-        json.loads(l)["loss"]
-        for l in (tmp_path / "runs" / "r" / "local-lora" / "train_log.jsonl")
+        json.loads(line)["loss"]
+        for line in (tmp_path / "runs" / "r" / "local-lora" / "train_log.jsonl")
         .read_text()
         .splitlines()
     ]
@@ -268,7 +272,8 @@ def test_untuned_baseline_runs_on_long_real_data_and_counts_answers_cut_short(tm
         "counted_with": "local-base's tokenizer",
     }
     predictions = [
-        json.loads(l) for l in (run / "local-base" / "predictions.jsonl").read_text().splitlines()
+        json.loads(line)
+        for line in (run / "local-base" / "predictions.jsonl").read_text().splitlines()
     ]
     cut = sum(p["truncated"] for p in predictions)
     assert cut == 4 and all(
@@ -276,7 +281,10 @@ def test_untuned_baseline_runs_on_long_real_data_and_counts_answers_cut_short(tm
     )  # an untuned tiny model never stops
     report = json.loads((run / "report.json").read_text())
     assert report["max_new_tokens"] == chosen and report["backends"][0]["answers_cut_short"] == cut
-    warning = f"local-base: 4 of 4 answers (100%) stopped at max_new_tokens={chosen} before the model ended them"
+    warning = (
+        f"local-base: 4 of 4 answers (100%) stopped at max_new_tokens={chosen} "
+        "before the model ended them"
+    )
     assert warning in " ".join(result.output.split())
     assert (
         warning in (run / "report.md").read_text() and warning in (run / "report.html").read_text()
@@ -290,6 +298,7 @@ def test_untuned_baseline_runs_on_long_real_data_and_counts_answers_cut_short(tm
     resumed = CliRunner().invoke(cli, ["resume", "r"])
     assert resumed.exit_code == 0, resumed.output
     predictions = [
-        json.loads(l) for l in (run / "local-base" / "predictions.jsonl").read_text().splitlines()
+        json.loads(line)
+        for line in (run / "local-base" / "predictions.jsonl").read_text().splitlines()
     ]
     assert [p["completion_tokens"] for p in predictions] == [chosen] * 4

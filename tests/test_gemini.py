@@ -261,8 +261,8 @@ def test_tuning_job_that_fails_on_bad_data(tmp_path, google, data):
         state["status"] == "failed" and google.state.counts["uploads"] == 0
     )  # the given URI was used, nothing uploaded
     assert (
-        "tuning job projects/ftx-test/locations/us-central1/tuningJobs/1001 failed: Invalid training data"
-        in state["error"]
+        "tuning job projects/ftx-test/locations/us-central1/tuningJobs/1001 failed: Invalid "
+        "training data" in state["error"]
     )
 
 
@@ -293,7 +293,8 @@ def test_slow_job_is_followed_to_the_end(tmp_path, google, data):
         (401, "Google rejected the credentials while checking the model gemini-2.5-flash (401)"),
         (
             403,
-            "Google refused checking the model gemini-2.5-flash (403): Permission 'aiplatform.tuningJobs.create' denied",
+            "Google refused checking the model gemini-2.5-flash (403): Permission "
+            "'aiplatform.tuningJobs.create' denied",
         ),
     ],
 )
@@ -446,8 +447,8 @@ def test_answers_stopped_at_max_tokens_are_counted(tmp_path, google, data):
     )
     assert result.exit_code == 0, result.text
     rows = [
-        json.loads(l)
-        for l in (tmp_path / "runs" / "r" / "gemini-base" / "predictions.jsonl")
+        json.loads(line)
+        for line in (tmp_path / "runs" / "r" / "gemini-base" / "predictions.jsonl")
         .read_text()
         .splitlines()
     ]

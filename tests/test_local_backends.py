@@ -375,7 +375,8 @@ def test_two_processes_train_one_run_with_ddp(tmp_path, tiny_model, qa_file):
 
 
 def test_perplexity_of_references_batched_equals_one_at_a_time(tmp_path, tiny_model, qa_file):
-    """reference_logprobs pads batches; the log-probabilities must be those of each example alone."""
+    """reference_logprobs pads batches; the log-probabilities must be those of each example
+    alone."""
     from ftx.backends.local import models
     from ftx.backends.local.generate import reference_logprobs
     from ftx.backends.local.tokenize import IGNORE, encode
@@ -629,11 +630,13 @@ def test_untuned_baseline_checks_only_its_eval_prompts(tiny_model):
     assert [(p.severity, str(p).split(" (")[0]) for p in problems] == [
         (
             "error",
-            "1 of 3 eval prompts do not fit the model's context of 512 tokens with room for an answer",
+            "1 of 3 eval prompts do not fit the model's context of 512 tokens with room for an "
+            "answer",
         ),
         (
             "warning",
-            "1 of 3 eval prompts leave less than max_new_tokens 64 for the answer in the model's context of 512 tokens",
+            "1 of 3 eval prompts leave less than max_new_tokens 64 for the answer in the model's "
+            "context of 512 tokens",
         ),
     ]
     assert "d.jsonl:5" in problems[0].message and "d.jsonl:4" in problems[1].message
@@ -687,7 +690,11 @@ def test_long_training_examples_follow_the_policy_with_one_counted_warning(
     lengths = encoded_lengths(tiny_model, rows)
     over = [n for n in lengths if n > 100]
     assert len(over) == 4
-    said = f"4 of 16 training examples are over max_seq_length 100 (longest {max(lengths)}, at alpaca.jsonl:{lengths.index(max(lengths)) + 1})"
+    longest_at = lengths.index(max(lengths)) + 1
+    said = (
+        "4 of 16 training examples are over max_seq_length 100 "
+        f"(longest {max(lengths)}, at alpaca.jsonl:{longest_at})"
+    )
     text = " ".join((result.output + str(result.exception or "")).split())  # rich wraps lines
     assert text.count("training examples are over max_seq_length") == 1, text
     assert said in text, text
@@ -707,7 +714,8 @@ def test_long_training_examples_follow_the_policy_with_one_counted_warning(
         "policy": policy,
         "dropped": 4 if policy == "drop" else 0,
     }
-    # One step over the whole training split: the tokens it saw are the examples as cut (or left out).
+    # One step over the whole training split: the tokens it saw are the examples as cut (or left
+    # out).
     kept = (
         [min(n, 100) for n in lengths] if policy == "truncate" else [n for n in lengths if n <= 100]
     )
@@ -784,7 +792,8 @@ def test_a_model_without_a_chat_template_gets_each_backends_own_fix(tmp_path, ti
     ]
     refused = CliRunner().invoke(cli, ["run", *args])
     assert [str(p) for p in refused.exception.problems] == [
-        f"{name}: this model's tokenizer has no chat template. Choose another template: --set {name}.template=chatml (or alpaca, plain)."
+        f"{name}: this model's tokenizer has no chat template. Choose another template: --set "
+        f"{name}.template=chatml (or alpaca, plain)."
         for name in ("local-base", "local-lora")
     ]
     result = run(*args, *sets("local-base.template=chatml", "local-lora.template=chatml"))

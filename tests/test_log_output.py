@@ -13,7 +13,8 @@ from .helpers import run_ftx
 pytest.importorskip("peft")
 
 PROGRESS = re.compile(
-    r"^(local-base: answering|local-lora: training|local-lora: answering) \d+/\d+( \(\d+%\))? · \d+:\d\d:\d\d( · .+)?$"
+    r"^(local-base: answering|local-lora: training|local-lora: answering) \d+/\d+( \(\d+%\))? · "
+    r"\d+:\d\d:\d\d( · .+)?$"
 )
 
 
@@ -77,7 +78,8 @@ def test_bitsandbytes_is_imported_only_for_a_4_bit_model(tiny_model):
         class Lora(LocalLoRA):
             @libraries
             def load_and_prepare(self, opts):
-                from transformers import Trainer  # imports peft, which imports bitsandbytes when it can
+                # Trainer imports peft, which imports bitsandbytes when it can.
+                from transformers import Trainer
                 return self.prepare(self.load(opts)[0], opts)
 
         Lora().load_and_prepare(LoraOptions(model={str(tiny_model)!r}, device="cpu"))
@@ -87,7 +89,8 @@ def test_bitsandbytes_is_imported_only_for_a_4_bit_model(tiny_model):
         import bitsandbytes
         from peft.tuners.lora.bnb import Linear4bit
         layer = model.base_model.model.model.layers[0].self_attn.q_proj
-        assert isinstance(layer, Linear4bit) and isinstance(layer.base_layer, bitsandbytes.nn.Linear4bit), type(layer)
+        assert isinstance(layer, Linear4bit), type(layer)
+        assert isinstance(layer.base_layer, bitsandbytes.nn.Linear4bit), type(layer)
         print("OK")
     """)
     result = subprocess.run(

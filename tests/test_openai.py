@@ -77,8 +77,10 @@ def test_fine_tune_beats_base_and_key_never_written(tmp_path, fake, data):
     assert cost["openai"] > cost["openai-base"] > 0  # training and answers; the base only answers
     assert money(cost["openai"]) in result.output  # shown in the terminal table
     log = [
-        json.loads(l)
-        for l in (tmp_path / "runs" / "r" / "openai" / "train_log.jsonl").read_text().splitlines()
+        json.loads(line)
+        for line in (tmp_path / "runs" / "r" / "openai" / "train_log.jsonl")
+        .read_text()
+        .splitlines()
     ]
     assert [e["step"] for e in log] == [1, 2, 3] and log[-1]["loss"] < log[0]["loss"]
     assert "estimated training cost $" in result.output
@@ -174,7 +176,8 @@ def test_failed_job_marks_only_that_backend_failed(tmp_path, fake, data):
     assert m["backends"]["openai"]["status"] == "failed"
     assert (
         m["backends"]["openai"]["error"]
-        == "OpenAI job ftjob-1 failed: Training file contains examples with invalid roles See the job's events in log.txt."
+        == "OpenAI job ftjob-1 failed: Training file contains examples with invalid roles See the "
+        "job's events in log.txt."
     )
 
 
@@ -247,7 +250,8 @@ def test_cost_above_max_cost_is_refused_unless_yes(tmp_path, fake, data):
     result = run("--data", str(data), "--backend", "openai", "--max-cost", "0.00001", *FAST)
     assert result.exit_code != 0
     assert re.search(
-        r"not started: The estimated cost is \$0\.\d\d \(openai \$0\.\d\d\), above --max-cost \$0\.00001\. "
+        r"not started: The estimated cost is \$0\.\d\d \(openai \$0\.\d\d\), above --max-cost "
+        r"\$0\.00001\. "
         r"Nothing was trained or paid for\.",
         result.text,
     ), result.text
@@ -384,20 +388,26 @@ def test_validation_file_comes_from_the_training_split(tmp_path, fake, data):
     state = meta(tmp_path)["backends"]["openai"]["state"]
     assert (state["training_file"], state["validation_file"]) == ("file-1", "file-2")
     assert fake.state.jobs["ftjob-1"]["validation_file"] == "file-2"
-    uploaded = lambda f: {
-        json.loads(l)["messages"][-2]["content"] for l in fake.state.files[f].decode().splitlines()
-    }
+
+    def uploaded(f):
+        return {
+            json.loads(line)["messages"][-2]["content"]
+            for line in fake.state.files[f].decode().splitlines()
+        }
+
     held_out = {
-        json.loads(l)["messages"][-2]["content"]
-        for l in (tmp_path / "runs" / "r" / "data" / "eval.jsonl").read_text().splitlines()
+        json.loads(line)["messages"][-2]["content"]
+        for line in (tmp_path / "runs" / "r" / "data" / "eval.jsonl").read_text().splitlines()
     }
     assert len(uploaded("file-1")) == 24 and len(uploaded("file-2")) == 8
     assert (
         not (uploaded("file-1") | uploaded("file-2")) & held_out
     )  # the eval split never reaches OpenAI
     log = [
-        json.loads(l)
-        for l in (tmp_path / "runs" / "r" / "openai" / "train_log.jsonl").read_text().splitlines()
+        json.loads(line)
+        for line in (tmp_path / "runs" / "r" / "openai" / "train_log.jsonl")
+        .read_text()
+        .splitlines()
     ]
     assert all("eval_loss" in e for e in log)
 
@@ -475,7 +485,8 @@ def test_llm_judge_grades_through_the_endpoint_and_caches_verdicts(tmp_path, fak
     scores = judge.score(answers, references, ["Who wrote it?"] * 4)
     assert scores.per_example["judge"] == [1.0, 0.0, 0.0, 0.0]  # grade 5 -> 1.0, grade 1 -> 0.0
     assert fake.state.counts["chat"] == 3  # the empty answer is not sent
-    # What the verdicts cost: the endpoint's reported usage at gpt-4.1-mini's prices ($0.80 / $3.20 per 1M).
+    # What the verdicts cost: the endpoint's reported usage at gpt-4.1-mini's prices ($0.80 / $3.20
+    # per 1M).
     paid = (
         fake.state.counts["chat_prompt_tokens"] * 0.80
         + fake.state.counts["chat_completion_tokens"] * 3.20
@@ -522,7 +533,8 @@ def test_what_the_judge_paid_is_reported_kept_across_resume_and_counted_in_max_c
     report = json.loads((tmp_path / "runs" / "r" / "report.json").read_text())
     assert report["scoring_cost_usd"] == {"llm_judge": paid}
     assert "Scoring paid: llm_judge" in (tmp_path / "runs" / "r" / "report.md").read_text()
-    # A resumed run scores again from cached verdicts: nothing new is paid, nothing paid is forgotten.
+    # A resumed run scores again from cached verdicts: nothing new is paid, nothing paid is
+    # forgotten.
     asked = fake.state.counts["chat"]
     assert CliRunner().invoke(cli, ["resume", "r"]).exit_code == 0
     assert fake.state.counts["chat"] == asked
@@ -638,8 +650,8 @@ def test_answers_stopped_at_the_length_limit_are_counted(tmp_path, fake, data):
     )
     assert result.exit_code == 0, result.text
     rows = [
-        json.loads(l)
-        for l in (tmp_path / "runs" / "r" / "openai-base" / "predictions.jsonl")
+        json.loads(line)
+        for line in (tmp_path / "runs" / "r" / "openai-base" / "predictions.jsonl")
         .read_text()
         .splitlines()
     ]

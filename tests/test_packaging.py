@@ -45,7 +45,8 @@ def test_no_install_command_names_a_distribution_that_is_not_ours(path):
             arguments = re.split(r"&&|;|\||#", command)[0]  # up to the end of this command
             for name in PIP_ARGUMENT.findall(arguments):
                 assert name in OURS, (
-                    f"{path.relative_to(ROOT)}: '{line.strip()}' installs '{name}', not '{DISTRIBUTION}'"
+                    f"{path.relative_to(ROOT)}: '{line.strip()}' installs '{name}', not "
+                    f"'{DISTRIBUTION}'"
                 )
 
 

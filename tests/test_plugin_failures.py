@@ -122,8 +122,10 @@ def test_a_check_that_raises_is_a_preflight_error_naming_the_backend(
     assert code == 1 and "Traceback" not in err
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert errors == [
-        "error: preflight failed: breaks: its check() failed: ZeroDivisionError: division by zero in check "
-        "(a bug in the backend's plugin; leave the backend out, or set FTX_LOAD_PLUGINS to skip the plugin). "
+        "error: preflight failed: breaks: its check() failed: ZeroDivisionError: division by zero "
+        "in check "
+        "(a bug in the backend's plugin; leave the backend out, or set FTX_LOAD_PLUGINS to skip "
+        "the plugin). "
         "Nothing was trained."
     ]
     assert not (tmp_path / "runs").exists()
@@ -135,18 +137,21 @@ def test_a_check_that_raises_is_a_preflight_error_naming_the_backend(
         (
             "estimate",
             1,
-            "error: preflight failed: breaks: its estimate_cost() failed: ValueError: no price list. "
+            "error: preflight failed: breaks: its estimate_cost() failed: ValueError: no price "
+            "list. "
             "Nothing was trained or paid for.",
         ),
         (
             "init",
             2,
-            "error: backend 'breaks' (plugin 'ftx-breaks') could not be set up: RuntimeError: init bug",
+            "error: backend 'breaks' (plugin 'ftx-breaks') could not be set up: RuntimeError: "
+            "init bug",
         ),
         (
             "validate",
             2,
-            "error: breaks: checking its options failed: TypeError: validate bug. It is a bug in the plugin: "
+            "error: breaks: checking its options failed: TypeError: validate bug. It is a bug in "
+            "the plugin: "
             "leave it out, or set FTX_LOAD_PLUGINS to skip it.",
         ),
     ],
@@ -170,8 +175,8 @@ def test_evaluators_that_raise_or_miscount_lose_only_their_metrics(
     assert code == 3 and "Traceback" not in err
     assert "warning: evaluator 'raises' failed on echo: RuntimeError: evaluator bug" in flat(err)
     assert (
-        "warning: evaluator 'miscounts' failed on echo: score() gave metric 'short' 1 values for 4 answers"
-        in flat(err)
+        "warning: evaluator 'miscounts' failed on echo: score() gave metric 'short' 1 values for "
+        "4 answers" in flat(err)
     )
     m = meta(tmp_path)
     assert m["status"] == "partial" and m["backends"]["echo"]["status"] == "done"
@@ -205,8 +210,8 @@ def test_a_reporter_that_raises_loses_only_its_file(tmp_path, capsys, qa_file, b
     )
     assert code == 3 and "Traceback" not in err
     assert (
-        "warning: reporter 'raising' failed: OSError: reporter bug (write it again with: ftx report r --reporter raising)"
-        in flat(err)
+        "warning: reporter 'raising' failed: OSError: reporter bug (write it again with: ftx "
+        "report r --reporter raising)" in flat(err)
     )
     m = meta(tmp_path)
     assert m["status"] == "partial"
@@ -234,7 +239,8 @@ def test_an_observer_that_raises_is_reported_once_and_the_run_is_done(
     assert code == 0, err
     assert flat(err).count("ftx_run_event") == 1
     assert (
-        "warning: plugin 'ftx-breaks' failed in ftx_run_event (run_started): LookupError: observer bug at run_started; "
+        "warning: plugin 'ftx-breaks' failed in ftx_run_event (run_started): LookupError: "
+        "observer bug at run_started; "
         "the run goes on (later failures of it are counted in run.json)"
     ) in flat(err)
     m = meta(tmp_path)

@@ -107,7 +107,8 @@ def test_duplicate_name_is_an_error_naming_both_plugins():
     with registered(DupPlugin(), name="my-dup-plugin"):
         registry = plugins.get_registry()
         assert registry.errors == [
-            "evaluator 'rouge' is registered by both plugin 'ftx.evaluators.rouge' and plugin 'my-dup-plugin'."
+            "evaluator 'rouge' is registered by both plugin 'ftx.evaluators.rouge' and plugin "
+            "'my-dup-plugin'."
         ]
         with pytest.raises(PluginError, match="registered by both"):
             registry.get("evaluator", "rouge")
@@ -180,12 +181,12 @@ def test_broken_plugin_is_reported_not_fatal(tmp_path):
         in result.stderr
     )
     assert (
-        "warning: plugin 'ftx_broken' failed to load: ModuleNotFoundError: No module named 'does_not_exist'"
-        in result.stderr
+        "warning: plugin 'ftx_broken' failed to load: ModuleNotFoundError: No module named "
+        "'does_not_exist'" in result.stderr
     )
     assert (
-        "ftx_broken  [entry point (ftx_broken) 0.1.0]\n    ERROR: plugin 'ftx_broken' failed to load"
-        in result.stdout
+        "ftx_broken  [entry point (ftx_broken) 0.1.0]\n    ERROR: plugin 'ftx_broken' failed to "
+        "load" in result.stdout
     )
     assert "backend local-lora" in result.stdout
 
@@ -198,7 +199,8 @@ def test_listing_commands_import_no_heavy_libraries(args):
     code = (
         "import sys\nfrom ftx.cli import main\n"
         f"try:\n    main({args!r})\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-        "heavy = sorted(m for m in ('torch', 'transformers', 'peft', 'openai', 'google.genai', 'google.cloud.storage', 'rouge_score', 'sacrebleu', 'rich') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'peft', 'openai', 'google.genai', "
+        "'google.cloud.storage', 'rouge_score', 'sacrebleu', 'rich') if m in sys.modules)\n"
         "assert heavy == [] or heavy == ['rich'], heavy\nprint('OK')"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

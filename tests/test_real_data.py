@@ -32,7 +32,10 @@ class Case:
     error: str = ""  # the one message, for files ftx refuses
 
 
-PREFERENCE = "this file is preference data (a chosen and a rejected answer, as for DPO, ORPO or reward models)"
+PREFERENCE = (
+    "this file is preference data "
+    "(a chosen and a rejected answer, as for DPO, ORPO or reward models)"
+)
 TOOLS = "this is tool-calling data (ftx trains on and compares text answers"
 QA = [("user", "Who wrote Emma?"), ("assistant", "Jane Austen.")]
 
@@ -72,11 +75,13 @@ CASES = {
         3,
         [("user", "What is the boiling point"), ("assistant", "100 degrees")],
         [
-            "llamafactory_kto.json:15: field 'label': is false in 1 of 4 records: those answers are marked undesirable"
+            "llamafactory_kto.json:15: field 'label': is false in 1 of 4 records: those answers "
+            "are marked undesirable"
         ],
     ),
     "llamafactory_mllm.json": Case(
-        error="llamafactory_mllm.json:2, 17: field 'images': holds images; ftx fine-tunes and compares "
+        error="llamafactory_mllm.json:2, 17: field 'images': holds images; ftx fine-tunes and "
+        "compares "
         "text-only models, so this record cannot be used"
     ),
     # TRL's dataset formats
@@ -127,11 +132,13 @@ CASES = {
         ],
     ),
     "openai_function_calling.jsonl": Case(
-        error=f"openai_function_calling.jsonl:1: field 'messages[1]': calls a tool ('tool_calls'): {TOOLS}"
+        error=f"openai_function_calling.jsonl:1: field 'messages[1]': calls a tool "
+        f"('tool_calls'): {TOOLS}"
     ),
     "openai_dpo.jsonl": Case(error=f"openai_dpo.jsonl: {PREFERENCE}"),
     "openai_vision.jsonl": Case(
-        error="openai_vision.jsonl:1: field 'messages[2].content[0]': is image_url content; ftx fine-tunes "
+        error="openai_vision.jsonl:1: field 'messages[2].content[0]': is image_url content; ftx "
+        "fine-tunes "
         "and compares text-only models"
     ),
     # Google: Gemini tuning on Vertex AI, and the Gemini API's tuning notebook
@@ -180,7 +187,8 @@ CASES = {
         3,
         QA,
         [
-            "with_unknown_fields.jsonl:1: field 'category': is ignored in all 3 records: the 'question_answer' schema does not use it",
+            "with_unknown_fields.jsonl:1: field 'category': is ignored in all 3 records: the "
+            "'question_answer' schema does not use it",
             "with_unknown_fields.jsonl:1: field 'source': is ignored in all 3 records",
         ],
     ),
@@ -256,7 +264,8 @@ def test_openai_weights_decide_the_trained_turns():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_run_the_untuned_baseline(name, tmp_path, tiny_model, capsys):
-    """The first thing a user does with their file: it runs, or it says why not and starts nothing."""
+    """The first thing a user does with their file: it runs, or it says why not and starts
+    nothing."""
     case = CASES[name]
     code, out, err = ftx(
         capsys,

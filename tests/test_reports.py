@@ -173,7 +173,7 @@ def test_compare_two_runs(tmp_path):
         result = CliRunner().invoke(cli, ["compare", "a", "b"], terminal_width=100)
     assert result.exit_code == 0, result.output
     assert "a (A) → b (B)" in result.output and "same eval examples" in result.output
-    line = next(l for l in result.output.splitlines() if "answer_words" in l)
+    line = next(text for text in result.output.splitlines() if "answer_words" in text)
     assert (
         "+4.000" in line and "▼" in line
     )  # four more words on every example, and fewer is better: surely worse

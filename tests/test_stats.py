@@ -255,7 +255,8 @@ def test_corpus_scorers_use_the_options_the_run_was_scored_with():
 
 
 def test_a_run_directory_with_corpus_statistics(tmp_path):
-    """load_result reads the statistics from scores.json and rebuilds chrf with the run's options."""
+    """load_result reads the statistics from scores.json and rebuilds chrf with the run's
+    options."""
     import json
 
     from click.testing import CliRunner

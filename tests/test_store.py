@@ -71,7 +71,8 @@ def test_a_run_that_cannot_write_its_first_file_leaves_nothing_behind(tmp_path, 
     store = RunStore(tmp_path / "runs")
     with pytest.raises(
         StoreError,
-        match=r"run.json: no space left on device; the run was not created. Free some space and start it again.",
+        match=r"run.json: no space left on device; the run was not created. Free some space and "
+        r"start it again.",
     ):
         store.create({}, "r")
     assert not (tmp_path / "runs" / "r").exists()

@@ -182,8 +182,8 @@ def test_sigkill_while_a_checkpoint_is_written_then_resume(tmp_path, reference):
     log = (tmp_path / "runs" / "c" / "local-lora" / "log.txt").read_text()
     assert "removed checkpoint-4: it was cut off while being written" in log
     assert (
-        "resuming training from runs/c/local-lora/checkpoints/checkpoint-2, the newest complete checkpoint"
-        in log
+        "resuming training from runs/c/local-lora/checkpoints/checkpoint-2, the newest complete "
+        "checkpoint" in log
     )
     assert sorted(p.name for p in checkpoints.iterdir()) == [
         "checkpoint-4",
@@ -201,7 +201,8 @@ def test_full_disk_while_the_run_is_created_then_resume(tmp_path, reference):
     assert first.returncode == 1
     error = one_clear_error(first.stderr)
     assert error.startswith("error: cannot write ") and error.endswith(
-        "data/train.jsonl: no space left on device. Free some space, then continue with 'ftx resume latest' "
+        "data/train.jsonl: no space left on device. Free some space, then continue with 'ftx "
+        "resume latest' "
         "(or the run's id); finished work is kept."
     )
     run = tmp_path / "runs" / "d"

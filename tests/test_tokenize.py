@@ -190,7 +190,8 @@ def test_per_turn_weights_choose_the_turns_that_carry_loss(tokenizer, weights, t
 
 
 def test_a_template_that_rewrites_history_trains_the_final_answer_only(tokenizer):
-    # Alpaca renders earlier answers differently from how it ends one, so the turns cannot be walked.
+    # Alpaca renders earlier answers differently from how it ends one, so the turns cannot be
+    # walked.
     encoded = encode(Example("1", CONVERSATION), AlpacaTemplate(), tokenizer)
     trained = tokenizer.decode(
         [t for t, label in zip(encoded.input_ids, encoded.labels) if label != IGNORE]

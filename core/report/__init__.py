@@ -56,7 +56,8 @@ def fmt_ci(backend: BackendResult, metric: str) -> str:
 
 
 def legend(result: RunResult, sep: str = " · ") -> str:
-    """What the interval notation and the marks of ``result``'s tables mean, parts joined by ``sep``."""
+    """What the interval notation and the marks of ``result``'s tables mean, parts joined by
+    ``sep``."""
     done = [b for b in result.backends if b.status == "done"]
     shown = {
         (m.name in b.corpus) for b in done for m in result.metrics if b.interval(m.name) is not None
@@ -169,7 +170,8 @@ def cut_short_warnings(result: RunResult) -> list[str]:
     at = f"max_new_tokens={limit}" if limit else "max_new_tokens"
     advice = f"--set run.max_new_tokens={limit * 2}" if limit else "a higher run.max_new_tokens"
     return [
-        f"{c.backend}: {c.count} of {c.answers} answers ({c.share:.0%}) stopped at {at} before the model ended them, "
+        f"{c.backend}: {c.count} of {c.answers} answers ({c.share:.0%}) stopped at {at} before "
+        f"the model ended them, "
         f"and their scores count the cut; {advice} gives longer answers room."
         for c in cut_short(result)
         if c.many

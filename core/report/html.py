@@ -32,16 +32,39 @@ from ftx.store import atomic_write_text
 COLOURS = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f"]
 
 CSS = """
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; margin: 2rem auto; max-width: 72rem; padding: 0 1rem; }
-h1 { font-size: 1.5rem; margin-bottom: .2rem; } h2 { font-size: 1.15rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
-.meta { color: #666; } table { border-collapse: collapse; margin: .5rem 0; }
-th, td { padding: .3rem .7rem; border-bottom: 1px solid #eee; text-align: right; vertical-align: top; }
-th:first-child, td:first-child { text-align: left; } th { background: #f6f6f6; }
-td.best { font-weight: 700; color: #1a7f37; } .ci { color: #888; font-size: .85em; } .failed { color: #c62828; }
-.better { color: #1a7f37; } .worse { color: #c62828; } .charts { display: flex; flex-wrap: wrap; gap: 1rem; }
-figure { margin: 0; } figcaption { font-weight: 600; margin-bottom: .2rem; } .legend span { margin-right: 1rem; }
-.example { margin: 1rem 0; } .example td { text-align: left; } .example td.answer { max-width: 40rem; white-space: pre-wrap; }
-.note { color: #666; font-size: .9em; } .warning { color: #9a6700; }
+body {
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif;
+  color: #222;
+  margin: 2rem auto;
+  max-width: 72rem;
+  padding: 0 1rem;
+}
+h1 { font-size: 1.5rem; margin-bottom: .2rem; }
+h2 { font-size: 1.15rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
+.meta { color: #666; }
+table { border-collapse: collapse; margin: .5rem 0; }
+th, td {
+  padding: .3rem .7rem;
+  border-bottom: 1px solid #eee;
+  text-align: right;
+  vertical-align: top;
+}
+th:first-child, td:first-child { text-align: left; }
+th { background: #f6f6f6; }
+td.best { font-weight: 700; color: #1a7f37; }
+.ci { color: #888; font-size: .85em; }
+.failed { color: #c62828; }
+.better { color: #1a7f37; }
+.worse { color: #c62828; }
+.charts { display: flex; flex-wrap: wrap; gap: 1rem; }
+figure { margin: 0; }
+figcaption { font-weight: 600; margin-bottom: .2rem; }
+.legend span { margin-right: 1rem; }
+.example { margin: 1rem 0; }
+.example td { text-align: left; }
+.example td.answer { max-width: 40rem; white-space: pre-wrap; }
+.note { color: #666; font-size: .9em; }
+.warning { color: #9a6700; }
 """
 
 
@@ -67,7 +90,8 @@ def table_html(result: RunResult) -> str:
         for m in result.metrics
     )
     out = [
-        f"<table><tr><th>backend</th>{head}<th>train time</th><th>train tokens</th><th>cost</th></tr>"
+        f"<table><tr><th>backend</th>{head}<th>train time</th><th>train "
+        f"tokens</th><th>cost</th></tr>"
     ]
     for row in rows(result):
         b = row["backend"]
@@ -107,7 +131,8 @@ def metric_chart(result: RunResult, metric: Any) -> str:
     top = max(max(highs), 1e-9) * 1.1
     height = row_h * len(done) + 24
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 70}" height="{height}" role="img" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 70}" '
+        f'height="{height}" role="img" '
         f'aria-label="{text(metric.name)} by backend">'
     ]
     for row, (i, b) in enumerate(done):
@@ -122,17 +147,20 @@ def metric_chart(result: RunResult, metric: Any) -> str:
             low, high = ci
             x1, x2 = label_w + max(0.0, low) / top * bar_w, label_w + max(0.0, high) / top * bar_w
             parts.append(
-                f'<path d="M{x1:.1f} {y + 9}H{x2:.1f}M{x1:.1f} {y + 4}V{y + 14}M{x2:.1f} {y + 4}V{y + 14}" stroke="#333" fill="none">'
+                f'<path d="M{x1:.1f} {y + 9}H{x2:.1f}M{x1:.1f} {y + 4}V{y + 14}M{x2:.1f} '
+                f'{y + 4}V{y + 14}" stroke="#333" fill="none">'
                 f"<title>95% interval {escape(fmt_interval(metric.name, low, high))}</title></path>"
             )
         parts.append(
-            f'<text x="{label_w + bar_w + 6}" y="{y + 15}" font-size="12">{escape(fmt_metric(metric.name, value))}</text>'
+            f'<text x="{label_w + bar_w + 6}" y="{y + 15}" '
+            f'font-size="12">{escape(fmt_metric(metric.name, value))}</text>'
         )
     axis_y = row_h * len(done) + 8
     parts.append(f'<path d="M{label_w} 0V{axis_y}" stroke="#999"/>')
     parts.append(f'<text x="{label_w}" y="{axis_y + 14}" font-size="10" fill="#666">0</text>')
     parts.append(
-        f'<text x="{label_w + bar_w}" y="{axis_y + 14}" font-size="10" fill="#666" text-anchor="end">'
+        f'<text x="{label_w + bar_w}" y="{axis_y + 14}" font-size="10" fill="#666" '
+        f'text-anchor="end">'
         f"{escape(fmt_metric(metric.name, top))}</text></svg>"
     )
     arrow = (
@@ -166,36 +194,44 @@ def loss_chart(result: RunResult) -> str:
     w, h, left, bottom = 560, 240, 48, 24
 
     def xy(step: float, value: float) -> str:
-        return f"{left + step / max_step * (w - left - 10):.1f},{(h - bottom) - (value - low) / span * (h - bottom - 10):.1f}"
+        x = left + step / max_step * (w - left - 10)
+        y = (h - bottom) - (value - low) / span * (h - bottom - 10)
+        return f"{x:.1f},{y:.1f}"
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="loss curves">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" '
+        f'aria-label="loss curves">',
         f'<path d="M{left} 5V{h - bottom}H{w - 5}" stroke="#999" fill="none"/>',
     ]
     for frac in (0, 0.5, 1):
         value = low + frac * span
         y = (h - bottom) - frac * (h - bottom - 10)
         parts.append(
-            f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" fill="#666" text-anchor="end">{value:.2f}</text>'
+            f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" fill="#666" '
+            f'text-anchor="end">{value:.2f}</text>'
         )
     parts.append(
-        f'<text x="{w - 5}" y="{h - 6}" font-size="10" fill="#666" text-anchor="end">step {max_step}</text>'
+        f'<text x="{w - 5}" y="{h - 6}" font-size="10" fill="#666" text-anchor="end">step '
+        f"{max_step}</text>"
     )
     keys = []
     for i, name, train, evals in series:
         if len(train) >= 2:
             parts.append(
-                f'<polyline fill="none" stroke="{colour(i)}" stroke-width="2" points="{" ".join(xy(s, v) for s, v in train)}"/>'
+                f'<polyline fill="none" stroke="{colour(i)}" stroke-width="2" '
+                f'points="{" ".join(xy(s, v) for s, v in train)}"/>'
             )
         if len(evals) >= 2:
             parts.append(
-                f'<polyline fill="none" stroke="{colour(i)}" stroke-width="2" stroke-dasharray="5 4" '
+                f'<polyline fill="none" stroke="{colour(i)}" stroke-width="2" stroke-dasharray="5 '
+                f'4" '
                 f'points="{" ".join(xy(s, v) for s, v in evals)}"/>'
             )
         keys.append(f'<span style="color:{colour(i)}">■</span> {text(name)}')
     parts.append("</svg>")
     return (
-        f"<figure><figcaption>loss (solid: training, dashed: validation)</figcaption>{''.join(parts)}"
+        f"<figure><figcaption>loss (solid: training, dashed: "
+        f"validation)</figcaption>{''.join(parts)}"
         f"<div class=legend>{' '.join(f'<span>{item}</span>' for item in keys)}</div></figure>"
     )
 
@@ -204,12 +240,15 @@ def examples_html(result: RunResult, n: int = 10) -> str:
     out = []
     for i in divergent_examples(result, n):
         answers = "".join(
-            f"<tr><td>{text(name)}</td><td class=answer>{text(answer)}</td><td>{text(' · '.join(scores))}</td></tr>"
+            f"<tr><td>{text(name)}</td><td "
+            f"class=answer>{text(answer)}</td><td>{text(' · '.join(scores))}</td></tr>"
             for name, answer, scores in answers_to(result, i)
         )
         out.append(
-            f"<div class=example><b>{text(result.example_ids[i])}</b> · {text(result.prompts[i])}<table>"
-            f"<tr><td>reference</td><td class=answer>{text(result.references[i])}</td><td></td></tr>{answers}</table></div>"
+            f"<div class=example><b>{text(result.example_ids[i])}</b> · "
+            f"{text(result.prompts[i])}<table>"
+            f"<tr><td>reference</td><td "
+            f"class=answer>{text(result.references[i])}</td><td></td></tr>{answers}</table></div>"
         )
     return "\n".join(out)
 
@@ -223,20 +262,26 @@ def render(result: RunResult) -> str:
     explained = legend(result)
     signatures = " · ".join(signature_notes(result))
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>ftx run {text(result.run_id)}</title><style>{CSS}</style></head>
 <body>
 <h1>ftx run {text(result.run_id)}</h1>
-<div class=meta>data: {text(result.data)} · model: {text(result.model)} · {len(result.example_ids)} held-out examples ·
-status: {text(result.status)}{f" · baseline: {text(result.baseline)}" if result.baseline else ""}</div>
+<div class=meta>data: {text(result.data)} · model: {text(result.model)} ·
+{len(result.example_ids)} held-out examples ·
+status: {text(result.status)}
+{f" · baseline: {text(result.baseline)}" if result.baseline else ""}</div>
 <h2>Comparison</h2>
 {table_html(result)}
-<p class=note>Green bold marks the best value of each column{f"; {escape(explained)}" if explained else ""}.{f" {text(sentence(note))}." if note else ""}{f" {text(sentence(cut))}." if cut else ""}
+<p class=note>Green bold marks the best value of each column
+{f"; {escape(explained)}" if explained else ""}.
+{f" {text(sentence(note))}." if note else ""}{f" {text(sentence(cut))}." if cut else ""}
 {f" {text(signatures)}" if signatures else ""}</p>
 {warnings}
 <h2>Metrics</h2>
-<p class=note>Bars are means over the held-out examples (corpus values for BLEU, chrF and perplexity); whiskers are 95% bootstrap intervals
-of the value shown (none for a corpus value whose per-example statistics were not kept).</p>
+<p class=note>Bars are means over the held-out examples (corpus values for BLEU, chrF and
+perplexity); whiskers are 95% bootstrap intervals of the value shown (none for a corpus value
+whose per-example statistics were not kept).</p>
 <div class=charts>{charts}</div>
 {f"<h2>Training</h2>{loss}" if loss else ""}
 <h2>Examples the backends disagree on most</h2>
@@ -247,7 +292,10 @@ of the value shown (none for a corpus value whose per-example statistics were no
 
 class HtmlReporter(Reporter):
     name = "html"
-    description = "report.html: one self-contained page with the table, metric charts, loss curves and examples"
+    description = (
+        "report.html: one self-contained page with the table, metric charts, loss curves "
+        "and examples"
+    )
     writes = "report.html"
 
     def report(self, result: RunResult, run_dir: Path, console: Any) -> None:

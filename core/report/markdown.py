@@ -57,7 +57,8 @@ def render(result: RunResult) -> str:
     lines = [
         f"# ftx run {cell(result.run_id, ' ')}",
         "",
-        f"Data: {cell(result.data, ' ')} · {len(result.example_ids)} held-out examples · status: {cell(result.status, ' ')}",
+        f"Data: {cell(result.data, ' ')} · {len(result.example_ids)} held-out examples · status: "
+        f"{cell(result.status, ' ')}",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",

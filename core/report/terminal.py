@@ -38,7 +38,8 @@ def header(m: Any) -> str:
 
 def _title(result: RunResult) -> Any:
     return shown(
-        f"ftx run {plain(result.run_id, newlines=False)} · {len(result.example_ids)} held-out examples",
+        f"ftx run {plain(result.run_id, newlines=False)} · {len(result.example_ids)} held-out "
+        f"examples",
         newlines=False,
     )
 

@@ -50,7 +50,8 @@ def ftx_run_event(event):
     except Exception as exc:  # a tracking server's trouble must not flood or break a training run
         _broken.add(event.run_id)
         print(
-            f"warning: ftx-mlflow stopped logging run {event.run_id}: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+            f"warning: ftx-mlflow stopped logging run {event.run_id}: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0]}",
             file=sys.stderr,
         )
 

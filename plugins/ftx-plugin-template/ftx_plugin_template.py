@@ -97,7 +97,8 @@ class NearestAnswerBackend(Backend):
         raise NotImplementedError("nearest-answer trains in milliseconds: run it again")
 
 
-# --- evaluator: reference contained in the prediction ----------------------------------------------
+# --- evaluator: reference contained in the prediction
+# ----------------------------------------------
 
 
 class ContainsEvaluator(Evaluator):
@@ -116,7 +117,8 @@ class ContainsEvaluator(Evaluator):
         )
 
 
-# --- reporter: predictions side by side in a CSV -----------------------------------------------------
+# --- reporter: predictions side by side in a CSV
+# -----------------------------------------------------
 
 
 class CsvReporter(Reporter):

@@ -250,7 +250,8 @@ class FakeGoogle(FakeServer):
                 endTime=_now(),
                 error={
                     "code": 3,
-                    "message": "Invalid training data: each line needs 'contents' ending with a 'model' turn.",
+                    "message": "Invalid training data: each line needs 'contents' ending with a "
+                    "'model' turn.",
                 },
             )
             return

@@ -14,9 +14,9 @@ from ftx.evaluator import Evaluator
 from ftx.reporter import Reporter
 from ftx.types import Completion, Scores, TrainStats
 
-FAIL: set[str] = (
-    set()
-)  # init, validate, check, estimate, train, attach, generate, close, exit (sys.exit in train), events
+# What fails: init, validate, check, estimate, train, attach, generate, close, exit (sys.exit in
+# train), events.
+FAIL: set[str] = set()
 
 
 def failing(phase: str) -> bool:

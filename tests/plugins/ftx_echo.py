@@ -1,5 +1,6 @@
 """A tiny third-party plugin used by the tests: a backend that echoes the question back, and an
-evaluator that scores answer length. Installed into a temporary site-packages with an entry point."""
+evaluator that scores answer length. Installed into a temporary site-packages with an entry
+point."""
 
 from dataclasses import dataclass
 
