@@ -184,7 +184,7 @@ class Config:
                     f"unknown section '{section}' (from {', '.join(sorted(where))}).",
                     hint=suggest(section, ["run", *sorted(known)]),
                 )
-            kind, cls = known[section]
+            _, cls = known[section]
             self.options_for(section, cls.Options)
 
 

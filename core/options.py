@@ -152,14 +152,13 @@ def coerce(value: Any, annotation: Any) -> Any:
             raise ValueError(
                 "it is empty; leave the option out (or unset the variable) to use the default"
             )
-        errors = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return coerce(value, arg)
-            except ValueError as exc:
-                errors.append(str(exc))
+            except ValueError:
+                continue
         raise ValueError(f"expected {type_name(annotation)}, got {value!r}")
     if origin is Literal:
         choices = get_args(annotation)

@@ -57,47 +57,44 @@ def ftx_run_event(event):
 
 
 def _log(event: Any) -> None:
-    if True:
-        client = _client()
-        if event.kind == "run_started" or event.run_id not in _runs:
-            if event.run_id not in _runs:
-                run = client.create_run(
-                    _experiment(client), run_name=event.run_id, tags={"ftx.run_id": event.run_id}
-                )
-                _runs[event.run_id] = run.info.run_id
-                client.log_param(
-                    run.info.run_id, "backends", ",".join(event.data.get("backends", []))
-                )
-        mlflow_run = _runs[event.run_id]
-        if event.kind == "train_log" and event.data.get("loss") is not None:
-            client.log_metric(
-                mlflow_run,
-                f"{event.backend}/loss",
-                float(event.data["loss"]),
-                step=int(event.data.get("step", 0)),
+    client = _client()
+    if event.kind == "run_started" or event.run_id not in _runs:
+        if event.run_id not in _runs:
+            run = client.create_run(
+                _experiment(client), run_name=event.run_id, tags={"ftx.run_id": event.run_id}
             )
-        elif event.kind == "train_log" and event.data.get("eval_loss") is not None:
-            client.log_metric(
-                mlflow_run,
-                f"{event.backend}/eval_loss",
-                float(event.data["eval_loss"]),
-                step=int(event.data.get("step", 0)),
-            )
-        elif event.kind == "backend_state":
-            client.set_tag(mlflow_run, f"{event.backend}.status", event.data["status"])
-        elif event.kind == "eval_done":
-            for metric, value in {
-                **event.data.get("mean", {}),
-                **event.data.get("corpus", {}),
-            }.items():
-                client.log_metric(mlflow_run, f"{event.backend}/{metric}", float(value))
-        elif event.kind == "run_finished":
-            client.set_tag(mlflow_run, "ftx.status", event.data.get("status", ""))
-            run_dir = event.data.get("run_dir")
-            for name in ("report.json", "report.md"):
-                if run_dir and (Path(run_dir) / name).exists():
-                    client.log_artifact(mlflow_run, str(Path(run_dir) / name))
-            client.set_terminated(
-                mlflow_run, "FINISHED" if event.data.get("status") == "done" else "FAILED"
-            )
-            _runs.pop(event.run_id, None)
+            _runs[event.run_id] = run.info.run_id
+            client.log_param(run.info.run_id, "backends", ",".join(event.data.get("backends", [])))
+    mlflow_run = _runs[event.run_id]
+    if event.kind == "train_log" and event.data.get("loss") is not None:
+        client.log_metric(
+            mlflow_run,
+            f"{event.backend}/loss",
+            float(event.data["loss"]),
+            step=int(event.data.get("step", 0)),
+        )
+    elif event.kind == "train_log" and event.data.get("eval_loss") is not None:
+        client.log_metric(
+            mlflow_run,
+            f"{event.backend}/eval_loss",
+            float(event.data["eval_loss"]),
+            step=int(event.data.get("step", 0)),
+        )
+    elif event.kind == "backend_state":
+        client.set_tag(mlflow_run, f"{event.backend}.status", event.data["status"])
+    elif event.kind == "eval_done":
+        for metric, value in {
+            **event.data.get("mean", {}),
+            **event.data.get("corpus", {}),
+        }.items():
+            client.log_metric(mlflow_run, f"{event.backend}/{metric}", float(value))
+    elif event.kind == "run_finished":
+        client.set_tag(mlflow_run, "ftx.status", event.data.get("status", ""))
+        run_dir = event.data.get("run_dir")
+        for name in ("report.json", "report.md"):
+            if run_dir and (Path(run_dir) / name).exists():
+                client.log_artifact(mlflow_run, str(Path(run_dir) / name))
+        client.set_terminated(
+            mlflow_run, "FINISHED" if event.data.get("status") == "done" else "FAILED"
+        )
+        _runs.pop(event.run_id, None)
