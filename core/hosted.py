@@ -8,9 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ftx.backend import BackendContext
+from ftx.prices import Prices
 from ftx.types import Completion, Message
-
-Prices = tuple[float, float, float]  # dollars per 1M tokens: training, input, output
 
 
 def resolve(table: Prices | None, opts: Any) -> Prices | None:
@@ -20,7 +19,7 @@ def resolve(table: Prices | None, opts: Any) -> Prices | None:
     if table is None and None in (opts.input_price, opts.output_price):
         return None
     table = table or (0.0, 0.0, 0.0)
-    return (
+    return Prices(
         training if training is not None else table[0],
         opts.input_price if opts.input_price is not None else table[1],
         opts.output_price if opts.output_price is not None else table[2],

@@ -26,8 +26,9 @@ from ftx.cache import cache_root
 from ftx.errors import ConfigError, FtxError, require
 from ftx.evaluator import Evaluator
 from ftx.hookspecs import hookimpl
-from ftx.hosted import Prices, resolve, usage_cost
+from ftx.hosted import resolve, usage_cost
 from ftx.options import bound_problems, option
+from ftx.prices import Prices, openai_prices
 from ftx.secrets import redact
 from ftx.store import atomic_write_json
 from ftx.tokens import approximate
@@ -76,9 +77,7 @@ class JudgeOptions:
 
     def prices(self) -> Prices | None:
         """The judge model's prices with the options put over them; None when unknown."""
-        from ftx.backends.openai.prices import prices_for
-
-        return resolve(prices_for(self.model), self)
+        return resolve(openai_prices(self.model), self)
 
 
 REPLY_TOKENS = 30  # a verdict: {"grade": 4, "reason": "<one short sentence>"}

@@ -36,8 +36,9 @@ from ftx.data import holdout_share
 from ftx.display import money
 from ftx.errors import BackendError, ConfigError, FtxError, require
 from ftx.hookspecs import hookimpl
-from ftx.hosted import Prices, answer_concurrently, resolve
+from ftx.hosted import answer_concurrently, resolve
 from ftx.options import bound_problems, option
+from ftx.prices import Prices, gemini_prices
 from ftx.secrets import redact
 from ftx.types import Completion, GenerationParams, Message, Problem, Splits, TrainStats
 
@@ -263,7 +264,7 @@ def _api_error(exc: Any, what: str) -> FtxError:
 
 
 def _prices(opts: GeminiOptions, model: str) -> Prices | None:
-    return resolve(wire.PRICES.get(model), opts)
+    return resolve(gemini_prices(model), opts)
 
 
 # --- answering --------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""Examples in Vertex AI's supervised-tuning JSONL, checked against Vertex's limits, and the
-price table for the estimate.
+"""Examples in Vertex AI's supervised-tuning JSONL, checked against Vertex's limits. (What
+tuning and answering cost is in ``ftx.prices``, with every other provider's prices.)
 
 One line per example::
 
     {"systemInstruction": {"role": "system", "parts": [{"text": "..."}]},
-     "contents": [{"role": "user", "parts": [{"text": "..."}]}, {"role": "model", "parts": [{"text": "..."}]}]}
+     "contents": [{"role": "user", "parts": [{"text": "..."}]},
+                  {"role": "model", "parts": [{"text": "..."}]}]}
 """
 
 from __future__ import annotations
@@ -27,15 +28,6 @@ MAX_EXAMPLE_TOKENS = 131_072  # input + output tokens per training example (Gemi
 MAX_FILE_BYTES = 1 << 30  # 1 GB per JSONL dataset file
 MAX_VALIDATION_EXAMPLES = 5000
 RECOMMENDED_EXAMPLES = 100
-
-# Dollars per 1M tokens: training, input, output (Vertex AI list prices, Nov 2026; options override).
-PRICES = {
-    "gemini-2.5-pro": (25.0, 1.25, 10.0),
-    "gemini-2.5-flash": (5.0, 0.30, 2.50),
-    "gemini-2.5-flash-lite": (1.5, 0.10, 0.40),
-    "gemini-2.0-flash-001": (3.0, 0.15, 0.60),
-    "gemini-2.0-flash-lite-001": (1.0, 0.075, 0.30),
-}
 
 ADAPTER_SIZES = {
     1: "ADAPTER_SIZE_ONE",
@@ -83,7 +75,8 @@ def validate(train: list[Example], validation: list[Example], backend: str) -> l
     if len(train) < RECOMMENDED_EXAMPLES:
         problems.append(
             Problem(
-                f"{len(train)} training examples; Google recommends at least {RECOMMENDED_EXAMPLES} for Gemini tuning",
+                f"{len(train)} training examples; Google recommends at least "
+                f"{RECOMMENDED_EXAMPLES} for Gemini tuning",
                 backend,
                 severity="warning",
             )
@@ -101,7 +94,8 @@ def validate(train: list[Example], validation: list[Example], backend: str) -> l
         if count > MAX_EXAMPLE_TOKENS:
             problems.append(
                 Problem(
-                    f"example {e.id} is about {count:,} tokens, over Vertex's {MAX_EXAMPLE_TOKENS:,} per example",
+                    f"example {e.id} is about {count:,} tokens, "
+                    f"over Vertex's {MAX_EXAMPLE_TOKENS:,} per example",
                     e.source or backend,
                     hint="shorten or drop it",
                 )
@@ -116,8 +110,8 @@ def validate(train: list[Example], validation: list[Example], backend: str) -> l
     if weighted:
         problems.append(
             Problem(
-                f"{len(weighted)} training example(s) set per-turn weights, which Vertex tuning cannot take: "
-                "it trains on every model turn",
+                f"{len(weighted)} training example(s) set per-turn weights, "
+                "which Vertex tuning cannot take: it trains on every model turn",
                 weighted[0].source or backend,
                 severity="warning",
             )

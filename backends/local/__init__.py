@@ -127,7 +127,8 @@ class LocalModel(TrainedModel):
 
         with out_of_memory_advice(
             self.label,
-            f"--set {self.label}.eval_batch_size={max(1, self.opts.eval_batch_size // 2)} or a lower run.max_new_tokens",
+            f"--set {self.label}.eval_batch_size={max(1, self.opts.eval_batch_size // 2)} "
+            "or a lower run.max_new_tokens",
         ):
             return generate(
                 self.model,
@@ -236,7 +237,8 @@ class LocalBackend(Backend):
 
     @libraries
     def token_counter(self, opts: LocalOptions) -> Callable[[str], int]:
-        """Counts tokens with this backend's tokenizer (the runner sizes ``max_new_tokens=auto`` with it)."""
+        """Counts tokens with this backend's tokenizer (the runner sizes ``max_new_tokens=auto``
+        with it)."""
         tokenizer = models.load_tokenizer(
             models.materialize(models.resolve(opts.model)), opts.trust_remote_code
         )
@@ -280,9 +282,8 @@ class LocalBackend(Backend):
         ctx: BackendContext,
         stats: TrainStats,
     ) -> LocalModel:
-        if (
-            self.four_bit
-        ):  # what bitsandbytes said while loading belongs in the log, not the terminal
+        # What bitsandbytes said while loading belongs in the log, not the terminal.
+        if self.four_bit:
             for note in models.bitsandbytes_notes():
                 ctx.log(note)
         return LocalModel(
@@ -329,7 +330,8 @@ class LocalTrainer(LocalBackend):
         if opts.max_seq_length != "auto" and context is not None and opts.max_seq_length > context:
             problems.append(
                 Problem(
-                    f"max_seq_length {opts.max_seq_length} is over the model's context of {context} tokens",
+                    f"max_seq_length {opts.max_seq_length} is over the model's context of "
+                    f"{context} tokens",
                     hint=f"--set {self.name}.max_seq_length={context}, or auto",
                 )
             )
@@ -384,21 +386,68 @@ class LocalTrainer(LocalBackend):
         """Write what ``attach`` and ``ftx export`` need into ``ctx.dir / self.artifact``."""
         raise NotImplementedError
 
+    # --- the recipe: build the model, build the data, train, save ----------------------------
+
     @libraries
     def train(self, splits: Splits, opts: TrainOptions, ctx: BackendContext) -> TrainedModel:
         from transformers import set_seed
 
-        from ftx.data import holdout_share
-
-        from .tokenize import encode
         from .train import train
 
+        # --- model: seeded first, as adapter initialisation draws random numbers too ---
         seed = opts.seed if opts.seed is not None else ctx.seed
-        set_seed(seed)  # before prepare(): adapter initialisation draws random numbers too
+        set_seed(seed)
+        model, tokenizer, device, dtype = self.build_model(opts, ctx)
+
+        # --- data ---
+        examples, validation = self.build_data(splits, opts, ctx, model, tokenizer, seed)
+
+        # --- train ---
+        with out_of_memory_advice(self.name, self.memory_advice(opts)):
+            stats = train(
+                model,
+                tokenizer,
+                examples,
+                opts,
+                ctx,
+                device=device,
+                dtype=dtype,
+                seed=seed,
+                label=f"{self.name}: training",
+                validation=validation,
+                optim=self.optimizer(device),
+            )
+
+        # --- save: under a launcher, one process writes the weights all of them trained ---
+        if is_main():
+            self.save(model, tokenizer, ctx)
+        ctx.state["artifact"] = self.artifact
+        ctx.save_state()
+        return self.wrap(model, tokenizer, opts, device, ctx, stats)
+
+    def build_model(self, opts: TrainOptions, ctx: BackendContext) -> tuple[Any, Any, str, Any]:
+        """The model that trains, its tokenizer, device and dtype: loaded, with Liger's kernels
+        on CUDA, then prepared (adapters, quantization) by the subclass."""
         model, tokenizer, device, dtype = self.load(opts)
         if device == "cuda" and opts.liger_kernels:
             use_liger_kernels(model, ctx.log)
-        model = self.prepare(model, opts)
+        return self.prepare(model, opts), tokenizer, device, dtype
+
+    def build_data(
+        self,
+        splits: Splits,
+        opts: TrainOptions,
+        ctx: BackendContext,
+        model: Any,
+        tokenizer: Any,
+        seed: int,
+    ) -> tuple[list[Any], list[Any]]:
+        """The training examples encoded and fitted to ``max_seq_length``, and the validation
+        examples held out of them. What was cut or dropped goes to the log and the state."""
+        from ftx.data import holdout_share
+
+        from .tokenize import encode
+
         template = self.template(opts)
         fitted = self.fit(
             [encode(e, template, tokenizer) for e in splits.train],
@@ -406,10 +455,9 @@ class LocalTrainer(LocalBackend):
             lengths.model_context(model.config),
             splits.train,
         )
+        # Preflight refused such data already; a resumed run with other options may not have.
         errors = [p for p in fitted.problems if p.severity == "error"]
-        if (
-            errors
-        ):  # preflight refused this data already; a resumed run with other options may not have
+        if errors:
             raise ConfigError(f"{errors[0].message}.", hint=errors[0].hint)
         for problem in fitted.problems:
             ctx.log(f"warning: {problem.message} ({problem.hint})")
@@ -421,34 +469,18 @@ class LocalTrainer(LocalBackend):
                 "policy": opts.long_examples,
                 "dropped": fitted.dropped,
             }
-        encoded = fitted.examples
         # Validation comes out of the training split: the eval split must stay unseen, or
         # choosing the best checkpoint on it would flatter the final comparison.
-        encoded, validation = holdout_share(encoded, opts.validation_size, seed)
-        advice = (
-            f"--set {self.name}.batch_size={max(1, opts.batch_size // 2)} with gradient_accumulation={opts.gradient_accumulation * 2}, "
-            f"a lower max_seq_length, gradient_checkpointing=true"
+        return holdout_share(fitted.examples, opts.validation_size, seed)
+
+    def memory_advice(self, opts: TrainOptions) -> str:
+        """What to lower when training runs out of memory, as ``--set`` options."""
+        return (
+            f"--set {self.name}.batch_size={max(1, opts.batch_size // 2)} with "
+            f"gradient_accumulation={opts.gradient_accumulation * 2}, "
+            "a lower max_seq_length, gradient_checkpointing=true"
             + (", or local-qlora" if self.name != "local-qlora" else "")
         )
-        with out_of_memory_advice(self.name, advice):
-            stats = train(
-                model,
-                tokenizer,
-                encoded,
-                opts,
-                ctx,
-                device=device,
-                dtype=dtype,
-                seed=seed,
-                label=f"{self.name}: training",
-                validation=validation,
-                optim=self.optimizer(device),
-            )
-        if is_main():  # under a launcher, one process writes the weights all of them trained
-            self.save(model, tokenizer, ctx)
-        ctx.state["artifact"] = self.artifact
-        ctx.save_state()
-        return self.wrap(model, tokenizer, opts, device, ctx, stats)
 
 
 def _fresh_dir(out: Any) -> None:

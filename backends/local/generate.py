@@ -42,8 +42,10 @@ def room_for_answer(prompt_tokens: int, max_new_tokens: int, context: int | None
         return max_new_tokens
     if prompt_tokens >= context:
         raise FtxError(
-            f"an eval prompt is {prompt_tokens} tokens, which leaves no room for an answer in the model's context of {context} tokens.",
-            hint="Shorten it or leave it out of the eval data, or use a model with a longer context.",
+            f"an eval prompt is {prompt_tokens} tokens, which leaves no room for an answer in "
+            f"the model's context of {context} tokens.",
+            hint="Shorten it or leave it out of the eval data, "
+            "or use a model with a longer context.",
         )
     return min(max_new_tokens, context - prompt_tokens)
 
@@ -61,6 +63,8 @@ def generate(
     label: str = "generating",
     on_answer: Callable[[int, Completion], None] | None = None,
 ) -> list[Completion]:
+    """An answer to each prompt, in the prompts' order; each goes to ``on_answer`` as soon as its
+    batch is done (a run killed later keeps it)."""
     import torch
 
     encoded = [encode_prompt(p, template, tokenizer) for p in prompts]
@@ -69,7 +73,6 @@ def generate(
     results: list[Completion | None] = [None] * len(encoded)
     eos = stop_token_ids(tokenizer, template)
     stops = template.stop_strings(tokenizer)
-    sampling = params.temperature > 0
     task = progress.add_task(label, total=len(encoded), info="") if progress is not None else None
     context = model_context(model.config)
     torch.manual_seed(params.seed)
@@ -78,54 +81,84 @@ def generate(
         batch = order[start : start + batch_size]
         longest = max(len(encoded[i]) for i in batch)
         room = room_for_answer(longest, params.max_new_tokens, context)
-        pad = tokenizer.pad_token_id
-        input_ids = torch.tensor(
-            [[pad] * (longest - len(encoded[i])) + encoded[i] for i in batch], device=device
+        output = generate_batch(
+            model, tokenizer, [encoded[i] for i in batch], params, eos, room, device
         )
-        mask = torch.tensor(
-            [[0] * (longest - len(encoded[i])) + [1] * len(encoded[i]) for i in batch],
-            device=device,
-        )
-        kwargs: dict[str, Any] = {"do_sample": sampling}
-        if sampling:
-            kwargs.update(
-                temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None
-            )
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
-        with torch.inference_mode():
-            output = model.generate(
-                input_ids=input_ids,
-                attention_mask=mask,
-                max_new_tokens=room,
-                repetition_penalty=params.repetition_penalty,
-                eos_token_id=eos,
-                pad_token_id=pad,
-                use_cache=True,
-                **kwargs,
-            )
         for row, i in enumerate(batch):
-            new = output[row, longest:].tolist()
-            # Cut short: every step of the budget was taken and no stop token or string came.
-            # (A row that ended early is padded to the batch's length, with its stop token.)
-            cut_short = (
-                len(new) >= room
-                and not set(new) & set(eos)
-                and not any(
-                    stop in tokenizer.decode(new, skip_special_tokens=False) for stop in stops
-                )
-            )
-            while new and new[-1] == pad:
-                new.pop()
-            text = cut_at_stop(tokenizer.decode(new, skip_special_tokens=True), stops)
-            results[i] = Completion(
-                text, prompt_tokens=len(encoded[i]), completion_tokens=len(new), truncated=cut_short
+            results[i] = completion(
+                tokenizer, output[row, longest:].tolist(), len(encoded[i]), eos, stops, room
             )
             if on_answer is not None:
                 on_answer(i, results[i])
         if task is not None:
             progress.update(task, advance=len(batch))
     return [r for r in results if r is not None]
+
+
+def generate_batch(
+    model: Any,
+    tokenizer: Any,
+    batch: list[list[int]],
+    params: GenerationParams,
+    eos: list[int],
+    room: int,
+    device: str,
+) -> Any:
+    """``model.generate`` on one batch of prompts, left-padded to the longest so that every
+    answer starts at the same position; at most ``room`` new tokens each."""
+    import torch
+
+    longest = max(len(ids) for ids in batch)
+    pad = tokenizer.pad_token_id
+    input_ids = torch.tensor([[pad] * (longest - len(ids)) + ids for ids in batch], device=device)
+    mask = torch.tensor(
+        [[0] * (longest - len(ids)) + [1] * len(ids) for ids in batch],
+        device=device,
+    )
+    kwargs: dict[str, Any] = {"do_sample": params.temperature > 0}
+    if params.temperature > 0:
+        kwargs.update(
+            temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None
+        )
+    else:
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    with torch.inference_mode():
+        return model.generate(
+            input_ids=input_ids,
+            attention_mask=mask,
+            max_new_tokens=room,
+            repetition_penalty=params.repetition_penalty,
+            eos_token_id=eos,
+            pad_token_id=pad,
+            use_cache=True,
+            **kwargs,
+        )
+
+
+def completion(
+    tokenizer: Any,
+    new: list[int],
+    prompt_tokens: int,
+    eos: list[int],
+    stops: list[str],
+    room: int,
+) -> Completion:
+    """One row of a batch's output (the tokens after the prompts) as an answer: padding taken
+    off, cut at the first stop string, and marked if the budget ran out first."""
+    pad = tokenizer.pad_token_id
+    # Cut short: every step of the budget was taken and no stop token or string came.
+    # (A row that ended early is padded to the batch's length, with its stop token.)
+    cut_short = (
+        len(new) >= room
+        and not set(new) & set(eos)
+        and not any(stop in tokenizer.decode(new, skip_special_tokens=False) for stop in stops)
+    )
+    while new and new[-1] == pad:
+        new.pop()
+    text = cut_at_stop(tokenizer.decode(new, skip_special_tokens=True), stops)
+    return Completion(
+        text, prompt_tokens=prompt_tokens, completion_tokens=len(new), truncated=cut_short
+    )
 
 
 def reference_logprobs(

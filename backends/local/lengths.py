@@ -1,4 +1,5 @@
-"""How long examples, prompts and answers may be on a local model, and what happens to the longer ones.
+"""How long examples, prompts and answers may be on a local model, and what happens to the
+longer ones.
 
 Two limits meet here. The model's *context* (``max_position_embeddings`` in its config) bounds
 everything it reads and writes at once: an eval prompt plus its answer. ``max_seq_length`` bounds
@@ -134,7 +135,10 @@ def over_length_message(
     elif policy == "drop":
         what = "left out"
     elif fitted.no_answer:
-        what = f"{n - fitted.no_answer} truncated to fit, {fitted.no_answer} left out (the prompt alone fills max_seq_length)"
+        what = (
+            f"{n - fitted.no_answer} truncated to fit, {fitted.no_answer} left out "
+            "(the prompt alone fills max_seq_length)"
+        )
     else:
         what = "truncated to fit"
     if context is not None and longest > context:
@@ -164,9 +168,10 @@ def eval_prompt_problems(
         n, where = max(full)
         problems.append(
             Problem(
-                f"{len(full)} of {total} eval prompts do not fit the model's context of {context} tokens with room for an answer "
-                f"(longest {n}, at {where})",
-                hint="shorten them or leave them out of the eval data, or use a model with a longer context",
+                f"{len(full)} of {total} eval prompts do not fit the model's context of "
+                f"{context} tokens with room for an answer (longest {n}, at {where})",
+                hint="shorten them or leave them out of the eval data, "
+                "or use a model with a longer context",
             )
         )
     if max_new_tokens is not None:
@@ -175,8 +180,9 @@ def eval_prompt_problems(
             n, where = max(short)
             problems.append(
                 Problem(
-                    f"{len(short)} of {total} eval prompts leave less than max_new_tokens {max_new_tokens} for the answer in the "
-                    f"model's context of {context} tokens (longest {n}, at {where}); those answers stop where the context ends",
+                    f"{len(short)} of {total} eval prompts leave less than max_new_tokens "
+                    f"{max_new_tokens} for the answer in the model's context of {context} tokens "
+                    f"(longest {n}, at {where}); those answers stop where the context ends",
                     hint="they are counted as cut short in the report",
                     severity="warning",
                 )

