@@ -26,6 +26,24 @@ def _consoles() -> tuple[Any, Any]:
     )
 
 
+def _runner(out: Any, err: Any) -> Any:
+    """The library's runner with the terminal's parts: live progress on stderr, and the cost
+    question when someone is at the keyboard (without one, a run above --max-cost is refused
+    with a hint)."""
+    from ftx.progress import RunProgress
+    from ftx.runner import Runner
+
+    def confirm(question: str) -> bool:
+        return click.confirm(question, default=False, err=True)
+
+    return Runner(
+        out,
+        err,
+        progress=lambda: RunProgress(err),
+        confirm=confirm if sys.stdin.isatty() else None,
+    )
+
+
 def _store(runs_dir: str | None) -> Any:
     """The runs folder: --runs-dir, else ``runs_dir`` from ftx.toml or FTX_RUN__RUNS_DIR, as
     ``ftx run`` uses it, so that every command finds the runs it made."""
@@ -165,7 +183,6 @@ def run(
       ftx run --model ./my-model --set local-lora.epochs=2 --set local-lora.lora_r=8
     """
     from ftx import config as configmod
-    from ftx.runner import Runner
     from ftx.store import check_run_name
 
     if name is not None:
@@ -186,7 +203,7 @@ def run(
     }
     config = configmod.load(config_file, cli=cli_values, sets=sets)
     out, err = _consoles()
-    _, code = Runner(out, err).start(config, name)
+    _, code = _runner(out, err).start(config, name)
     sys.exit(code)
 
 
@@ -199,11 +216,9 @@ def run(
 )
 def resume(run_ref: str, runs_dir: str) -> None:
     """Continue an interrupted run: finished backends are kept, trained ones re-attached."""
-    from ftx.runner import Runner
-
     out, err = _consoles()
     run = _store(runs_dir).open(run_ref)
-    _, code = Runner(out, err).resume(run)
+    _, code = _runner(out, err).resume(run)
     sys.exit(code)
 
 
@@ -624,6 +639,8 @@ def main(argv: list[str] | None = None) -> None:
     args = argv if argv is not None else sys.argv[1:]
     debug = "--debug" in args or bool(os.environ.get("FTX_DEBUG"))
     resumable = bool({"run", "resume"} & set(args))
+    from ftx.backend import Cancelled
+
     _terminate_like_ctrl_c()
     try:
         _add_plugin_commands()
@@ -650,7 +667,7 @@ def main(argv: list[str] | None = None) -> None:
         if extra > 0:
             click.echo(f"  ... and {extra} more", err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Cancelled):  # Ctrl-C, or a backend's thread saw it first
         _interrupted(resumable)
     except Exception as exc:
         if debug:

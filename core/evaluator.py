@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ftx.errors import FtxError
 from ftx.types import Scores, Splits
 
 
@@ -14,17 +15,36 @@ class NoOptions:
     """For plugins that take no options."""
 
 
+class EvaluatorFailed(FtxError):
+    """An evaluator could not score, after paying for part of the scoring (an API judge that
+    failed part-way): ``cost_usd`` is what it paid, which the run still counts. Raise it from
+    ``score``: ``raise EvaluatorFailed("the judge failed: ...", cost_usd=0.02)``."""
+
+    def __init__(self, message: str, *, cost_usd: float | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.cost_usd = cost_usd
+
+
 class Evaluator(ABC):
     """Subclass this and register it with ``ftx_register_evaluators``.
 
     ``metrics`` names every metric ``score`` returns; all are "higher is better" unless listed
     in ``lower_is_better``, or given a target value in ``targets`` (closest is best).
 
-    An evaluator that needs more than text lists it in ``needs``; its ``score`` then takes a
-    ``rows`` keyword: the prediction rows of one backend, in eval order, which hold what was
-    asked for. ``"reference_logprob"`` asks backends that can (the local ones) for the summed
-    log-probability of each reference answer (``reference_logprob``) and its token count
-    (``reference_tokens``); backends that cannot leave the metric empty.
+    ``score`` is called once per backend with that backend's answers, the references and the
+    prompts, in eval order. It returns ``Scores`` with one number per answer for each metric it
+    gives (a metric it cannot give for this backend is left out: it shows as missing).
+
+    ``needs``: an evaluator that needs more than text lists it there, and then, and only then,
+    ``score`` is called with a ``rows`` keyword: the prediction rows of one backend (dicts, in
+    eval order) holding what was asked for. ``"reference_logprob"`` asks each model that
+    ``can_score_references`` (the local ones) for the summed log-probability of each reference
+    answer (``reference_logprob``) and its token count (``reference_tokens``); rows of a model
+    that cannot lack them, and the evaluator leaves its metric out for that backend.
+
+    Money: an evaluator that pays for scoring (an API judge) returns what the call paid in
+    ``Scores.cost_usd`` and overrides ``estimate_cost``. When it fails after paying for part,
+    it raises ``EvaluatorFailed(message, cost_usd=...)`` so the run still counts that.
 
     A metric with a corpus value (BLEU) should also return each example's sufficient statistics
     in ``Scores.corpus_stats`` and implement ``corpus_value``: reports then resample the corpus
@@ -45,8 +65,9 @@ class Evaluator(ABC):
     @abstractmethod
     def score(self, predictions: list[str], references: list[str], prompts: list[str]) -> Scores:
         """Per-example values for each metric (same order as the inputs) and corpus values
-        where the metric has one. An evaluator that pays for scoring (an API judge) says what
-        this call paid in ``Scores.cost_usd``."""
+        where the metric has one. With ``needs`` set, also called with ``rows=`` (see the
+        class). An evaluator that pays for scoring (an API judge) says what this call paid in
+        ``Scores.cost_usd``, or in ``EvaluatorFailed.cost_usd`` when it fails."""
 
     def corpus_value(self, metric: str, totals: list[float]) -> float:
         """The corpus value of ``metric`` from ``totals``: the element-wise sum of the

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-EventKind = Literal[
-    "run_started", "backend_state", "train_log", "answer", "eval_done", "run_finished"
-]
+from typing import Any
 
 
 @dataclass(frozen=True)
 class RunEvent:
+    """One thing that happened in a run: ``kind`` is ``run_started``, ``backend_state``,
+    ``train_log``, ``answer``, ``eval_done`` or ``run_finished`` (see ``ftx_run_event``)."""
+
     kind: str
     run_id: str
     backend: str | None = None

@@ -1,5 +1,6 @@
 """What the hosted backends share: their prices (a table entry with the user's overrides), and
-answering the eval prompts many at a time, keeping each answer and adding up what it cost."""
+answering the eval prompts many at a time, keeping each answer and recording what it cost
+(``BackendContext.add_cost``)."""
 
 from __future__ import annotations
 
@@ -31,19 +32,15 @@ def usage_cost(prompt_tokens: float, completion_tokens: float, prices: Prices) -
     return (prompt_tokens * prices[1] + completion_tokens * prices[2]) / 1e6
 
 
-def add_eval_cost(
-    state: dict[str, Any], completions: list[Completion], prices: Prices | None
-) -> None:
-    """Add what ``completions`` cost to ``state["eval_cost_usd"]``: a resumed evaluation asks
-    only the prompts not answered before, so the costs add up."""
+def answering_cost(completions: list[Completion], prices: Prices | None) -> float | None:
+    """What ``completions`` cost at ``prices`` (None when the prices are unknown)."""
     if not prices:
-        return
-    cost = usage_cost(
+        return None
+    return usage_cost(
         sum(c.prompt_tokens for c in completions),
         sum(c.completion_tokens for c in completions),
         prices,
     )
-    state["eval_cost_usd"] = round(state.get("eval_cost_usd", 0.0) + cost, 6)
 
 
 def answer_concurrently(
@@ -59,7 +56,8 @@ def answer_concurrently(
 ) -> list[Completion]:
     """``ask`` every prompt, ``concurrency`` requests at a time, with a progress bar. Each answer
     goes to ``on_answer`` the moment it exists (a killed run does not pay for it again); what the
-    answers cost is added to the backend's state."""
+    answers cost is recorded with ``ctx.add_cost("answering", ...)``: a resumed evaluation asks
+    only the prompts not answered before, so the costs add up."""
     task = ctx.task(f"{label}: answering", total=len(prompts), info=info)
 
     def one(index: int, messages: list[Message]) -> Completion:
@@ -71,6 +69,9 @@ def answer_concurrently(
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         completions = list(pool.map(one, range(len(prompts)), prompts))
-    add_eval_cost(ctx.state, completions, prices)
-    ctx.save_state()
+    cost = answering_cost(completions, prices)
+    if cost is None:
+        ctx.save_state()
+    else:
+        ctx.add_cost("answering", cost)
     return completions

@@ -1,7 +1,8 @@
 """Progress of a run: live bars at a terminal, whole lines everywhere else.
 
-The runner gives every backend one ``RunProgress`` (``ctx.progress``). At a terminal it draws
-rich's bars. When stderr is not a terminal (CI logs, ``nohup``, ``| tee``) a bar redrawn in place
+``ftx run`` gives the runner a ``RunProgress`` on stderr, which every backend shares
+(``ctx.progress``; the library alone uses ``silent_progress``). At a terminal it draws rich's
+bars. When stderr is not a terminal (CI logs, ``nohup``, ``| tee``) a bar redrawn in place
 would be cut to the log's width, so each task prints whole lines instead: when it starts, each
 time it passes another tenth of its total or ``interval`` seconds have gone by with news, and
 when it ends::
@@ -11,9 +12,9 @@ when it ends::
     ...
     local-lora: training 40/40 (100%) · 0:00:31 · loss 1.021 · 1811 tok/s
 
-Backends use ``BackendContext.task`` (a ``ProgressTask``); ``ctx.progress`` itself is a rich
-``Progress``, so plugins that call ``add_task``/``update``/``advance`` on it keep working, with
-or without an ``info`` field.
+The progress contract for plugins is ``BackendContext.task`` (a ``ProgressTask``).
+``ctx.progress`` itself is a rich ``Progress``, so plugins that call ``add_task``/``update``/
+``advance`` on it keep working, with or without an ``info`` field.
 """
 
 from __future__ import annotations

@@ -133,10 +133,14 @@ class RunResult:
 
 
 def _cost(state: dict[str, Any]) -> float | None:
-    parts = [
-        (state.get("train") or {}).get("cost_usd"),
-        (state.get("state") or {}).get("eval_cost_usd"),
-    ]
+    """What a backend spent: the total of its ``cost_usd`` record in run.json (what it gave
+    ``BackendContext.add_cost``, by kind). Runs written before that record existed kept the
+    training cost in ``train.cost_usd`` and the answering cost in ``state.eval_cost_usd``."""
+    costs = state.get("cost_usd") or {}
+    parts = list(costs.values())
+    if "training" not in costs:
+        parts.append((state.get("train") or {}).get("cost_usd"))
+    parts.append((state.get("state") or {}).get("eval_cost_usd"))
     known = [p for p in parts if p is not None]
     return round(sum(known), 6) if known else None
 
@@ -169,7 +173,8 @@ def load_result(run: Run) -> RunResult:
     ):
         raise StoreError(
             f"{scores_path} is damaged: it is not the scores ftx wrote.",
-            hint=f"Delete it and run 'ftx resume {run.id}' to score the answers again (nothing is trained or paid again).",
+            hint=f"Delete it and run 'ftx resume {run.id}' to score the answers again (nothing is "
+            "trained or paid again).",
         )
     metrics = [
         MetricInfo(name, m["evaluator"], m.get("higher_is_better", True), m.get("target"))

@@ -1,33 +1,49 @@
-"""The run lifecycle: data → split → preflight → train → predict → evaluate → report.
+"""The run lifecycle, in the order it happens (each stage a function or method below):
+
+    plan        make_plan: the chosen plugins, built with their typed options
+    data        load_data, size_answers: read, validate and split; how long answers may be
+    preflight   preflight, Runner._confirm_cost: every backend's check; the cost question
+    create      Runner._create_run: the run directory, with its exact splits
+    schedule    Runner._schedule: hosted backends in threads, local ones one after another
+    train       Runner._train: train a backend (or attach to what it trained before)
+    predict     Runner._predict: its answers to the eval prompts, kept one by one
+    score       Runner._score: every evaluator on every finished backend
+    report      Runner._report: every reporter, and the run's final status
 
 Every step's result is written to the run directory before the next starts, so ``ftx resume``
 continues where a run stopped: a backend that finished training is re-attached, not trained
 again, and predictions already on disk are kept.
+
+The library shows no terminal UI of its own: the caller gives the ``Runner`` a progress factory
+and a way to ask the user about costs (``ftx.cli`` gives rich bars and ``click.confirm``);
+without them progress is silent and a cost above ``--max-cost`` is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import inspect
+import json
 import platform
 import signal
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from ftx import data as datamod
 from ftx import distributed
-from ftx.backend import Backend, BackendContext, TrainedModel
+from ftx.backend import Backend, BackendContext, Cancelled, TrainedModel
 from ftx.config import AUTO_NEW_TOKENS_FLOOR, Config, RunConfig, auto_max_new_tokens
 from ftx.display import markup, money
 from ftx.errors import ConfigError, FtxError, PreflightError, StoreError
-from ftx.evaluator import Evaluator
+from ftx.evaluator import Evaluator, EvaluatorFailed
 from ftx.events import RunEvent
 from ftx.options import build, to_dict
 from ftx.plugins import Registry, call_run_event, get_registry
@@ -36,10 +52,13 @@ from ftx.results import RunResult, load_result
 from ftx.secrets import redact
 from ftx.store import Run, RunStore, atomic_write_json, read_json
 from ftx.tokens import approximate
-from ftx.types import Completion, GenerationParams, Problem, Splits, TrainStats
+from ftx.types import Completion, GenerationParams, Problem, Scores, Splits, TrainStats
 
 EXIT_OK = 0
 EXIT_PARTIAL = 3  # some backends failed; the report covers the others
+
+
+# --- plan ------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -53,54 +72,73 @@ class Plan:
 
 
 def make_plan(config: Config, registry: Registry | None = None) -> Plan:
+    """Every chosen plugin built with its options; every problem at once, before anything runs."""
     registry = registry or get_registry()
     registry.raise_errors()
     config.check_sections(registry)
     problems: list[str] = []
-    backends, evaluators, reporters = [], [], []
-    for name in config.run.backends:
-        try:
-            cls = registry.get("backend", name)
-            backends.append(
-                (cls(), config.options_for(name, cls.Options, model_option=cls.model_option))
-            )
-        except ConfigError as exc:
-            problems.append(str(exc))
-        except Exception as exc:  # a plugin's bug: named, with its reason, before anything runs
-            problems.append(
-                f"{_by(registry, 'backend', name)} could not be set up: {failure_reason(exc)}"
-            )
-    for name in config.run.evaluators:
-        try:
-            cls = registry.get("evaluator", name)
-            evaluators.append(cls(config.options_for(name, cls.Options)))
-        except ConfigError as exc:
-            problems.append(str(exc))
-        except Exception as exc:
-            problems.append(
-                f"{_by(registry, 'evaluator', name)} could not be set up: {failure_reason(exc)}"
-            )
-    for name in config.run.reporters:
-        try:
-            reporters.append(registry.get("reporter", name)())
-        except ConfigError as exc:
-            problems.append(str(exc))
-        except Exception as exc:
-            problems.append(
-                f"{_by(registry, 'reporter', name)} could not be set up: {failure_reason(exc)}"
-            )
+    backends = _build(
+        registry,
+        "backend",
+        config.run.backends,
+        lambda cls, name: (
+            cls(),
+            config.options_for(name, cls.Options, model_option=cls.model_option),
+        ),
+        problems,
+    )
+    evaluators = _build(
+        registry,
+        "evaluator",
+        config.run.evaluators,
+        lambda cls, name: cls(config.options_for(name, cls.Options)),
+        problems,
+    )
+    reporters = _build(registry, "reporter", config.run.reporters, lambda cls, _: cls(), problems)
     if problems:
         raise ConfigError(
             problems[0] if len(problems) == 1 else "bad configuration:\n  " + "\n  ".join(problems)
         )
+    return Plan(backends, evaluators, reporters, _baseline(config, backends))
+
+
+def _build(
+    registry: Registry,
+    kind: str,
+    names: list[str],
+    make: Callable[[type, str], Any],
+    problems: list[str],
+) -> list[Any]:
+    """``make(cls, name)`` for each registered plugin of ``kind`` named; what fails goes to
+    ``problems``, naming the plugin."""
+    built = []
+    for name in names:
+        try:
+            built.append(make(registry.get(kind, name), name))
+        except ConfigError as exc:
+            problems.append(str(exc))
+        except Exception as exc:  # a plugin's bug: named, with its reason, before anything runs
+            problems.append(
+                f"{_by(registry, kind, name)} could not be set up: {failure_reason(exc)}"
+            )
+    return built
+
+
+def _baseline(config: Config, backends: list[tuple[Backend, Any]]) -> str | None:
+    """The backend the others are tested against: the configured one, else the first that
+    does not train."""
     baseline = config.run.baseline
     if baseline is not None and baseline not in config.run.backends:
         raise ConfigError(
-            f"baseline '{baseline}' is not one of the run's backends ({', '.join(config.run.backends)})."
+            f"baseline '{baseline}' is not one of the run's backends "
+            f"({', '.join(config.run.backends)})."
         )
     if baseline is None:
         baseline = next((b.name for b, _ in backends if b.is_baseline), None)
-    return Plan(backends, evaluators, reporters, baseline)
+    return baseline
+
+
+# --- data ------------------------------------------------------------------------------------
 
 
 def load_data(run_config: RunConfig, registry: Registry, console: Any = None) -> Splits:
@@ -115,20 +153,8 @@ def load_data(run_config: RunConfig, registry: Registry, console: Any = None) ->
         else None
     )
     for dataset in (train, evalset):
-        if dataset is None:
-            continue
-        if run_config.skip_invalid and dataset.examples:
-            skipped = dataset.skip_invalid()
-            if skipped and console is not None:
-                console.print(f"[yellow]warning:[/] skipped {markup(skipped)}")
-        dataset.raise_for_errors()
-        if console is not None:
-            for warning in dataset.warnings[:5]:
-                console.print(f"[yellow]warning:[/] {markup(warning)}")
-            if len(dataset.warnings) > 5:
-                console.print(
-                    f"[yellow]warning:[/] ... and {len(dataset.warnings) - 5} more (ftx data validate lists them)"
-                )
+        if dataset is not None:
+            _check_dataset(dataset, run_config, console)
     splits = datamod.split(
         train.examples,
         eval_size=run_config.eval_size,
@@ -137,10 +163,29 @@ def load_data(run_config: RunConfig, registry: Registry, console: Any = None) ->
     )
     if splits.leaked and console is not None:
         console.print(
-            f"[yellow]warning:[/] {len(splits.leaked)} eval example(s) have a prompt that is also in the training data "
-            f"(e.g. {markup(splits.leaked[0])}); their scores overstate what the model learned."
+            f"[yellow]warning:[/] {len(splits.leaked)} eval example(s) have a prompt that is "
+            f"also in the training data (e.g. {markup(splits.leaked[0])}); their scores "
+            "overstate what the model learned."
         )
     return splits
+
+
+def _check_dataset(dataset: Any, run_config: RunConfig, console: Any) -> None:
+    """Skip invalid records if asked, raise for the rest, print the first warnings."""
+    if run_config.skip_invalid and dataset.examples:
+        skipped = dataset.skip_invalid()
+        if skipped and console is not None:
+            console.print(f"[yellow]warning:[/] skipped {markup(skipped)}")
+    dataset.raise_for_errors()
+    if console is None:
+        return
+    for warning in dataset.warnings[:5]:
+        console.print(f"[yellow]warning:[/] {markup(warning)}")
+    if len(dataset.warnings) > 5:
+        console.print(
+            f"[yellow]warning:[/] ... and {len(dataset.warnings) - 5} more "
+            "(ftx data validate lists them)"
+        )
 
 
 def size_answers(plan: Plan, splits: Splits, run_config: RunConfig) -> dict[str, Any] | None:
@@ -155,9 +200,7 @@ def size_answers(plan: Plan, splits: Splits, run_config: RunConfig) -> dict[str,
             try:
                 count, counted_with = backend.token_counter(options), f"{backend.name}'s tokenizer"
                 break
-            except (
-                Exception
-            ):  # no tokenizer here (a missing model, no torch): its preflight says why
+            except Exception:  # no tokenizer here (a missing model, no torch): preflight says why
                 continue
     lengths = [count(e.reference) for e in splits.eval]
     run_config.max_new_tokens = auto_max_new_tokens(lengths)
@@ -167,6 +210,9 @@ def size_answers(plan: Plan, splits: Splits, run_config: RunConfig) -> dict[str,
         "longest_reference_tokens": max(lengths, default=0),
         "counted_with": counted_with,
     }
+
+
+# --- preflight -------------------------------------------------------------------------------
 
 
 def preflight(
@@ -205,33 +251,94 @@ def preflight(
     return problems
 
 
-class Runner:
-    """Runs (or resumes) one run directory to the end."""
+def estimate_costs(plan: Plan, splits: Splits) -> dict[str, float | None]:
+    """What each backend (training) and evaluator (scoring every backend's answers) expects to
+    charge, by name. A plugin whose estimate fails stops the run: --max-cost is a promise."""
+    answers = len(splits.eval) * len(plan.backends)  # every backend's answers are scored
+    estimates = [(b.name, lambda b=b, o=o: b.estimate_cost(splits, o)) for b, o in plan.backends]
+    estimates += [(e.name, lambda e=e: e.estimate_cost(splits, answers)) for e in plan.evaluators]
+    costs: dict[str, float | None] = {}
+    for name, estimate in estimates:
+        try:
+            cost = estimate()
+            if cost is not None and (not isinstance(cost, (int, float)) or isinstance(cost, bool)):
+                raise TypeError(f"it returned {cost!r}, not dollars")
+        except Exception as exc:  # an unknown cost is never waved through
+            raise PreflightError(
+                f"preflight failed: {name}: its estimate_cost() failed: {failure_reason(exc)}. "
+                "Nothing was trained or paid for.",
+                [],
+            ) from None
+        costs[name] = cost
+    return costs
 
-    def __init__(self, console: Any, err_console: Any):
+
+# --- the runner ------------------------------------------------------------------------------
+
+
+class Runner:
+    """Runs (or resumes) one run directory to the end.
+
+    ``console`` gets the report, ``err_console`` progress and warnings. ``progress`` makes the
+    progress display of a run: a context manager that is a rich ``Progress``
+    (``ftx.progress.RunProgress``; default: silent). ``confirm(question)`` asks the user
+    whether to start above ``--max-cost`` and returns the answer; None (the default): nobody
+    to ask, so such a run is refused with a hint."""
+
+    def __init__(
+        self,
+        console: Any,
+        err_console: Any,
+        *,
+        progress: Callable[[], Any] | None = None,
+        confirm: Callable[[str], bool] | None = None,
+    ):
         self.console = console  # stdout: the report
         self.err = err_console  # stderr: progress, warnings
+        self.progress = progress or _silent_progress
+        self.confirm = confirm
         self.needs: set[str] = set()  # what the run's evaluators need beyond text (Evaluator.needs)
-        self._hook_failures: dict[
-            str, dict[str, Any]
-        ] = {}  # plugin -> its entry in run.json's failures
+        self._hook_failures: dict[str, dict[str, Any]] = {}  # plugin -> its entry in failures
         if not distributed.is_main():  # one process of a launcher speaks for all
             console.quiet = err_console.quiet = True
 
     # --- entry points ----------------------------------------------------------------------
 
     def start(self, config: Config, run_name: str | None = None) -> tuple[RunResult | None, int]:
+        """Plan, check and create a run, then run it; returns its result and exit code. Raises
+        ``Cancelled`` or ``KeyboardInterrupt`` when stopped (the run is then ``interrupted``)."""
         if not distributed.is_main():
             return self._follow(distributed.share(None), config.run.runs_dir)
         try:
-            run, plan, splits = self._create(config, run_name)
+            plan, splits, sized = self._prepare(config)
+            run = self._create_run(config, plan, splits, sized, run_name)
         except BaseException:
             distributed.share(None)  # tell the other processes there is nothing to train
             raise
         distributed.share(run.id)
         return self._execute(run, config.run, plan, splits)
 
-    def _create(self, config: Config, run_name: str | None) -> tuple[Run, Plan, Splits]:
+    def resume(self, run: Run) -> tuple[RunResult | None, int]:
+        """Run a run that stopped to its end, redoing nothing that finished."""
+        if not distributed.is_main():
+            return self._follow(distributed.share(None), run.path.parent)
+        config = config_of(run)
+        try:  # before the other processes of a launcher read the data folder
+            self._restore_data(run, config)
+        except BaseException:
+            distributed.share(None)
+            raise
+        distributed.share(run.id)
+        plan = make_plan(config)
+        self.err.print(f"resuming run [bold]{markup(run.id)}[/]")
+        splits = splits_of(run)
+        size_answers(plan, splits, config.run)  # only for a run.json written by hand with "auto"
+        return self._execute(run, config.run, plan, splits)
+
+    # --- plan, data, preflight: everything that can fail before a run exists ----------------
+
+    def _prepare(self, config: Config) -> tuple[Plan, Splits, dict[str, Any] | None]:
+        """plan → data → how long answers may be → preflight → the cost question."""
         registry = get_registry()
         plan = make_plan(config, registry)
         splits = load_data(config.run, registry, self.err)
@@ -241,7 +348,13 @@ class Runner:
                 f"max_new_tokens={sized['max_new_tokens']} (auto: the longest eval reference is "
                 f"{sized['longest_reference_tokens']} tokens, by {markup(sized['counted_with'])})"
             )
-        problems = preflight(plan, splits, config.run.generation)
+        self._preflight(plan, splits, config.run)
+        self._confirm_cost(plan, splits, config.run)
+        return plan, splits, sized
+
+    def _preflight(self, plan: Plan, splits: Splits, run_config: RunConfig) -> None:
+        """Print the warnings; raise with every error."""
+        problems = preflight(plan, splits, run_config.generation)
         for p in problems:
             if p.severity == "warning":
                 self.err.print(f"[yellow]warning:[/] {markup(p)}")
@@ -252,8 +365,40 @@ class Runner:
                 f"preflight failed: {str(errors[0]).rstrip('.')}{more}. Nothing was trained.",
                 errors,
             )
-        self._confirm_cost(plan, splits, config.run)
 
+    def _confirm_cost(self, plan: Plan, splits: Splits, run_config: RunConfig) -> None:
+        """Refuse to start above --max-cost unless --yes, or the user says yes when asked."""
+        costs = estimate_costs(plan, splits)
+        total = sum(c for c in costs.values() if c)
+        if run_config.max_cost is None or total <= run_config.max_cost or run_config.yes:
+            return
+        detail = ", ".join(f"{n} {money(c)}" for n, c in costs.items() if c)
+        question = (
+            f"The estimated cost is {money(total)} ({detail}), above --max-cost "
+            f"{money(run_config.max_cost)}."
+        )
+        if self.confirm is None:
+            raise PreflightError(
+                f"not started: {question} Nothing was trained or paid for.",
+                [],
+                hint="Pass --yes to accept it, or raise --max-cost.",
+            )
+        if not self.confirm(question + " Start anyway?"):
+            raise PreflightError(
+                "not started: the estimated cost was declined. Nothing was trained or paid for.", []
+            )
+
+    # --- create ------------------------------------------------------------------------------
+
+    def _create_run(
+        self,
+        config: Config,
+        plan: Plan,
+        splits: Splits,
+        sized: dict[str, Any] | None,
+        run_name: str | None,
+    ) -> Run:
+        """The run directory: run.json with the configuration, and the exact splits."""
         meta = {
             "config": {"run": to_dict(config.run), "sections": config.sections},
             "baseline": plan.baseline,
@@ -276,70 +421,10 @@ class Runner:
         datamod.write_jsonl(run.path / "data" / "eval.jsonl", splits.eval)
         run.save()
         self.err.print(
-            f"run [bold]{markup(run.id)}[/] in {markup(run.path)} · {len(splits.train)} train / {len(splits.eval)} eval examples"
+            f"run [bold]{markup(run.id)}[/] in {markup(run.path)} · {len(splits.train)} train / "
+            f"{len(splits.eval)} eval examples"
         )
-        return run, plan, splits
-
-    def _confirm_cost(self, plan: Plan, splits: Splits, run_config: RunConfig) -> None:
-        """Refuse to start above --max-cost unless --yes, or the user says yes at a terminal."""
-        answers = len(splits.eval) * len(plan.backends)  # every backend's answers are scored
-        estimates = [
-            (b.name, lambda b=b, o=o: b.estimate_cost(splits, o)) for b, o in plan.backends
-        ]
-        estimates += [
-            (e.name, lambda e=e: e.estimate_cost(splits, answers)) for e in plan.evaluators
-        ]
-        costs: dict[str, float | None] = {}
-        for name, estimate in estimates:
-            try:
-                cost = estimate()
-                if cost is not None and (
-                    not isinstance(cost, (int, float)) or isinstance(cost, bool)
-                ):
-                    raise TypeError(f"it returned {cost!r}, not dollars")
-            except (
-                Exception
-            ) as exc:  # an unknown cost is never waved through: --max-cost is a promise
-                raise PreflightError(
-                    f"preflight failed: {name}: its estimate_cost() failed: {failure_reason(exc)}. "
-                    "Nothing was trained or paid for.",
-                    [],
-                ) from None
-            costs[name] = cost
-        total = sum(c for c in costs.values() if c)
-        if run_config.max_cost is None or total <= run_config.max_cost or run_config.yes:
-            return
-        detail = ", ".join(f"{n} {money(c)}" for n, c in costs.items() if c)
-        question = f"The estimated cost is {money(total)} ({detail}), above --max-cost {money(run_config.max_cost)}."
-        if sys.stdin.isatty():
-            import click
-
-            if click.confirm(question + " Start anyway?", default=False, err=True):
-                return
-            raise PreflightError(
-                "not started: the estimated cost was declined. Nothing was trained or paid for.", []
-            )
-        raise PreflightError(
-            f"not started: {question} Nothing was trained or paid for.",
-            [],
-            hint="Pass --yes to accept it, or raise --max-cost.",
-        )
-
-    def resume(self, run: Run) -> tuple[RunResult | None, int]:
-        if not distributed.is_main():
-            return self._follow(distributed.share(None), run.path.parent)
-        config = config_of(run)
-        try:  # before the other processes of a launcher read the data folder
-            self._restore_data(run, config)
-        except BaseException:
-            distributed.share(None)
-            raise
-        distributed.share(run.id)
-        plan = make_plan(config)
-        self.err.print(f"resuming run [bold]{markup(run.id)}[/]")
-        splits = splits_of(run)
-        size_answers(plan, splits, config.run)  # only for a run.json written by hand with "auto"
-        return self._execute(run, config.run, plan, splits)
+        return run
 
     def _restore_data(self, run: Run, config: Config) -> None:
         """A run stopped while it was being created (by a full disk, say) has its run.json but
@@ -352,17 +437,18 @@ class Runner:
             return
         splits = load_data(config.run, get_registry(), self.err)
         saved = run.meta.get("splits", {})
+        data = config.run.data or "the bundled data"
         if (len(splits.train), len(splits.eval)) != (saved.get("train"), saved.get("eval")):
             raise StoreError(
-                f"run {run.id} stopped before its data was saved, and {config.run.data or 'the bundled data'} has changed "
-                f"since ({len(splits.train)} train / {len(splits.eval)} eval examples now, "
+                f"run {run.id} stopped before its data was saved, and {data} has changed since "
+                f"({len(splits.train)} train / {len(splits.eval)} eval examples now, "
                 f"{saved.get('train')} / {saved.get('eval')} then).",
                 hint="Start a new run with 'ftx run'.",
             )
         datamod.write_jsonl(folder / "train.jsonl", splits.train)
         datamod.write_jsonl(folder / "eval.jsonl", splits.eval)
         self.err.print(
-            f"run {markup(run.id)} stopped before its data was saved: split {markup(config.run.data or 'the bundled data')} again "
+            f"run {markup(run.id)} stopped before its data was saved: split {markup(data)} again "
             f"(seed {config.run.seed})"
         )
 
@@ -397,93 +483,64 @@ class Runner:
             distributed.barrier()  # while the main process answers the eval prompts
         return None, 0
 
-    # --- the lifecycle ----------------------------------------------------------------------
+    # --- schedule --------------------------------------------------------------------------
 
     def _execute(
         self, run: Run, run_config: RunConfig, plan: Plan, splits: Splits
     ) -> tuple[RunResult, int]:
-        from ftx.progress import RunProgress
-
+        """The stages of a run that exists: schedule (train and predict), score, report."""
         self.needs = {need for evaluator in plan.evaluators for need in evaluator.needs}
-        run.meta["status"] = "running"
-        run.meta[
-            "failures"
-        ] = []  # a resumed run evaluates and reports again; what fails then is listed
+        with run.editing() as meta:
+            meta["status"] = "running"
+            meta["failures"] = []  # a resumed run evaluates and reports again: what fails then
         self._hook_failures = {}
-        run.save()
         self._event("run_started", run, None, {"backends": [b.name for b, _ in plan.backends]})
-        progress = RunProgress(self.err)
+        self._schedule(run, run_config, plan, splits)
+        self._score(run, plan, splits)
+        return self._report(run, plan)
+
+    def _schedule(self, run: Run, run_config: RunConfig, plan: Plan, splits: Splits) -> None:
+        """Hosted backends start first, each in a thread, and run while local backends train one
+        after another on this machine's accelerator. Ctrl-C: every backend stops at its next
+        safe point, and the run is ``interrupted``."""
         cancelled = threading.Event()
+        remote = [(b, o) for b, o in plan.backends if b.remote]
         with (
-            progress,
+            self.progress() as progress,
             _graceful_interrupt(cancelled, self.err),
-            ThreadPoolExecutor(max_workers=max(1, sum(b.remote for b, _ in plan.backends))) as pool,
+            ThreadPoolExecutor(max_workers=max(1, len(remote))) as pool,
         ):
-            # Hosted jobs start first, each in a thread, and run while local backends train one
-            # after another on this machine's accelerator.
-            begun = {b.name: threading.Event() for b, _ in plan.backends if b.remote}
-            remote = [
-                pool.submit(
-                    self._run_backend,
-                    run,
-                    run_config,
-                    b,
-                    o,
-                    splits,
-                    progress,
-                    cancelled,
-                    begun[b.name],
-                )
-                for b, o in plan.backends
-                if b.remote
+            work = functools.partial(
+                self._run_backend, run, run_config, splits=splits, progress=progress
+            )
+            begun = {b.name: threading.Event() for b, _ in remote}
+            futures = [
+                pool.submit(work, b, o, cancelled=cancelled, begun=begun[b.name]) for b, o in remote
             ]
-            for event in (
-                begun.values()
-            ):  # each hosted backend is under way before local training takes the CPU
-                event.wait(timeout=10)
+            for event in begun.values():  # each hosted one is under way before local training
+                event.wait(timeout=10)  # takes the CPU
             try:
                 for backend, options in plan.backends:
                     if not backend.remote:
-                        self._run_backend(
-                            run, run_config, backend, options, splits, progress, cancelled
-                        )
+                        work(backend, options, cancelled=cancelled)
                         if backend.distributed:
-                            distributed.barrier()  # the other processes wait here while this one generates
-                for future in remote:
+                            distributed.barrier()  # the other processes wait while this answers
+                for future in futures:
                     future.result()
-            except KeyboardInterrupt:
-                cancelled.set()  # hosted backends stop polling at once and save their state
-                for future in remote:
-                    try:
-                        future.result()
-                    except KeyboardInterrupt:
-                        pass
-                run.meta["status"] = "interrupted"
-                run.save()
+            except (KeyboardInterrupt, Cancelled):
+                self._stop(run, cancelled, futures)
                 raise
-        self._evaluate(run, plan, splits)
-        self._set_final_status(run, plan)
-        result = load_result(run)
-        # File reporters first, so the terminal table can point at the files.
-        for reporter in sorted(plan.reporters, key=lambda r: r.writes is None):
+
+    def _stop(self, run: Run, cancelled: threading.Event, futures: list[Future]) -> None:
+        """Ctrl-C: hosted backends stop polling at once and save their state."""
+        cancelled.set()
+        for future in futures:
             try:
-                reporter.report(result, run.path, self.console)
-            except (Exception, SystemExit) as exc:  # a reporter never loses a finished run
-                reason = failure_reason(exc)
-                self._record_failure(run, "reporter", reporter.name, reason)
-                self.err.print(
-                    f"[yellow]warning:[/] reporter '{markup(reporter.name)}' failed: {markup(reason)} "
-                    f"(write it again with: ftx report {markup(run.id)} --reporter {markup(reporter.name)})"
-                )
-        if run.meta["failures"]:
-            self._set_final_status(run, plan)
-        self._event(
-            "run_finished", run, None, {"status": run.meta["status"], "run_dir": str(run.path)}
-        )
-        run.save()  # with what the observers of run_finished did wrong, if anything
-        if run.meta["status"] == "done":
-            return result, EXIT_OK
-        return result, EXIT_PARTIAL if run.meta["status"] == "partial" else 1
+                future.result()
+            except (KeyboardInterrupt, Cancelled):
+                pass
+        with run.editing() as meta:
+            meta["status"] = "interrupted"
 
     def _run_backend(
         self,
@@ -491,80 +548,103 @@ class Runner:
         run_config: RunConfig,
         backend: Backend,
         options: Any,
+        *,
         splits: Splits,
         progress: Any,
-        cancelled: threading.Event | None = None,
+        cancelled: threading.Event,
         begun: threading.Event | None = None,
     ) -> None:
+        """Train (or attach) one backend and answer the eval prompts with it. What fails here
+        fails this backend only; Ctrl-C leaves it ``interrupted``, for ``ftx resume``."""
         begun = begun or threading.Event()
-        state = run.backend_state(backend.name)
-        if state.get("status") == "done":
+        if run.backend_state(backend.name).get("status") == "done":
             begun.set()
             return
-        folder = run.backend_dir(backend.name)
+        ctx = self._context(run, run_config, backend.name, progress, cancelled)
+        model: TrainedModel | None = None
+        try:
+            model = self._train(run, backend, options, splits, ctx, begun)
+            self._predict(run, run_config, backend.name, model, splits, cancelled)
+            self._set_state(run, backend.name, "done", ctx)
+        except (KeyboardInterrupt, Cancelled):
+            self._set_state(run, backend.name, "interrupted", ctx)
+            raise
+        except StoreError:
+            raise  # the run directory cannot be written (a full disk): stop, keep what is saved
+        except (Exception, SystemExit) as exc:  # a plugin that calls sys.exit() fails only itself
+            self._fail(run, backend.name, exc, ctx)
+        finally:
+            begun.set()
+            if model is not None:
+                _close(model, ctx.log)
+
+    def _context(
+        self,
+        run: Run,
+        run_config: RunConfig,
+        name: str,
+        progress: Any,
+        cancelled: threading.Event,
+    ) -> BackendContext:
+        """What a backend gets from the run: its folder, log, events, progress, and a copy of
+        its persisted state and costs that ``save_state`` writes back into run.json."""
+        record = run.backend_state(name)
+        folder = run.backend_dir(name)
         log_path = folder / "log.txt"
 
         def log(line: str) -> None:
             with open(log_path, "a", encoding="utf-8") as f:
                 f.write(f"{time.strftime('%H:%M:%S')} {redact(line)}\n")
 
-        def emit(kind: str, data: dict[str, Any]) -> None:
-            self._event(kind, run, backend.name, data)
+        def save_state() -> None:
+            run.update_backend(name, **_persisted(ctx))
 
-        persisted = state.setdefault("state", {})
         ctx = BackendContext(
             run.id,
             folder,
-            persisted,
-            run.save,
+            _json_copy(record.get("state", {})),
+            save_state,
             log,
-            emit,
+            lambda kind, data: self._event(kind, run, name, data),
             progress,
             seed=run_config.seed,
-            cancelled=cancelled or threading.Event(),
+            cancelled=cancelled,
+            costs=dict(record.get("cost_usd", {})),
         )
-        model: TrainedModel | None = None
-        try:
-            if state.get("trained"):
-                self._set_state(run, backend.name, "attaching")
-                begun.set()
-                model = backend.attach(persisted, options, ctx)
-            else:
-                self._set_state(run, backend.name, "training")
-                begun.set()
-                started = time.time()
-                model = backend.train(splits, options, ctx)
-                stats = model.stats if getattr(model, "stats", None) else TrainStats()
-                if not stats.seconds:
-                    stats.seconds = time.time() - started
-                state["train"] = dataclasses.asdict(stats)
-                state["trained"] = True
-                run.save()
-            self._predict(run, run_config, backend.name, model, splits, ctx.cancelled)
-            self._set_state(run, backend.name, "done")
-        except KeyboardInterrupt:
-            self._set_state(run, backend.name, "interrupted")
-            raise
-        except StoreError:
-            raise  # the run directory cannot be written (a full disk): stop the run, keep what is saved
-        except (Exception, SystemExit) as exc:  # a plugin that calls sys.exit() fails only itself
-            log(traceback.format_exc())
-            state["error"] = failure_reason(exc)
-            state["log"] = str(log_path)
-            self._set_state(run, backend.name, "failed")
-            self.err.print(
-                f"[red]{markup(backend.name)} failed:[/] {markup(state['error'])} (log: {markup(log_path)})"
-            )
-        finally:
+        return ctx
+
+    # --- train -------------------------------------------------------------------------------
+
+    def _train(
+        self,
+        run: Run,
+        backend: Backend,
+        options: Any,
+        splits: Splits,
+        ctx: BackendContext,
+        begun: threading.Event,
+    ) -> TrainedModel:
+        """Train the backend, or attach to what it trained before a stop (``ftx resume``)."""
+        if run.backend_state(backend.name).get("trained"):
+            self._set_state(run, backend.name, "attaching", ctx)
             begun.set()
-            if model is not None:
-                try:
-                    model.close()
-                except (
-                    Exception,
-                    SystemExit,
-                ) as exc:  # its answers are saved; only the memory is not freed
-                    log(f"close() failed: {failure_reason(exc)}")
+            return _checked_model(backend.attach(ctx.state, options, ctx), "attach")
+        self._set_state(run, backend.name, "training", ctx)
+        begun.set()
+        started = time.time()
+        model = _checked_model(backend.train(splits, options, ctx), "train")
+        stats = model.stats if getattr(model, "stats", None) else TrainStats()
+        if not stats.seconds:
+            stats.seconds = time.time() - started
+        trained_for = getattr(stats, "cost_usd", None)  # the bill, if TrainStats says it
+        if trained_for is not None and "training" not in ctx.costs:
+            ctx.costs["training"] = trained_for
+        run.update_backend(
+            backend.name, train=dataclasses.asdict(stats), trained=True, **_persisted(ctx)
+        )
+        return model
+
+    # --- predict -----------------------------------------------------------------------------
 
     def _predict(
         self,
@@ -579,8 +659,41 @@ class Runner:
         self._set_state(run, name, "generating")
         done = {r["id"]: r for r in run.read_predictions(name)}
         todo = [e for e in splits.eval if e.id not in done]
+        if todo:
+            keep = self._keeper(run, name, todo, done, len(splits.eval))
 
-        def on_answer(index: int, completion: Completion) -> None:
+            def on_answer(index: int, completion: Completion) -> None:
+                keep(index, completion)
+                if cancelled.is_set():
+                    raise Cancelled  # this answer is kept, the rest wait for 'ftx resume'
+
+            prompts = [e.prompt for e in todo]
+            answers = model.generate(prompts, run_config.generation, on_answer=on_answer)
+            for index, completion in enumerate(answers or []):  # those not given to on_answer
+                if todo[index].id not in done:
+                    keep(index, completion)
+            if cancelled.is_set():
+                raise Cancelled
+        missing = [e.id for e in splits.eval if e.id not in done]
+        if missing:
+            raise FtxError(
+                f"{name} returned no answer for {len(missing)} eval example(s), e.g. {missing[0]}."
+            )
+        if "reference_logprob" in self.needs and model.can_score_references:
+            unscored = [e for e in splits.eval if "reference_logprob" not in done[e.id]]
+            for example, (logprob, tokens) in zip(
+                unscored, model.reference_logprobs(unscored) if unscored else []
+            ):
+                done[example.id].update(reference_logprob=logprob, reference_tokens=tokens)
+        run.write_predictions(name, [done[e.id] for e in splits.eval])
+
+    def _keeper(
+        self, run: Run, name: str, todo: list[Any], done: dict[str, Any], total: int
+    ) -> Callable[[int, Completion], None]:
+        """``keep(i, completion)``: the answer to ``todo[i]``, appended to the backend's
+        predictions on disk at once (answers arrive from many threads of a hosted backend)."""
+
+        def keep(index: int, completion: Completion) -> None:
             example = todo[index]
             # An endpoint that echoes the request (an Authorization header) must not put the key
             # in predictions.jsonl, and from there in every report.
@@ -595,35 +708,14 @@ class Runner:
             with run.lock:
                 done[example.id] = row
                 count = len(done)
-            self._event(
-                "answer", run, name, {"id": example.id, "done": count, "total": len(splits.eval)}
-            )
-            if cancelled.is_set():
-                raise KeyboardInterrupt  # Ctrl-C: this answer is kept, the rest wait for 'ftx resume'
+            self._event("answer", run, name, {"id": example.id, "done": count, "total": total})
 
-        if todo:
-            prompts = [e.prompt for e in todo]
-            if "on_answer" in inspect.signature(model.generate).parameters:
-                model.generate(prompts, run_config.generation, on_answer=on_answer)
-            else:  # a plugin written before on_answer: its answers are kept when it returns
-                for index, completion in enumerate(model.generate(prompts, run_config.generation)):
-                    on_answer(index, completion)
-        missing = [e.id for e in splits.eval if e.id not in done]
-        if missing:
-            raise FtxError(
-                f"{name} returned no answer for {len(missing)} eval example(s), e.g. {missing[0]}."
-            )
-        if "reference_logprob" in self.needs and hasattr(model, "reference_logprobs"):
-            unscored = [e for e in splits.eval if "reference_logprob" not in done[e.id]]
-            for example, (logprob, tokens) in zip(
-                unscored, model.reference_logprobs(unscored) if unscored else []
-            ):
-                done[example.id].update(reference_logprob=logprob, reference_tokens=tokens)
-        run.write_predictions(name, [done[e.id] for e in splits.eval])
+        return keep
 
-    def _evaluate(self, run: Run, plan: Plan, splits: Splits) -> None:
-        references = [e.reference for e in splits.eval]
-        prompts = [e.prompt[-1].content if e.prompt else "" for e in splits.eval]
+    # --- score -------------------------------------------------------------------------------
+
+    def _score(self, run: Run, plan: Plan, splits: Splits) -> None:
+        """Every evaluator on every backend that finished, into scores.json."""
         out: dict[str, Any] = {
             "metrics": {},
             "backends": {},
@@ -643,89 +735,139 @@ class Runner:
         for backend, _ in plan.backends:
             if run.backend_state(backend.name).get("status") != "done":
                 continue
-            rows = run.read_predictions(backend.name)
-            predictions = [r["prediction"] for r in rows]
-            scored: dict[str, Any] = {
-                "per_example": {},
-                "corpus": {},
-                "corpus_stats": {},
-                "signatures": {},
-            }
-            # What scoring paid, added up over every evaluation of this run (a resumed run
-            # scores again, and cached verdicts cost nothing the second time).
-            costs = dict(before.get(backend.name, {}).get("cost_usd", {}))
-            for evaluator in plan.evaluators:
-                try:
-                    if evaluator.needs:
-                        scores = evaluator.score(predictions, references, prompts, rows=rows)
-                    else:
-                        scores = evaluator.score(predictions, references, prompts)
-                    scores = _checked_scores(scores, len(predictions))
-                except (Exception, SystemExit) as exc:
-                    reason = failure_reason(exc)
-                    self._record_failure(
-                        run, "evaluator", evaluator.name, reason, backend=backend.name
-                    )
-                    self.err.print(
-                        f"[yellow]warning:[/] evaluator '{markup(evaluator.name)}' failed on {markup(backend.name)}: "
-                        f"{markup(reason)}"
-                    )
-                    paid = (
-                        getattr(exc, "cost_usd", None) or None
-                    )  # what it paid before failing still counts
-                else:
-                    scored["per_example"].update(scores.per_example)
-                    scored["corpus"].update(scores.corpus)
-                    scored["corpus_stats"].update(
-                        scores.corpus_stats
-                    )  # lets reports resample corpus metrics
-                    scored["signatures"].update(scores.signatures)
-                    paid = scores.cost_usd
-                if paid is not None:
-                    costs[evaluator.name] = round(costs.get(evaluator.name, 0.0) + paid, 6)
-            if costs:
-                scored["cost_usd"] = costs
+            scored = self._score_backend(run, plan, splits, backend.name, before)
             out["backends"][backend.name] = scored
             means = {m: sum(v) / len(v) for m, v in scored["per_example"].items() if v}
             self._event("eval_done", run, backend.name, {"mean": means, "corpus": scored["corpus"]})
         atomic_write_json(run.path / "scores.json", out)
 
-    # --- helpers ---------------------------------------------------------------------------
+    def _score_backend(
+        self, run: Run, plan: Plan, splits: Splits, name: str, before: dict[str, Any]
+    ) -> dict[str, Any]:
+        """One backend's answers through every evaluator: scores, and what scoring paid."""
+        rows = run.read_predictions(name)
+        texts = (
+            [r["prediction"] for r in rows],
+            [e.reference for e in splits.eval],
+            [e.prompt[-1].content if e.prompt else "" for e in splits.eval],
+        )
+        scored: dict[str, Any] = {
+            "per_example": {},
+            "corpus": {},
+            "corpus_stats": {},
+            "signatures": {},
+        }
+        # What scoring paid, added up over every evaluation of this run (a resumed run scores
+        # again, and cached verdicts cost nothing the second time).
+        costs = dict(before.get(name, {}).get("cost_usd", {}))
+        for evaluator in plan.evaluators:
+            scores, paid = self._score_one(run, evaluator, name, texts, rows)
+            if scores is not None:
+                scored["per_example"].update(scores.per_example)
+                scored["corpus"].update(scores.corpus)
+                scored["corpus_stats"].update(scores.corpus_stats)  # reports resample with them
+                scored["signatures"].update(scores.signatures)
+            if paid is not None:
+                costs[evaluator.name] = round(costs.get(evaluator.name, 0.0) + paid, 6)
+        if costs:
+            scored["cost_usd"] = costs
+        return scored
 
-    def _set_state(self, run: Run, backend: str, status: str) -> None:
-        run.backend_state(backend)["status"] = status
-        run.save()
+    def _score_one(
+        self,
+        run: Run,
+        evaluator: Evaluator,
+        backend: str,
+        texts: tuple[list[str], list[str], list[str]],
+        rows: list[dict[str, Any]],
+    ) -> tuple[Scores | None, float | None]:
+        """An evaluator's scores of one backend's answers and what it paid; when it fails,
+        None and what it paid before failing (``EvaluatorFailed.cost_usd``)."""
+        try:
+            if evaluator.needs:  # the contract: rows= goes only to evaluators that need it
+                scores = evaluator.score(*texts, rows=rows)
+            else:
+                scores = evaluator.score(*texts)
+            scores = _checked_scores(scores, len(texts[0]))
+        except (Exception, SystemExit) as exc:
+            reason = failure_reason(exc)
+            self._record_failure(run, "evaluator", evaluator.name, reason, backend=backend)
+            self.err.print(
+                f"[yellow]warning:[/] evaluator '{markup(evaluator.name)}' failed on "
+                f"{markup(backend)}: {markup(reason)}"
+            )
+            if isinstance(exc, EvaluatorFailed):
+                return None, exc.cost_usd or None
+            return None, getattr(exc, "cost_usd", None) or None  # plugins older than that
+        return scores, scores.cost_usd
+
+    # --- report ------------------------------------------------------------------------------
+
+    def _report(self, run: Run, plan: Plan) -> tuple[RunResult, int]:
+        """Every reporter (file reporters first, so the terminal table can point at the files),
+        then the run's final status; returns the result and the exit code."""
+        self._set_final_status(run, plan)
+        result = load_result(run)
+        for reporter in sorted(plan.reporters, key=lambda r: r.writes is None):
+            try:
+                reporter.report(result, run.path, self.console)
+            except (Exception, SystemExit) as exc:  # a reporter never loses a finished run
+                reason = failure_reason(exc)
+                self._record_failure(run, "reporter", reporter.name, reason)
+                self.err.print(
+                    f"[yellow]warning:[/] reporter '{markup(reporter.name)}' failed: "
+                    f"{markup(reason)} (write it again with: ftx report {markup(run.id)} "
+                    f"--reporter {markup(reporter.name)})"
+                )
+        if run.meta["failures"]:
+            self._set_final_status(run, plan)
+        status = run.meta["status"]
+        self._event("run_finished", run, None, {"status": status, "run_dir": str(run.path)})
+        run.save()  # with what the observers of run_finished did wrong, if anything
+        if status == "done":
+            return result, EXIT_OK
+        return result, EXIT_PARTIAL if status == "partial" else 1
+
+    # --- state, failures and events ------------------------------------------------------------
+
+    def _set_state(
+        self, run: Run, backend: str, status: str, ctx: BackendContext | None = None, **fields: Any
+    ) -> None:
+        """A backend's new status (with its context's state and costs), saved; then the event."""
+        if ctx is not None:
+            fields.update(_persisted(ctx))
+        run.update_backend(backend, status=status, **fields)
         self._event("backend_state", run, backend, {"status": status})
+
+    def _fail(self, run: Run, name: str, exc: BaseException, ctx: BackendContext) -> None:
+        """A backend failed: why goes into run.json, the traceback into its log."""
+        ctx.log(traceback.format_exc())
+        error, log_path = failure_reason(exc), ctx.dir / "log.txt"
+        self._set_state(run, name, "failed", ctx, error=error, log=str(log_path))
+        self.err.print(f"[red]{markup(name)} failed:[/] {markup(error)} (log: {markup(log_path)})")
 
     def _set_final_status(self, run: Run, plan: Plan) -> None:
         """done: every backend, evaluator and reporter did its part; failed: no backend did;
         partial: the rest (run.json says which failed and why). An observer of run events that
         fails is listed too, but does not make a run partial: the results are all there."""
-        failed = [n for n, s in run.meta["backends"].items() if s.get("status") != "done"]
-        parts = [f for f in run.meta.get("failures", []) if f["kind"] != "event hook"]
-        if len(failed) == len(plan.backends):
-            run.meta["status"] = "failed"
-        else:
-            run.meta["status"] = "partial" if failed or parts else "done"
-        run.save()
+        with run.editing() as meta:
+            failed = [n for n, s in meta["backends"].items() if s.get("status") != "done"]
+            parts = [f for f in meta.get("failures", []) if f["kind"] != "event hook"]
+            if len(failed) == len(plan.backends):
+                meta["status"] = "failed"
+            else:
+                meta["status"] = "partial" if failed or parts else "done"
 
     def _record_failure(self, run: Run, kind: str, name: str, reason: str, **where: str) -> None:
         """Note in run.json that an evaluator or reporter failed, with its plugin and why."""
-        with run.lock:
-            run.meta.setdefault("failures", []).append(
-                {
-                    "kind": kind,
-                    "name": name,
-                    "plugin": _plugin_of(kind, name),
-                    **where,
-                    "error": reason,
-                }
-            )
-            run.save()
+        entry = {"kind": kind, "name": name, "plugin": _plugin_of(kind, name), **where}
+        with run.editing() as meta:
+            meta.setdefault("failures", []).append({**entry, "error": reason})
 
     def _event(self, kind: str, run: Run, backend: str | None, data: dict[str, Any]) -> None:
+        """Tell the observers; one warning per observer that fails, run.json counts the rest."""
         for plugin, reason in call_run_event(RunEvent(kind, run.id, backend, data)):
-            with run.lock:  # one warning per plugin and run; run.json counts the rest
+            with run.editing(save=False) as meta:
                 seen = self._hook_failures.get(plugin)
                 if seen is not None:
                     seen["count"] += 1
@@ -738,11 +880,15 @@ class Runner:
                     "error": redact(reason),
                     "count": 1,
                 }
-                run.meta.setdefault("failures", []).append(seen)
+                meta.setdefault("failures", []).append(seen)
             self.err.print(
-                f"[yellow]warning:[/] plugin '{markup(plugin)}' failed in ftx_run_event ({kind}): {markup(seen['error'])}; "
-                "the run goes on (later failures of it are counted in run.json)"
+                f"[yellow]warning:[/] plugin '{markup(plugin)}' failed in ftx_run_event ({kind}): "
+                f"{markup(seen['error'])}; the run goes on (later failures of it are counted in "
+                "run.json)"
             )
+
+
+# --- helpers -------------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -761,11 +907,13 @@ def _graceful_interrupt(cancelled: threading.Event, err: Any) -> Iterator[None]:
         cancelled.set()
         if signum == signal.SIGTERM:
             err.print(
-                "\n[yellow]stopping (SIGTERM):[/] saving a checkpoint and what is done; a second signal stops at once"
+                "\n[yellow]stopping (SIGTERM):[/] saving a checkpoint and what is done; a second "
+                "signal stops at once"
             )
         else:
             err.print(
-                "\n[yellow]stopping:[/] saving a checkpoint and what is done; press Ctrl-C again to stop at once"
+                "\n[yellow]stopping:[/] saving a checkpoint and what is done; press Ctrl-C again "
+                "to stop at once"
             )
 
     previous = {
@@ -777,6 +925,34 @@ def _graceful_interrupt(cancelled: threading.Event, err: Any) -> Iterator[None]:
         for signum, handler in previous.items():
             if handler is not None:  # None: a handler not set from Python, which cannot be put back
                 signal.signal(signum, handler)
+
+
+def _persisted(ctx: BackendContext) -> dict[str, Any]:
+    """What run.json keeps of a backend's context: its state, and its costs if it has any."""
+    kept: dict[str, Any] = {"state": _json_copy(ctx.state)}
+    if ctx.costs:
+        kept["cost_usd"] = dict(ctx.costs)
+    return kept
+
+
+def _json_copy(state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` as run.json holds it (anything not JSON as text), sharing nothing with it."""
+    return json.loads(json.dumps(state, ensure_ascii=False, default=str))
+
+
+def _checked_model(model: Any, phase: str) -> TrainedModel:
+    if not isinstance(model, TrainedModel):
+        raise FtxError(
+            f"{phase}() returned {type(model).__name__}, not an ftx.backend.TrainedModel"
+        )
+    return model
+
+
+def _close(model: TrainedModel, log: Callable[[str], None]) -> None:
+    try:
+        model.close()
+    except (Exception, SystemExit) as exc:  # its answers are saved; only the memory is not freed
+        log(f"close() failed: {failure_reason(exc)}")
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -792,8 +968,6 @@ def _checked_scores(scores: Any, count: int) -> Any:
     """What an evaluator returned, as reports can use it: one number (a Python float) per
     answer for each metric. A broken evaluator fails here, alone, and not every report later."""
     import numbers
-
-    from ftx.types import Scores
 
     def number(metric: str, value: Any) -> float:
         if not isinstance(value, numbers.Real) or isinstance(value, bool):
@@ -864,13 +1038,8 @@ def _versions() -> dict[str, str]:
     from ftx import DISTRIBUTION
 
     versions = {"python": platform.python_version(), "platform": sys.platform}
-    for key, package in (
-        ("ftx", DISTRIBUTION),
-        *(
-            (p, p)
-            for p in ("torch", "transformers", "peft", "bitsandbytes", "openai", "google-genai")
-        ),
-    ):
+    packages = ("torch", "transformers", "peft", "bitsandbytes", "openai", "google-genai")
+    for key, package in (("ftx", DISTRIBUTION), *((p, p) for p in packages)):
         try:
             versions[key] = metadata.version(package)
         except metadata.PackageNotFoundError:

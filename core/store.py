@@ -9,6 +9,7 @@ always be rebuilt from the run directories.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -19,6 +20,7 @@ import sqlite3
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,8 @@ def write_error(path: Path, exc: OSError) -> StoreError:
     if exc.errno == errno.ENOSPC:
         return StoreError(
             f"cannot write {path}: no space left on device.",
-            hint="Free some space, then continue with 'ftx resume latest' (or the run's id); finished work is kept.",
+            hint="Free some space, then continue with 'ftx resume latest' (or the run's id); "
+            "finished work is kept.",
         )
     return StoreError(
         f"cannot write {path}: {exc.strerror or exc}.",
@@ -106,7 +109,8 @@ def check_run_name(name: str) -> None:
         shown = name if len(name) <= 60 else name[:57] + "..."
         raise StoreError(
             f"{shown!r} is not a valid run name.",
-            hint="Use up to 100 letters, digits, '.', '_' and '-', starting with a letter or digit (no '/' or '..').",
+            hint="Use up to 100 letters, digits, '.', '_' and '-', starting with a letter or digit "
+            "(no '/' or '..').",
         )
 
 
@@ -117,7 +121,12 @@ OPTIONAL_META_FIELDS = {"config": dict, "splits": dict, "seed": int}
 
 @dataclass
 class Run:
-    """One run directory and its ``run.json``."""
+    """One run directory and its ``run.json``.
+
+    During a run, backends in threads save run.json as they go. So ``meta`` is changed only
+    through ``update_backend`` and ``editing``, which hold the run's lock, and ``save`` holds
+    it too: a save never sees a dict another thread is changing. Reading ``meta`` (or a
+    ``backend_state``) is fine anywhere."""
 
     path: Path
     meta: dict[str, Any]
@@ -134,19 +143,31 @@ class Run:
         return path
 
     def backend_state(self, backend: str) -> dict[str, Any]:
-        return self.meta["backends"].setdefault(backend, {"status": "pending"})
+        """A backend's record in run.json, to read (change it with ``update_backend``)."""
+        with self.lock:
+            return self.meta["backends"].setdefault(backend, {"status": "pending"})
+
+    def update_backend(self, backend: str, **fields: Any) -> None:
+        """Set ``fields`` of a backend's record (``status="done"``, ``state={...}``) and save."""
+        with self.lock:
+            self.backend_state(backend).update(fields)
+            self.save()
+
+    @contextlib.contextmanager
+    def editing(self, *, save: bool = True) -> Iterator[dict[str, Any]]:
+        """Change ``meta`` while no other thread does: ``with run.editing() as meta:
+        meta["status"] = "done"``; saved when the block ends (``save=False``: with the next
+        save, for changes too small to write at once)."""
+        with self.lock:
+            yield self.meta
+            if save:
+                self.save()
 
     def save(self) -> None:
         """Write run.json; backends in threads save too, so one at a time."""
         with self.lock:
             self.meta["updated"] = time.time()
-            for attempt in range(5):
-                try:
-                    text = json.dumps(self.meta, indent=2, ensure_ascii=False, default=str) + "\n"
-                    break
-                except RuntimeError:  # another thread changed a dict mid-copy: take it again
-                    if attempt == 4:
-                        raise
+            text = json.dumps(self.meta, indent=2, ensure_ascii=False, default=str) + "\n"
             atomic_write_text(self.path / "run.json", text)
             RunStore(self.path.parent).index(self)
 
@@ -175,7 +196,8 @@ class Run:
         rows = []
         path = self.path / backend / PREDICTIONS
         if path.exists():
-            # "\n" only: U+2028 and friends inside an answer are text, and splitlines() would cut there.
+            # "\n" only: U+2028 and friends inside an answer are text, and splitlines() would
+            # cut there.
             for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
                 if not line.strip():
                     continue
@@ -192,7 +214,8 @@ class Run:
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError:
-                    continue  # the line being written when the process died: that answer is asked again
+                    # the line being written when the process died: that answer is asked again
+                    continue
         return rows
 
 
@@ -308,7 +331,8 @@ class RunStore:
                 )
                 raise StoreError(
                     f"{path / 'run.json'} is damaged: '{key}' {what}.",
-                    hint="Restore the file from a backup, or start a new run; the run's other files are untouched.",
+                    hint="Restore the file from a backup, or start a new run; the run's other "
+                    "files are untouched.",
                 )
         bad = next(
             (name for name, state in meta["backends"].items() if not isinstance(state, dict)), None
@@ -316,7 +340,8 @@ class RunStore:
         if bad is not None:
             raise StoreError(
                 f"{path / 'run.json'} is damaged: the state of backend '{bad}' is not an object.",
-                hint="Restore the file from a backup, or start a new run; the run's other files are untouched.",
+                hint="Restore the file from a backup, or start a new run; the run's other files "
+                "are untouched.",
             )
         return Run(path, meta)
 
@@ -331,8 +356,8 @@ class RunStore:
         self.root.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.root / INDEX, timeout=10)
         db.execute(
-            "CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, created REAL, updated REAL, status TEXT,"
-            " data TEXT, backends TEXT, path TEXT)"
+            "CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, created REAL, updated REAL,"
+            " status TEXT, data TEXT, backends TEXT, path TEXT)"
         )
         return db
 

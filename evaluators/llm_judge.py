@@ -24,7 +24,7 @@ from typing import Any
 from ftx import secrets
 from ftx.cache import cache_root
 from ftx.errors import ConfigError, FtxError, require
-from ftx.evaluator import Evaluator
+from ftx.evaluator import Evaluator, EvaluatorFailed
 from ftx.hookspecs import hookimpl
 from ftx.hosted import resolve, usage_cost
 from ftx.options import bound_problems, option
@@ -207,10 +207,13 @@ class LLMJudge(Evaluator):
         except FtxError as exc:
             # The verdicts paid before the failure are cached (never paid again) and their cost
             # goes with the error, so the run's total stays true.
-            exc.cost_usd = paid()
+            message = exc.message
             if kept:
-                exc.message += f" The {len(kept)} verdict(s) already received are kept and will not be paid for again."
-            raise
+                message += (
+                    f" The {len(kept)} verdict(s) already received are kept and will not be paid"
+                    " for again."
+                )
+            raise EvaluatorFailed(message, cost_usd=paid(), hint=exc.hint) from None
         return Scores({"judge": values}, cost_usd=paid())
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftx import secrets
-from ftx.backend import Backend, BackendContext, TrainedModel
+from ftx.backend import Backend, BackendContext, Cancelled, TrainedModel
 from ftx.data import holdout_share
 from ftx.display import money
 from ftx.errors import BackendError, ConfigError, FtxError, require
@@ -148,8 +148,9 @@ def load_credentials(opts: GeminiOptions) -> tuple[Any, str | None]:
         where = opts.credentials_file or "Application Default Credentials"
         raise ConfigError(
             f"no usable Google credentials ({where}): {str(exc).splitlines()[0]}",
-            hint="Run 'gcloud auth application-default login', or set GOOGLE_APPLICATION_CREDENTIALS "
-            "(or --set gemini.credentials_file) to a service-account key file.",
+            hint="Run 'gcloud auth application-default login', or set "
+            "GOOGLE_APPLICATION_CREDENTIALS (or --set gemini.credentials_file) to a "
+            "service-account key file.",
         ) from None
 
 
@@ -213,10 +214,8 @@ def retrying(
                 wait = _retry_after(exc)
                 if wait is None:  # no Retry-After: back off exponentially
                     wait, delay = delay, min(delay * 2, 60.0)
-                if (cancelled or threading.Event()).wait(
-                    wait
-                ):  # sleeps, but wakes at once on Ctrl-C
-                    raise KeyboardInterrupt from None
+                if (cancelled or threading.Event()).wait(wait):  # wakes at once on Ctrl-C
+                    raise Cancelled from None
                 continue
             raise _api_error(exc, what) from None
         except Exception as exc:  # network failures: httpx, google-auth transport
@@ -242,13 +241,14 @@ def _api_error(exc: Any, what: str) -> FtxError:
     if code == 401:
         return FtxError(
             f"Google rejected the credentials while {what} (401): {message}",
-            hint="Refresh them: gcloud auth application-default login, or check GOOGLE_APPLICATION_CREDENTIALS.",
+            hint="Refresh them: gcloud auth application-default login, or check "
+            "GOOGLE_APPLICATION_CREDENTIALS.",
         )
     if code == 403:
         return FtxError(
             f"Google refused {what} (403): {message}",
-            hint="The account needs the Vertex AI User role (roles/aiplatform.user) and, for uploads, "
-            "Storage Object Admin on the bucket; and the Vertex AI API must be enabled.",
+            hint="The account needs the Vertex AI User role (roles/aiplatform.user) and, for "
+            "uploads, Storage Object Admin on the bucket; and the Vertex AI API must be enabled.",
         )
     if code == 404:
         return FtxError(
@@ -258,7 +258,8 @@ def _api_error(exc: Any, what: str) -> FtxError:
     if code == 429:
         return FtxError(
             f"Google kept rate-limiting {what} after all retries: {message}",
-            hint="Raise --set gemini.max_retries, lower --set gemini.concurrency, or ask for more quota.",
+            hint="Raise --set gemini.max_retries, lower --set gemini.concurrency, or ask for more "
+            "quota.",
         )
     return FtxError(f"Google answered {code} while {what}: {message}")
 
@@ -416,7 +417,8 @@ class GeminiTune(_GeminiBackend):
         if opts.adapter_size is not None and opts.adapter_size not in wire.ADAPTER_SIZES:
             problems.append(
                 Problem(
-                    f"adapter_size {opts.adapter_size} is not one of {', '.join(map(str, wire.ADAPTER_SIZES))}",
+                    f"adapter_size {opts.adapter_size} is not one of "
+                    f"{', '.join(map(str, wire.ADAPTER_SIZES))}",
                     self.name,
                 )
             )
@@ -455,8 +457,9 @@ class GeminiTune(_GeminiBackend):
         if prices is not None:
             problems.append(
                 Problem(
-                    f"estimated training cost {money(tokens * epochs * prices[0] / 1e6)}: about {tokens:,} tokens x "
-                    f"{epochs} epochs at {money(prices[0])}/1M (approximate token count)",
+                    f"estimated training cost {money(tokens * epochs * prices[0] / 1e6)}: about "
+                    f"{tokens:,} tokens x {epochs} epochs at {money(prices[0])}/1M (approximate "
+                    "token count)",
                     self.name,
                     severity="warning",
                 )
@@ -525,8 +528,10 @@ class GeminiTune(_GeminiBackend):
             )
         except exceptions.GoogleAPICallError as exc:
             raise FtxError(
-                f"cannot upload {path.name} to gs://{bucket_name}/{blob_name}: {redact(str(exc.message))}",
-                hint="Check that the bucket exists and that the account may write to it (Storage Object Admin).",
+                f"cannot upload {path.name} to gs://{bucket_name}/{blob_name}: "
+                f"{redact(str(exc.message))}",
+                hint="Check that the bucket exists and that the account may write to it (Storage "
+                "Object Admin).",
             ) from None
         return f"gs://{bucket_name}/{blob_name}"
 
@@ -581,11 +586,11 @@ class GeminiTune(_GeminiBackend):
                     else status.removeprefix("JOB_STATE_").lower()
                 )
                 raise BackendError(
-                    f"Vertex AI tuning job {name} {status.removeprefix('JOB_STATE_').lower()}: {redact(reason)}",
+                    f"Vertex AI tuning job {name} {status.removeprefix('JOB_STATE_').lower()}: "
+                    f"{redact(reason)}",
                     hint="See the job in the Cloud console (Vertex AI > Tuning) for details.",
                 )
-            if ctx.cancelled.wait(wait):  # pending or running: wait, but wake at once on Ctrl-C
-                raise KeyboardInterrupt
+            ctx.sleep(wait)  # pending or running: wait, but stop at once (Cancelled) on Ctrl-C
             wait = min(wait * 1.5, opts.poll_interval)
         endpoint = job.tuned_model.endpoint if job.tuned_model else None
         if not endpoint:

@@ -74,7 +74,8 @@ class FineTuneOptions(ChatOptions):
     )
     validation_size: float = option(
         0.0,
-        "share of the training split uploaded as the validation file (OpenAI reports its loss; never the eval split)",
+        "share of the training split uploaded as the validation file (OpenAI reports its loss; "
+        "never the eval split)",
     )
     suffix: str | None = option("ftx", "text in the fine-tuned model's name")
     seed: int | None = option(None, "job seed (default: the run's seed)")
@@ -123,7 +124,8 @@ def api_errors(what: str) -> Iterator[None]:
     except openai.PermissionDeniedError as exc:
         raise FtxError(
             f"OpenAI refused {what} (403): {redact(_message(exc))}",
-            hint="Self-serve fine-tuning is closing for some accounts; check your organisation's access.",
+            hint="Self-serve fine-tuning is closing for some accounts; check your organisation's "
+            "access.",
         ) from None
     except openai.RateLimitError as exc:
         raise FtxError(
@@ -284,7 +286,8 @@ class OpenAIFineTune(_OpenAIBackend):
             cost = tokens * epochs * prices[0] / 1e6
             problems.append(
                 Problem(
-                    f"estimated training cost {money(cost)}: {tokens:,} tokens x {epochs} epochs at {money(prices[0])}/1M{how}",
+                    f"estimated training cost {money(cost)}: {tokens:,} tokens x {epochs} epochs "
+                    f"at {money(prices[0])}/1M{how}",
                     self.name,
                     severity="warning",
                 )
@@ -394,10 +397,9 @@ class OpenAIFineTune(_OpenAIBackend):
                     f"OpenAI job {job_id} {job.status}: {redact(reason)}",
                     hint="See the job's events in log.txt.",
                 )
-            # validating_files, queued, running, or a state we do not know yet: wait, but wake at
-            # once when the run is interrupted
-            if ctx.cancelled.wait(wait):
-                raise KeyboardInterrupt
+            # validating_files, queued, running, or a state we do not know yet: wait, but stop
+            # at once (Cancelled) when the run is interrupted
+            ctx.sleep(wait)
             wait = min(wait * 1.5, opts.poll_interval)
         ctx.state["fine_tuned_model"] = job.fine_tuned_model
         ctx.save_state()
