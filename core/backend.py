@@ -214,10 +214,26 @@ class Backend(ABC):
     #: ``accelerate launch`` (data parallel); the others run in the main process only
     distributed: ClassVar[bool] = False
 
-    def check(self, splits: Splits, opts: Any) -> list[Problem]:
+    #: set when the class is defined: whether ``check`` takes ``generation`` (older plugins'
+    #: two-argument ``check`` keeps working)
+    check_takes_generation: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.check_takes_generation = "generation" in inspect.signature(cls.check).parameters
+
+    def check(
+        self, splits: Splits, opts: Any, generation: GenerationParams | None = None
+    ) -> list[Problem]:
         """Preflight without side effects: credentials, limits, token counts, cost.
+        ``generation`` says how long answers may be (prompts must leave them room).
         Return every problem found; an empty list means ready."""
         return []
+
+    def token_counter(self, opts: Any) -> Callable[[str], int] | None:
+        """This backend's exact token count of a text (its model's tokenizer), used to size
+        ``max_new_tokens=auto`` from the references; None when it has none at hand."""
+        return None
 
     def estimate_cost(self, splits: Splits, opts: Any) -> float | None:
         """Dollars this backend will charge to train (None: free or unknown). The runner adds

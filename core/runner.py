@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import inspect
 import json
 import platform
 import signal
@@ -196,12 +195,13 @@ def size_answers(plan: Plan, splits: Splits, run_config: RunConfig) -> dict[str,
         return None
     count, counted_with = approximate, "approximate"
     for backend, options in plan.backends:
-        if hasattr(backend, "token_counter"):
-            try:
-                count, counted_with = backend.token_counter(options), f"{backend.name}'s tokenizer"
-                break
-            except Exception:  # no tokenizer here (a missing model, no torch): preflight says why
-                continue
+        try:
+            counter = backend.token_counter(options)
+        except Exception:  # no tokenizer here (a missing model, no torch): preflight says why
+            continue
+        if counter is not None:
+            count, counted_with = counter, f"{backend.name}'s tokenizer"
+            break
     lengths = [count(e.reference) for e in splits.eval]
     run_config.max_new_tokens = auto_max_new_tokens(lengths)
     return {
@@ -218,15 +218,12 @@ def size_answers(plan: Plan, splits: Splits, run_config: RunConfig) -> dict[str,
 def preflight(
     plan: Plan, splits: Splits, generation: GenerationParams | None = None
 ) -> list[Problem]:
-    """Every backend's ``check``; those whose check takes ``generation`` (how long answers may
-    be) get it."""
+    """Every backend's ``check``, with ``generation`` (how long answers may be) for those that
+    take it (``Backend.check_takes_generation``)."""
     problems: list[Problem] = []
     for backend, options in plan.backends:
         try:
-            if (
-                generation is not None
-                and "generation" in inspect.signature(backend.check).parameters
-            ):
+            if generation is not None and backend.check_takes_generation:
                 found = backend.check(splits, options, generation=generation)
             else:
                 found = backend.check(splits, options)
@@ -529,7 +526,9 @@ class Runner:
                     future.result()
             except (KeyboardInterrupt, Cancelled):
                 self._stop(run, cancelled, futures)
-                raise
+                # Cancelled is how backends and threads stop; to the caller, as to a terminal,
+                # a stopped run is a KeyboardInterrupt.
+                raise KeyboardInterrupt from None
 
     def _stop(self, run: Run, cancelled: threading.Event, futures: list[Future]) -> None:
         """Ctrl-C: hosted backends stop polling at once and save their state."""

@@ -102,6 +102,8 @@ def out_of_memory_advice(backend: str, advice: str) -> Iterator[None]:
 class LocalModel(TrainedModel):
     """A model in memory (base or fine-tuned) with what it needs to answer prompts."""
 
+    can_score_references = True  # perplexity: reference_logprobs below
+
     def __init__(
         self,
         model: Any,

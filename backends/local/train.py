@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ftx import distributed
-from ftx.backend import BackendContext
+from ftx.backend import BackendContext, Cancelled
 from ftx.types import TrainStats
 
 from .attention import packed_rows, varlen_problem
@@ -289,7 +289,7 @@ def report(trainer: Any, output: Any, log: Any, ctx: BackendContext) -> TrainSta
     written, for the runner to mark the backend interrupted."""
     if ctx.cancelled.is_set():
         ctx.log(f"interrupted at step {trainer.state.global_step}; checkpoint saved")
-        raise KeyboardInterrupt
+        raise Cancelled
     if trainer.state.best_model_checkpoint:
         ctx.log(
             f"best checkpoint: {trainer.state.best_model_checkpoint} "

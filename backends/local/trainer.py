@@ -126,7 +126,7 @@ class TrainingLog(TrainerCallback):
         self.tokens = 0  # trained on so far in this training, by every process
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.task = self.ctx.progress.add_task(self.label, total=state.max_steps, info="")
+        self.task = self.ctx.task(self.label, total=state.max_steps)
 
     def on_step_end(self, args, state, control, **kwargs):
         # Under a launcher, a sum over the processes (every one ends each step): the log and
@@ -135,10 +135,8 @@ class TrainingLog(TrainerCallback):
         elapsed = max(time.time() - self.started, 1e-9)
         last = self.last
         info = f"loss {last['loss']:.3f} · lr {last['learning_rate']:.1e} · " if last else ""
-        self.ctx.progress.update(
-            self.task,
-            completed=state.global_step,
-            info=f"{info}{self.tokens / elapsed:.0f} tok/s",
+        self.task.update(
+            completed=state.global_step, info=f"{info}{self.tokens / elapsed:.0f} tok/s"
         )
         self.stop_if_cancelled(control)
 

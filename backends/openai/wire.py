@@ -39,7 +39,8 @@ def validate(examples: list[Example], count: Callable[[str], int], backend: str)
     if len(examples) < MIN_EXAMPLES:
         problems.append(
             Problem(
-                f"OpenAI fine-tuning needs at least {MIN_EXAMPLES} training examples; there are {len(examples)}",
+                f"OpenAI fine-tuning needs at least {MIN_EXAMPLES} training examples; there are "
+                f"{len(examples)}",
                 backend,
                 hint="add examples or lower --eval-size",
             )
@@ -49,7 +50,8 @@ def validate(examples: list[Example], count: Callable[[str], int], backend: str)
         if tokens > MAX_EXAMPLE_TOKENS:
             problems.append(
                 Problem(
-                    f"example {e.id} is about {tokens} tokens, over OpenAI's {MAX_EXAMPLE_TOKENS} per example",
+                    f"example {e.id} is about {tokens} tokens, over OpenAI's {MAX_EXAMPLE_TOKENS} "
+                    f"per example",
                     e.source or backend,
                     hint="shorten or drop it",
                 )

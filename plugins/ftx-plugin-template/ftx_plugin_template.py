@@ -71,7 +71,7 @@ class NearestModel(TrainedModel):
         self.pairs, self.fallback = pairs, fallback
         self.stats = TrainStats(steps=1, train_tokens=sum(len(q) for q, _ in pairs))
 
-    def generate(self, prompts, params):
+    def generate(self, prompts, params, on_answer=None):
         out = []
         for messages in prompts:
             asked = _words(messages[-1].content)

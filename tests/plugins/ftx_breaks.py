@@ -41,7 +41,7 @@ class BrokenModel(TrainedModel):
         self.stats = TrainStats(steps=1)
         self.healthy = healthy
 
-    def generate(self, prompts, params):
+    def generate(self, prompts, params, on_answer=None):
         if failing("generate") and not self.healthy:
             raise KeyError("answer")
         return [Completion("an answer") for _ in prompts]

@@ -21,7 +21,7 @@ class EchoModel(TrainedModel):
         self.prefix = prefix
         self.stats = TrainStats(steps=1, train_tokens=10, seconds=0.1)
 
-    def generate(self, prompts, params):
+    def generate(self, prompts, params, on_answer=None):
         return [Completion(self.prefix + p[-1].content) for p in prompts]
 
 
