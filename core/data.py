@@ -335,7 +335,7 @@ def _read_jsonl(raw: bytes, name: str) -> Iterator[RawRecord]:
                 Problem(
                     f"invalid JSON: {exc.msg} at column {exc.colno}",
                     where,
-                    hint=_json_hint(text, exc),
+                    hint=_json_hint(exc) or "each line must be one JSON object",
                 ),
             )
             continue
@@ -353,22 +353,21 @@ def _read_jsonl(raw: bytes, name: str) -> Iterator[RawRecord]:
         yield _as_record(value, where)
 
 
-def _json_hint(text: str, exc: json.JSONDecodeError) -> str:
-    """What a line's JSON error most likely means, for the mistakes people make most."""
-    stripped = text.rstrip()
-    if stripped.endswith(",") and exc.msg.startswith("Extra data"):
+def _json_hint(exc: json.JSONDecodeError) -> str | None:
+    """What a JSON error most likely means, for the mistakes people make most (None: no guess).
+    ``exc.doc`` is the text that was parsed: one line of JSON Lines, or a whole document."""
+    doc, pos = exc.doc, exc.pos
+    line = doc[doc.rfind("\n", 0, pos) + 1 :].split("\n", 1)[0]
+    if exc.msg.startswith("Extra data") and line.rstrip().endswith(","):
         return (
             "remove the comma at the end of the line: "
             "each line is one JSON object, not an element of an array"
         )
-    if (
-        exc.msg.startswith("Expecting property name enclosed in double quotes")
-        and "'" in text[exc.colno - 1 : exc.colno + 1] + text[-2:]
+    if exc.msg.startswith("Expecting property name enclosed in double quotes") and doc.startswith(
+        "'", pos
     ):
         return "JSON needs double quotes; this looks like a Python dict (write it with json.dumps)"
-    if "NaN" in text or "Infinity" in text:
-        return "NaN and Infinity are not JSON; write null or a string"
-    return "each line must be one JSON object"
+    return None
 
 
 def _beyond_limits(exc: BaseException) -> str:
@@ -427,12 +426,8 @@ class _Places:
                 f"{self.name}:{self.line}: invalid JSON near this line: {_beyond_limits(exc)}.",
                 hint="Fix or remove that value.",
             )
-        hint = _json_hint(self.text[exc.pos - 1 : exc.pos + 2], exc)
-        hint = (
-            "Fix the syntax there."
-            if hint.startswith("each line")
-            else hint[0].upper() + hint[1:] + "."
-        )
+        hint = _json_hint(exc)
+        hint = hint[0].upper() + hint[1:] + "." if hint else "Fix the syntax there."
         return DataError(
             f"{self.name}:{exc.lineno}: invalid JSON: {exc.msg} at column {exc.colno}.", hint=hint
         )

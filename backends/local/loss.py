@@ -59,7 +59,3 @@ class Counting:
         out = self.collator(batch)
         out[REAL_TOKENS] = self.collator.real_tokens - start
         return out
-
-
-def counting(collator: Any) -> Counting:
-    return Counting(collator)

@@ -26,8 +26,8 @@ from ftx.types import TrainStats
 
 from .attention import packed_rows, varlen_problem
 from .checkpoints import resume_point
+from .loss import Counting
 from .loss import completion_loss as completion_loss  # imported from here by tests, benchmarks
-from .loss import counting
 from .options import TrainOptions
 from .tokenize import Encoded, PackingCollator, PaddingCollator
 
@@ -225,7 +225,7 @@ def build_trainer(
         args=args,
         train_dataset=dataset,
         eval_dataset=eval_dataset or None,
-        data_collator=counting(collator),
+        data_collator=Counting(collator),
         processing_class=tokenizer,
         callbacks=callbacks,
     )
