@@ -405,7 +405,7 @@ class LocalTrainer(LocalBackend):
         examples, validation = self.build_data(splits, opts, ctx, model, tokenizer, seed)
 
         # --- train ---
-        with out_of_memory_advice(self.name, self.memory_advice(opts)):
+        with out_of_memory_advice(self.name, self.memory_advice(opts, device)):
             stats = train(
                 model,
                 tokenizer,
@@ -475,10 +475,19 @@ class LocalTrainer(LocalBackend):
         # choosing the best checkpoint on it would flatter the final comparison.
         return holdout_share(fitted.examples, opts.validation_size, seed)
 
-    def memory_advice(self, opts: TrainOptions) -> str:
-        """What to lower when training runs out of memory, as ``--set`` options."""
+    def memory_advice(self, opts: TrainOptions, device: str = "cuda") -> str:
+        """What to lower when training runs out of memory, as ``--set`` options: the step's
+        size (in tokens where it is sized in tokens; ``auto`` is, on CUDA) with twice the
+        accumulation, so that an optimizer step holds as much data as before."""
+        smaller = (
+            f"batch_size={max(1, opts.batch_size // 2)}"
+            if opts.batch_tokens == 0 or (opts.batch_tokens == "auto" and device != "cuda")
+            else f"batch_tokens={max(256, opts.batch_size * 256)}"
+            if opts.batch_tokens == "auto"
+            else f"batch_tokens={max(256, opts.batch_tokens // 2)}"
+        )
         return (
-            f"--set {self.name}.batch_size={max(1, opts.batch_size // 2)} with "
+            f"--set {self.name}.{smaller} with "
             f"gradient_accumulation={opts.gradient_accumulation * 2}, "
             "a lower max_seq_length, gradient_checkpointing=true"
             + (", or local-qlora" if self.name != "local-qlora" else "")

@@ -51,6 +51,11 @@ class TrainOptions(LocalOptions):
     max_steps: int = option(0, "stop after this many optimizer steps (0: use epochs)")
     learning_rate: float = option(5e-5, "peak learning rate")
     batch_size: int = option(8, "examples per device per step")
+    batch_tokens: int | Literal["auto"] = option(
+        "auto",
+        "size each step in tokens instead: whole examples up to this many tokens a step "
+        "(0: off, batch_size examples); auto: on CUDA batch_size x 512, elsewhere off",
+    )
     gradient_accumulation: int = option(1, "steps whose gradients are summed before an update")
     warmup_ratio: float = option(0.05, "share of steps for linear warm-up")
     lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = option(
@@ -94,6 +99,8 @@ class TrainOptions(LocalOptions):
             problems.append("learning_rate must be positive")
         if self.batch_size < 1 or self.gradient_accumulation < 1:
             problems.append("batch_size and gradient_accumulation must be at least 1")
+        if self.batch_tokens != "auto" and self.batch_tokens < 0:
+            problems.append("batch_tokens must be 0 (off), a number of tokens, or auto")
         if not 0 <= self.warmup_ratio < 1:
             problems.append("warmup_ratio must be in [0, 1)")
         if not 0 <= self.validation_size < 1:

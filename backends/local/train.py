@@ -25,6 +25,7 @@ from ftx.backend import BackendContext, Cancelled
 from ftx.types import TrainStats
 
 from .attention import packed_rows, varlen_problem
+from .batches import Ungrouping, describe, group_rows, resolve_batch_tokens, token_batches
 from .checkpoints import resume_point
 from .loss import Counting
 from .loss import completion_loss as completion_loss  # imported from here by tests, benchmarks
@@ -50,9 +51,11 @@ def train(
     checkpoints, the training log and the progress bar under ``ctx``; returns what it did."""
     from .trainer import TrainingLog  # imports transformers: only once a training starts
 
-    # --- data: completion-only labels, in packed rows or padded batches ---
+    # --- data: completion-only labels, in packed rows or padded batches, sized in examples
+    # or in tokens ---
     dataset, eval_dataset = rows(examples), rows(validation or [])
     collator = make_collator(tokenizer, opts, device)
+    dataset, budget = size_steps(dataset, opts, device, seed, ctx.log)
     early_stopping = bool(eval_dataset) and opts.early_stopping_patience > 0
 
     # --- arguments ---
@@ -66,6 +69,7 @@ def train(
         validating=bool(eval_dataset),
         early_stopping=early_stopping,
         optim=optim,
+        grouped=bool(budget),
     )
     one_gpu_per_process(args, ctx.log)
     if problem := distributed.single_process_problem():
@@ -100,8 +104,32 @@ def make_collator(tokenizer: Any, opts: TrainOptions, device: str) -> Any:
     """Packed rows (no padding at all) or padded batches of similar lengths. On CUDA a packed row
     is rounded up to a multiple of 256 tokens, so the GPU sees few distinct shapes."""
     if opts.packing:
-        return PackingCollator(tokenizer.pad_token_id, multiple=256 if device == "cuda" else 1)
+        return PackingCollator(tokenizer.pad_token_id, multiple=row_multiple(device))
     return PaddingCollator(tokenizer.pad_token_id)
+
+
+def row_multiple(device: str) -> int:
+    return 256 if device == "cuda" else 1
+
+
+def size_steps(
+    dataset: list[dict[str, list[int]]], opts: TrainOptions, device: str, seed: int, log: Any
+) -> tuple[list[dict[str, Any]], int]:
+    """With a token budget in force (``batch_tokens``), the dataset as groups of examples, one
+    micro-step each (``batches.py``); else as it is. Returns it and the budget (0: none)."""
+    lengths = [len(row["input_ids"]) for row in dataset]
+    budget = resolve_batch_tokens(
+        opts.batch_tokens,
+        device=device,
+        batch_size=opts.batch_size,
+        longest=max(lengths, default=0),
+        multiple=row_multiple(device) if opts.packing else 1,
+    )
+    if not budget:
+        return dataset, 0
+    groups = token_batches(lengths, budget, packed=opts.packing, seed=seed)
+    log(describe(groups, lengths, budget))
+    return group_rows(dataset, groups), budget
 
 
 # --- arguments ---------------------------------------------------------------------------------
@@ -139,15 +167,17 @@ def build_arguments(
     validating: bool,
     early_stopping: bool,
     optim: str | None,
+    grouped: bool = False,
 ) -> Any:
-    """transformers' TrainingArguments from the backend's options and ``FIXED_ARGUMENTS``."""
+    """transformers' TrainingArguments from the backend's options and ``FIXED_ARGUMENTS``.
+    ``grouped``: each dataset item is already a micro-step's examples (``size_steps``)."""
     import torch
     from transformers import TrainingArguments
 
     every = "steps" if opts.save_steps else "epoch"
     return TrainingArguments(
         output_dir=str(output_dir),
-        per_device_train_batch_size=opts.batch_size,
+        per_device_train_batch_size=1 if grouped else opts.batch_size,
         gradient_accumulation_steps=opts.gradient_accumulation,
         num_train_epochs=opts.epochs,
         max_steps=opts.max_steps if opts.max_steps > 0 else -1,
@@ -163,8 +193,9 @@ def build_arguments(
         bf16=device in ("cuda", "cpu") and dtype == torch.bfloat16,
         fp16=device == "cuda" and dtype == torch.float16,
         use_cpu=device == "cpu",
-        # Packed rows have no padding to save; padded batches group similar lengths.
-        train_sampling_strategy="random" if opts.packing else "group_by_length",
+        # Packed rows have no padding to save; padded batches group similar lengths (groups of
+        # examples sized in tokens hold similar lengths already).
+        train_sampling_strategy="random" if opts.packing or grouped else "group_by_length",
         seed=seed,
         data_seed=seed,
         # Checkpoints (with optimizer, scheduler and RNG state) let 'ftx resume' continue exactly.
@@ -225,7 +256,7 @@ def build_trainer(
         args=args,
         train_dataset=dataset,
         eval_dataset=eval_dataset or None,
-        data_collator=Counting(collator),
+        data_collator=Counting(Ungrouping(collator)),
         processing_class=tokenizer,
         callbacks=callbacks,
     )
