@@ -85,7 +85,7 @@ def encoded_examples(n=24, seed=1, vocab=200):
     return out
 
 
-def context(folder: Path, on_event=None):
+def context(folder: Path, on_event=None, log=None):
     from rich.progress import Progress
 
     from ftx.backend import BackendContext
@@ -96,7 +96,7 @@ def context(folder: Path, on_event=None):
         folder,
         {},
         lambda: None,
-        lambda line: None,
+        log or (lambda line: None),
         on_event or (lambda kind, data: None),
         Progress(disable=True),
     )
@@ -108,7 +108,7 @@ def load(tiny_model):
     return AutoModelForCausalLM.from_pretrained(tiny_model, dtype="float32")
 
 
-def train(model, examples, folder, ctx=None, **options):
+def train(model, examples, folder, ctx=None, log=None, **options):
     import torch
     from transformers import AutoTokenizer
 
@@ -120,7 +120,7 @@ def train(model, examples, folder, ctx=None, **options):
         AutoTokenizer.from_pretrained(model.name_or_path),
         examples,
         opts,
-        ctx or context(folder),
+        ctx or context(folder, log=log),
         device="cpu",
         dtype=torch.float32,
         seed=7,

@@ -85,6 +85,11 @@ class TrainOptions(LocalOptions):
         "when liger-kernel is installed",
     )
     gradient_checkpointing: bool = option(False, "recompute activations to save memory (slower)")
+    compile: Literal["off", "default", "reduce-overhead", "max-autotune"] = option(
+        "off",
+        "torch.compile the model for training: fewer kernel launches after a compile of "
+        "a minute or more; reduce-overhead adds CUDA graphs (docs/performance.md)",
+    )
     seed: int | None = option(None, "training seed (default: the run's seed)")
 
     def validate(self) -> list[str]:

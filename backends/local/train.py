@@ -27,6 +27,7 @@ from ftx.types import TrainStats
 from .attention import packed_rows, varlen_problem
 from .batches import Ungrouping, describe, group_rows, resolve_batch_tokens, token_batches
 from .checkpoints import resume_point
+from .compiled import compiled_layers
 from .loss import Counting
 from .loss import completion_loss as completion_loss  # imported from here by tests, benchmarks
 from .options import TrainOptions
@@ -86,7 +87,7 @@ def train(
     )
 
     # --- train ---
-    output = run(trainer, model, collator, opts.packing, resume, ctx)
+    output = run(trainer, model, collator, opts, resume, ctx)
 
     # --- what it did ---
     return report(trainer, output, log, ctx)
@@ -269,14 +270,21 @@ def build_trainer(
 
 
 def run(
-    trainer: Any, model: Any, collator: Any, packing: bool, resume: str | None, ctx: BackendContext
+    trainer: Any,
+    model: Any,
+    collator: Any,
+    opts: TrainOptions,
+    resume: str | None,
+    ctx: BackendContext,
 ) -> Any:
     """Trainer's loop, from ``resume`` if given, with packed rows attended example by example
-    (where the model's attention allows) and LoRA inputs left uncast under mixed precision;
-    both are undone when it ends, for generation."""
+    (where the model's attention allows), LoRA inputs left uncast under mixed precision, and
+    decoder layers compiled if asked; all undone when it ends, for generation."""
+    packing = opts.packing
     with (
         packed_rows(model) if packing else contextlib.nullcontext(False) as per_example,
         adapter_inputs_uncast(model, trainer.args.bf16 or trainer.args.fp16),
+        compiled_layers(model, opts.compile, ctx.log),
     ):
         if packing:  # the boundaries go along only where packed_attention reads them
             collator.boundaries = per_example
