@@ -78,8 +78,13 @@ class PeakRSS:
 
 
 def build_model(shape: str, device: str, folder: Path) -> Path:
+    """A randomly initialised model of ``shape`` saved in ``folder`` (kept if already there:
+    ``gpu_check.sh`` builds the 1B model once for its three runs)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
+
+    if (folder / "config.json").exists():
+        return folder
 
     hidden, layers, heads, kv, inter, vocab = SHAPES[shape]
     config = LlamaConfig(
@@ -150,6 +155,9 @@ def clock(trainer: Any, warmup: int) -> dict[str, Any]:
     collator = trainer.data_collator
 
     class Clock(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            marks["begin"] = time.perf_counter()
+
         def on_step_end(self, args, state, control, **kwargs):
             if state.global_step == warmup:
                 _sync()
@@ -163,6 +171,19 @@ def clock(trainer: Any, warmup: int) -> dict[str, Any]:
 def elapsed(marks: dict[str, Any]) -> tuple[float, int]:
     _sync()
     return time.perf_counter() - marks["t"], marks["collator"].real_tokens - marks["tokens"]
+
+
+class Variant:
+    """A side of ftx's to measure: its step size (examples, or a token budget) and compile."""
+
+    def __init__(self, batch_tokens: int | str = 0, compile: str = "off"):
+        self.batch_tokens, self.compile = batch_tokens, compile
+
+    @property
+    def name(self) -> str:
+        parts = [f"batch_tokens={self.batch_tokens}"] if self.batch_tokens else []
+        parts += [f"compile={self.compile}"] if self.compile != "off" else []
+        return ", ".join(parts) or "examples"
 
 
 def _sync() -> None:
@@ -191,7 +212,14 @@ class NaiveCollator:
 
 
 def run_naive(
-    method: str, folder: Path, device: str, data: list, steps: int, warmup: int, batch: int = 8
+    method: str,
+    folder: Path,
+    device: str,
+    data: list,
+    steps: int,
+    warmup: int,
+    batch: int = 8,
+    variant: Variant | None = None,
 ) -> tuple[float, int, Any]:
     from transformers import PrinterCallback, Trainer, TrainingArguments
 
@@ -214,13 +242,21 @@ def run_naive(
     trainer.remove_callback(PrinterCallback)
     marks = clock(trainer, warmup)
     trainer.train()
-    return (*elapsed(marks), model)
+    return (*elapsed(marks), model, marks)
 
 
 def run_ftx(
-    method: str, folder: Path, device: str, data: list, steps: int, warmup: int, batch: int = 8
+    method: str,
+    folder: Path,
+    device: str,
+    data: list,
+    steps: int,
+    warmup: int,
+    batch: int = 8,
+    variant: Variant | None = None,
 ) -> tuple[float, int, Any]:
-    """ftx's own training function with its default options (packing, completion-only loss)."""
+    """ftx's own training function with its default options (packing, completion-only loss),
+    with the step size and compile of ``variant`` (default: ``batch`` examples a step)."""
     import torch
     import transformers
     from rich.progress import Progress
@@ -230,7 +266,9 @@ def run_ftx(
     from ftx.backends.local.tokenize import Encoded
 
     model, opts = prepared(method, folder, device, ftx_defaults=True)
+    variant = variant or Variant()
     opts.max_steps, opts.save_checkpoints, opts.batch_size = steps, False, batch
+    opts.batch_tokens, opts.compile = variant.batch_tokens, variant.compile
     tokenizer = type("Tokenizer", (), {"pad_token_id": 0})()
     ctx = BackendContext(
         "bench",
@@ -257,7 +295,7 @@ def run_ftx(
         )
     finally:
         transformers.Trainer.train = original
-    return (*elapsed(box["marks"]), model)
+    return (*elapsed(box["marks"]), model, box["marks"])
 
 
 def measure(
@@ -269,18 +307,22 @@ def measure(
     steps: int,
     warmup: int,
     batch: int,
+    variant: Variant | None = None,
 ) -> dict[str, float]:
-    """Run one side; memory is the peak while loading and training (weights included)."""
+    """Run one side; memory is the peak while loading and training (weights included). The
+    warm-up steps' time (compiling, where asked) and the graphs compiled are kept too."""
     import ctypes
     import gc
 
     import torch
 
     gc.collect()
+    graphs = _compiled_graphs()
+    run = (method, folder, device, data, steps, warmup, batch, variant)
     if device == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-        seconds, tokens, model = side(method, folder, device, data, steps, warmup, batch)
+        seconds, tokens, model, marks = side(*run)
         peak = torch.cuda.max_memory_allocated() / 2**30
     else:
         try:  # hand memory freed by the previous side back to the OS, so RSS starts low
@@ -288,7 +330,7 @@ def measure(
         except OSError:
             pass
         with PeakRSS() as rss:
-            seconds, tokens, model = side(method, folder, device, data, steps, warmup, batch)
+            seconds, tokens, model, marks = side(*run)
         peak = rss.gib
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     result = {
@@ -297,9 +339,19 @@ def measure(
         "flops_per_token": flops_per_token(base, method),
         "tokens": tokens,
         "seconds": seconds,
+        "warmup_seconds": marks["t"] - marks["begin"],
     }
+    if variant and variant.compile != "off":
+        result["compiled_graphs"] = _compiled_graphs() - graphs
     del model, base
     return result
+
+
+def _compiled_graphs() -> int:
+    """Graphs torch.compile has made so far in this process (a recompile makes another)."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
 
 
 def main() -> None:
@@ -317,6 +369,21 @@ def main() -> None:
         "--batch", type=int, default=8, help="examples per optimizer step, both sides"
     )
     parser.add_argument("--mean-length", type=float, default=216.0, help="mean tokens per example")
+    parser.add_argument(
+        "--batch-tokens",
+        default="0",
+        help="also measure ftx with steps sized in tokens: a budget, or auto (ftx's default: "
+        "batch x 512 on CUDA); 0: not measured",
+    )
+    parser.add_argument(
+        "--compile",
+        default="off",
+        help="also measure ftx with compile=MODE (default, reduce-overhead), at --batch-tokens "
+        "if given",
+    )
+    parser.add_argument(
+        "--model-dir", help="where the random model is saved, and reused from (default: a temp dir)"
+    )
     parser.add_argument(
         "--peak-tflops", type=float, help="accelerator peak for MFU (default: from the GPU name)"
     )
@@ -343,39 +410,85 @@ def main() -> None:
     )
     if peak is None and args.device == "cuda":
         peak = next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
-    data = make_examples(args.batch * steps, args.mean_length, 0, SHAPES[shape][5])
-    folder = build_model(shape, args.device, Path(tempfile.mkdtemp()) / "model")
+    budget: int | str = args.batch_tokens if args.batch_tokens == "auto" else int(args.batch_tokens)
+    variants = [Variant()]  # ftx at --batch examples a step: the naive recipe's own step size
+    if budget:
+        variants.append(Variant(budget))
+    if args.compile != "off":
+        variants.append(Variant(budget, args.compile))
+    # Enough examples for the largest step (a token budget's, where one is measured).
+    largest = args.batch
+    if budget:
+        tokens = budget if budget != "auto" else args.batch * 512
+        largest = max(largest, math.ceil(tokens / args.mean_length * 1.5))
+    data = make_examples(largest * steps, args.mean_length, 0, SHAPES[shape][5])
+    folder = build_model(
+        shape, args.device, Path(args.model_dir or tempfile.mkdtemp()) / f"model-{shape}"
+    )
 
     rows = []
     for method in args.methods.split(","):
         naive = measure(
             run_naive, method, folder, args.device, data, steps, args.warmup, args.batch
         )
-        ours = measure(run_ftx, method, folder, args.device, data, steps, args.warmup, args.batch)
+        sides = {"naive": naive}
+        for variant in variants:
+            sides[variant.name] = measure(
+                run_ftx, method, folder, args.device, data, steps, args.warmup, args.batch, variant
+            )
+        ours = sides["examples"]
         row = {
             "method": method,
             "naive": naive,
             "ftx": ours,
             "speedup": ours["tokens_per_s"] / naive["tokens_per_s"],
             "memory_ratio": ours["peak_gib"] / naive["peak_gib"] if naive["peak_gib"] else None,
+            "variants": {},
         }
-        if peak:
-            for side in (naive, ours):
+        for name, side in sides.items():
+            if peak:
                 side["mfu"] = side["tokens_per_s"] * side["flops_per_token"] / (peak * 1e12)
+            if name not in ("naive", "examples"):
+                row["variants"][name] = {
+                    **side,
+                    "speedup": side["tokens_per_s"] / naive["tokens_per_s"],
+                    "memory_ratio": side["peak_gib"] / naive["peak_gib"]
+                    if naive["peak_gib"]
+                    else None,
+                }
         rows.append(row)
-        print(
-            f"{method:6s} naive {naive['tokens_per_s']:9.0f} tok/s {naive['peak_gib']:6.2f} GiB"
-            f" | ftx {ours['tokens_per_s']:9.0f} tok/s {ours['peak_gib']:6.2f} GiB"
-            f" | speed x{row['speedup']:.2f}, memory x{row['memory_ratio'] or 0:.2f}"
-            + (f" | MFU naive {naive['mfu']:.1%} ftx {ours['mfu']:.1%}" if peak else ""),
-            flush=True,
-        )
+        for name, side in sides.items():
+            label = "naive" if name == "naive" else f"ftx, {name}"
+            print(
+                f"{method:6s} {label:50s} {side['tokens_per_s']:9.0f} tok/s "
+                f"{side['peak_gib']:6.2f} GiB | speed x"
+                f"{side['tokens_per_s'] / naive['tokens_per_s']:.2f}, memory x"
+                f"{side['peak_gib'] / naive['peak_gib'] if naive['peak_gib'] else 0:.2f}"
+                + (f" | MFU {side['mfu']:.1%}" if peak else "")
+                + f" | warm-up {side['warmup_seconds']:.1f} s"
+                + (f", {side['compiled_graphs']} graphs" if "compiled_graphs" in side else ""),
+                flush=True,
+            )
 
+    resolved = budget
+    if budget == "auto":  # as ftx resolves it for these examples
+        from ftx.backends.local.batches import resolve_batch_tokens
+
+        resolved = resolve_batch_tokens(
+            "auto",
+            device=args.device,
+            batch_size=args.batch,
+            longest=max(len(d["input_ids"]) for d in data),
+            multiple=256 if args.device == "cuda" else 1,
+        )
     report = {
         "device": name,
         "shape": shape,
         "steps": steps,
         "batch": args.batch,
+        "batch_tokens": budget,
+        "batch_tokens_resolved": resolved,
+        "compile": args.compile,
         "warmup": args.warmup,
         "mean_length": args.mean_length,
         "torch": torch.__version__,

@@ -145,6 +145,7 @@ def test_a_varlen_kernel_that_cannot_run_falls_back_and_says_why(monkeypatch):
     assert "flash" in attention.varlen_problem().lower()
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(
     not torch.cuda.is_available(), reason="variable-length flash attention needs a CUDA GPU"
 )

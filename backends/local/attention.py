@@ -112,24 +112,32 @@ def _varlen(
         if max_length is None:
             max_length = int(cu_seq_lens.diff().max())
         cu = cu_seq_lens.to(device=query.device, dtype=torch.int32)
-        out = varlen_attn(
-            query[0].transpose(0, 1),
-            key[0].transpose(0, 1),
-            value[0].transpose(0, 1),
-            cu,
-            cu,
-            int(max_length),
-            int(max_length),
-            scale=scaling,
-            window_size=(-1, 0),
-            enable_gqa=gqa,
-        )
+        q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))  # (tokens, heads, dim)
+        # Causal and grouped heads are spelled differently across PyTorch versions: 2.13 takes
+        # window_size and enable_gqa; earlier ones is_causal, and key/value heads repeated.
+        params = _parameters(varlen_attn)
+        options: dict[str, Any] = {"scale": scaling}
+        if "window_size" in params:
+            options["window_size"] = (-1, 0)
+        else:
+            options["is_causal"] = True
+        if gqa and "enable_gqa" in params:
+            options["enable_gqa"] = True
+        elif gqa:
+            k, v = (t.repeat_interleave(q.shape[1] // t.shape[1], dim=1) for t in (k, v))
+        out = varlen_attn(q, k, v, cu, cu, int(max_length), int(max_length), **options)
     except torch.OutOfMemoryError:
         raise  # not a missing kernel: the caller's advice on what to lower applies
-    except (ImportError, RuntimeError, ValueError) as exc:
+    except (ImportError, RuntimeError, ValueError, TypeError) as exc:
         _varlen_failed.append(f"{type(exc).__name__}: {exc}")
         return None
     return out.unsqueeze(0)
+
+
+def _parameters(function: Any) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(function).parameters)
 
 
 def varlen_problem() -> str | None:

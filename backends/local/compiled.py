@@ -45,8 +45,15 @@ def compiled_layers(model: Any, mode: str, log: Any) -> Iterator[int]:
         )
         yield 0
         return
+    import torch._dynamo
+
     for layer in layers:
         layer.compile(mode=None if mode == "default" else mode)
+    # Frames that dynamo resumes after a graph break inside a layer include transformers'
+    # decorators, whose one code object wraps many methods: each counts against dynamo's limit
+    # of 8 versions of a frame, and past it the layer would silently run eagerly.
+    limit = torch._dynamo.config.cache_size_limit
+    torch._dynamo.config.cache_size_limit = max(limit, 64)
     log(
         f"compile={mode}: {len(layers)} {type(layers[0]).__name__} layers compiled as they first "
         "run (the first steps are slower)"
@@ -54,5 +61,6 @@ def compiled_layers(model: Any, mode: str, log: Any) -> Iterator[int]:
     try:
         yield len(layers)
     finally:
+        torch._dynamo.config.cache_size_limit = limit
         for layer in layers:
             layer._compiled_call_impl = None  # nn.Module.compile's own attribute
