@@ -36,7 +36,7 @@ echo "== 8 examples a step, and steps of up to $budget tokens"
 
 echo "== $big examples a step"
 "$python" benchmarks/train_throughput.py "${common[@]}" --methods lora,qlora,full --batch "$big" \
-    --out "$out/train_throughput-$device-batch32$suffix.json" || failed+=("$big examples a step")
+    --out "$out/train_throughput-$device-batch$big$suffix.json" || failed+=("$big examples a step")
 
 echo "== GPU tests"
 "$python" -m pytest -q -p no:cacheprovider "${tests[@]}" || failed+=("GPU tests")
@@ -54,7 +54,7 @@ from pathlib import Path
 out, device, suffix = sys.argv[1:]
 print(f"{'run':12s} {'method':6s} {'side':50s} {'tok/s':>9s} {'GiB':>6s} {'speed':>6s} "
       f"{'memory':>6s} {'MFU':>6s} {'warm-up':>8s}")
-for run in ("", "-batch32", "-compile"):
+for run in ("", "-batch32", "-batch4", "-compile"):
     path = Path(out) / f"train_throughput-{device}{run}{suffix}.json"
     if not path.exists():
         continue

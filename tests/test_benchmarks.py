@@ -3,6 +3,7 @@ writes its JSON. (Their figures are read by people, in docs/performance.md; noth
 times anything.)"""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -87,7 +88,16 @@ def test_hosted_eval_throughput(tmp_path):
 
 
 def test_kernels_per_step(tmp_path):
-    report = bench("kernels_per_step.py", "--layers", "2", "--batch", "2", out=tmp_path / "k.json")
+    report = bench(
+        "kernels_per_step.py",
+        "--layers",
+        "2",
+        "--batch",
+        "2",
+        "--batch-tokens",
+        "1024",
+        out=tmp_path / "k.json",
+    )
     results = report["results"]
     # ftx's uncast LoRA inputs: fewer casts than the naive step, whatever the dropout
     for dropout in ("0.05", "0.0"):
@@ -100,6 +110,31 @@ def test_kernels_per_step(tmp_path):
         < results["naive, lora_dropout=0.05"]["kernels"]
     )
     assert report["host"]["eager_ms"] > 0
+    # Per real token: ftx's CUDA default (a step of up to 1,024 tokens here) launches fewer
+    # kernels per token than the naive recipe's step of 2 padded examples.
+    sides = list(report["per_1k_real_tokens"].values())
+    assert sides[2]["examples"] > sides[0]["examples"]
+    assert sides[2]["kernels_per_1k_tokens"] < sides[0]["kernels_per_1k_tokens"]
+    assert all(side["host_ms_per_1k_tokens"] > 0 for side in sides)
+
+
+def test_gpu_check_smoke(tmp_path):
+    """The GPU script's smallest mode: every run of it, on the CPU, at the smallest size."""
+    result = subprocess.run(
+        ["bash", str(BENCHMARKS / "gpu_check.sh"), "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "FTX_BENCH_OUT": str(tmp_path), "PYTHON": sys.executable},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "ratios against the naive recipe" in result.stdout
+    tokens = json.loads((tmp_path / "train_throughput-cpu-smoke.json").read_text())
+    assert [row["method"] for row in tokens["results"]] == ["lora", "qlora", "full"]
+    assert all("batch_tokens=256" in row["variants"] for row in tokens["results"])
+    compiled = json.loads((tmp_path / "train_throughput-cpu-compile-smoke.json").read_text())
+    assert compiled["results"][0]["variants"]["batch_tokens=256, compile=default"]["tokens"] > 0
+    assert (tmp_path / "train_throughput-cpu-batch4-smoke.json").exists()
 
 
 def test_startup(tmp_path):
