@@ -99,7 +99,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "backends",
     multiple=True,
     metavar="NAME",
-    help="Backend to train; repeat for several (ftx backends lists them).",
+    help="Backend to train; repeat for several (ftx backends lists them). NAME=BACKEND adds a "
+    "variant of BACKEND named NAME, set with --set NAME.OPTION=VALUE.",
 )
 @click.option(
     "--evaluator",
@@ -136,6 +137,14 @@ def cli(ctx: click.Context, debug: bool) -> None:
     help="Set an option, e.g. --set local-lora.epochs=3. Repeatable.",
 )
 @click.option(
+    "--sweep",
+    "sweeps",
+    multiple=True,
+    metavar="BACKEND.KEY=V1,V2",
+    help="Train a variant of BACKEND for each value (repeat for a grid), e.g. "
+    "--sweep local-lora.lora_r=8,16,32.",
+)
+@click.option(
     "--config", "config_file", metavar="FILE", help="Config file (default: ./ftx.toml if present)."
 )
 @click.option("--runs-dir", metavar="DIR", help="Where run directories go (default: runs).")
@@ -164,6 +173,7 @@ def run(
     seed,
     skip_invalid,
     sets,
+    sweeps,
     config_file,
     runs_dir,
     name,
@@ -181,6 +191,9 @@ def run(
       ftx run
       ftx run --data qa.jsonl --eval-size 50 --backend local-base --backend local-lora
       ftx run --model ./my-model --set local-lora.epochs=2 --set local-lora.lora_r=8
+      ftx run --backend r8=local-lora --backend r32=local-lora --set r8.lora_r=8 \
+        --set r32.lora_r=32
+      ftx run --sweep local-lora.lora_r=8,32 --sweep local-lora.learning_rate=1e-4,1e-3
     """
     from ftx import config as configmod
     from ftx.store import check_run_name
@@ -201,7 +214,7 @@ def run(
         "backends": list(backends) or None,
         "evaluators": list(evaluators) or None,
     }
-    config = configmod.load(config_file, cli=cli_values, sets=sets)
+    config = configmod.load(config_file, cli=cli_values, sets=sets, sweeps=sweeps)
     out, err = _consoles()
     _, code = _runner(out, err).start(config, name)
     sys.exit(code)

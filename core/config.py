@@ -9,6 +9,13 @@
     [local-lora]
     epochs = 3
 
+    [backends.lora-r8]      # a variant: local-lora under its own name, with its own options
+    use = "local-lora"
+    lora_r = 8
+
+On the command line a variant is ``--backend lora-r8=local-lora`` with ``--set lora-r8.lora_r=8``.
+A variant takes its backend's table first, then its own.
+
 The environment overrides it with ``FTX_<SECTION>__<KEY>`` (``FTX_RUN__SEED=7``,
 ``FTX_LOCAL_LORA__EPOCHS=2``), and the command line with flags and ``--set section.key=value``.
 """
@@ -155,19 +162,51 @@ class Config:
     run: RunConfig
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)  # plugin name -> raw values
     sources: dict[tuple[str, str], str] = field(default_factory=dict)  # (section, key) -> origin
+    variants: dict[str, str] = field(default_factory=dict)  # variant name -> the backend it uses
 
     def options_for(self, name: str, cls: type, *, model_option: str | None = None) -> Any:
-        """The typed options of backend or evaluator ``name``."""
-        values = dict(self.sections.get(name, {}))
+        """The typed options of backend or evaluator ``name``; a variant's are its backend's
+        table overridden by its own."""
+        chain = [self.variants[name], name] if name in self.variants else [name]
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for section in chain:
+            values.update(self.sections.get(section, {}))
+            sources.update({k: src for (s, k), src in self.sources.items() if s == section})
         if model_option and self.run.model is not None and model_option not in values:
             values[model_option] = self.run.model
-        sources = {k: src for (section, k), src in self.sources.items() if section == name}
         return opt.build(cls, values, name, sources)
+
+    def backend_of(self, name: str) -> str:
+        """The registered backend that ``name`` runs: itself, or the one a variant uses."""
+        return self.variants.get(name, name)
+
+    def check_variants(self, registry: Registry) -> None:
+        """Each variant uses a registered backend, under a name of its own."""
+        backends = registry.names("backend")
+        for name, use in self.variants.items():
+            if name in backends:
+                raise ConfigError(
+                    f"variant '{name}' has the name of a backend.",
+                    hint=f"Name the variant of '{use}' differently, e.g. '{use}-2'.",
+                )
+            if use in self.variants:
+                raise ConfigError(
+                    f"variant '{name}' uses '{use}', which is a variant itself.",
+                    hint=f"Use the backend '{self.variants[use]}' and copy the options you need.",
+                )
+            if use not in backends:
+                raise ConfigError(
+                    f"variant '{name}' uses '{use}', which is not a backend.",
+                    hint=suggest(use, sorted(backends)),
+                )
 
     def check_sections(self, registry: Registry) -> None:
         """Every table must name a known backend or evaluator, and its keys must be valid."""
+        self.check_variants(registry)
         known = {
             **{n: ("backend", registry.get("backend", n)) for n in registry.names("backend")},
+            **{n: ("backend", registry.get("backend", use)) for n, use in self.variants.items()},
             **{n: ("evaluator", registry.get("evaluator", n)) for n in registry.names("evaluator")},
         }
         for section in list(self.sections):
@@ -194,8 +233,10 @@ def load(
     cli: Mapping[str, Any] | None = None,
     sets: list[str] | tuple[str, ...] = (),
     environ: Mapping[str, str] | None = None,
+    sweeps: list[str] | tuple[str, ...] = (),
 ) -> Config:
-    """Merge the three layers. ``cli`` holds run-level flags already typed (None = not given)."""
+    """Merge the three layers. ``cli`` holds run-level flags already typed (None = not given);
+    ``sweeps`` (``SECTION.KEY=V1,V2``) expand a backend into the grid of its variants."""
     environ = os.environ if environ is None else environ
     layers: list[tuple[str, dict[str, dict[str, Any]]]] = []
 
@@ -204,8 +245,13 @@ def load(
         raise ConfigError(
             f"config file {path} does not exist.", hint="Check the path given to --config."
         )
+    variants: dict[str, str] = {}
     if path.exists():
-        layers.append((str(path), _read_toml(path)))
+        toml = _read_toml(path)
+        for name, table in _variant_tables(toml.pop("backends", None), path).items():
+            variants[name] = table.pop("use")
+            toml.setdefault(name, {}).update(table)
+        layers.append((str(path), toml))
     layers.append(("environment", _from_env(environ)))
     layers.append(("--set", _from_sets(sets)))
     layers.append(
@@ -224,7 +270,114 @@ def load(
     run_values = merged.pop("run", {})
     run_sources = {k: src for (s, k), src in sources.items() if s == "run"}
     run = opt.build(RunConfig, run_values, "run", run_sources)
-    return Config(run=run, sections=merged, sources=sources)
+    # --backend NAME=BACKEND (or "NAME=BACKEND" in [run] backends) defines a variant in place.
+    chosen = []
+    for entry in run.backends:
+        name, eq, use = (part.strip() for part in entry.partition("="))
+        if eq:
+            _check_variant_name(name, f"--backend {entry}")
+            if not use:
+                raise ConfigError(
+                    f"--backend {entry} names no backend for the variant '{name}'.",
+                    hint=f"For example: --backend {name}=local-lora",
+                )
+            variants[name] = use
+        chosen.append(name)
+    if "backends" in run_values:
+        run.backends = chosen
+    else:  # the default backends, and every variant ftx.toml defines
+        run.backends = chosen + [v for v in variants if v not in chosen]
+    for section, grid in _sweep_grids(sweeps).items():
+        use = variants.get(section, section)
+        names = []
+        for point in grid:
+            name = section + "".join(f"-{key}{_name_part(value)}" for key, value in point)
+            variants[name] = use
+            # Its backend's table comes through options_for; a swept variant's own table is
+            # copied, then the point's values.
+            own = merged.get(section, {}) if section != use else {}
+            merged[name] = {**own, **dict(point)}
+            sources.update({(name, key): sources[(section, key)] for key in own})
+            sources.update({(name, key): "--sweep" for key, _ in point})
+            names.append(name)
+        at = run.backends.index(section) if section in run.backends else len(run.backends)
+        run.backends[at : at + 1] = names  # the swept backend is replaced by its grid
+    if len(set(run.backends)) != len(run.backends):
+        raise ConfigError(f"a backend is listed twice: {', '.join(run.backends)}.")
+    return Config(run=run, sections=merged, sources=sources, variants=variants)
+
+
+def _sweep_grids(sweeps: list[str] | tuple[str, ...]) -> dict[str, list[list[tuple[str, str]]]]:
+    """``--sweep local-lora.lora_r=8,16 --sweep local-lora.learning_rate=1e-4,3e-4``: for each
+    swept backend, every combination of the values, in the order given."""
+    import itertools
+
+    axes: dict[str, list[tuple[str, list[str]]]] = {}
+    for item in sweeps:
+        name, eq, values = item.partition("=")
+        section, dot, key = name.strip().rpartition(".")
+        choices = [v.strip() for v in values.split(",") if v.strip()]
+        if not eq or not dot or not section or not key or not choices:
+            raise ConfigError(
+                f"--sweep expects backend.option=value,value,..., got '{item}'.",
+                hint="For example: --sweep local-lora.lora_r=8,16,32",
+            )
+        if section == "run":
+            raise ConfigError(
+                f"--sweep {item}: run options apply to the whole run and cannot be swept.",
+                hint="Sweep a backend's options, e.g. --sweep local-lora.learning_rate=1e-4,3e-4",
+            )
+        if len(set(choices)) != len(choices):
+            raise ConfigError(f"--sweep {item} lists a value twice.")
+        if any(k == key for k, _ in axes.get(section, [])):
+            raise ConfigError(
+                f"--sweep sweeps {section}.{key} twice.", hint="Give all its values in one --sweep."
+            )
+        axes.setdefault(section, []).append((key, choices))
+    return {
+        section: [
+            list(zip([k for k, _ in keys], combo))
+            for combo in itertools.product(*(v for _, v in keys))
+        ]
+        for section, keys in axes.items()
+    }
+
+
+def _name_part(value: str) -> str:
+    """A swept value as part of a variant's name: characters a folder name takes."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", value)[:24]
+
+
+def _variant_tables(tables: Any, path: Path) -> dict[str, dict[str, Any]]:
+    """The ``[backends.NAME]`` tables of ``ftx.toml``, each checked for its ``use``."""
+    if tables is None:
+        return {}
+    if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
+        raise ConfigError(
+            f"{path}: [backends] holds one table per variant, e.g. [backends.lora-r8].",
+            hint='Give each variant its backend: use = "local-lora", then its options.',
+        )
+    for name, table in tables.items():
+        _check_variant_name(name, f"{path}: [backends.{name}]")
+        if not isinstance(table.get("use"), str) or not table["use"]:
+            raise ConfigError(
+                f"{path}: [backends.{name}] does not say which backend it is a variant of.",
+                hint=f'Add use = "local-lora" (or another of: ftx backends) to [backends.{name}].',
+            )
+    return {name: dict(table) for name, table in tables.items()}
+
+
+def _check_variant_name(name: str, where: str) -> None:
+    """A variant's name names its folder in the run directory and its row in the reports."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+        raise ConfigError(
+            f"{where}: '{name}' cannot name a variant.",
+            hint="Use letters, digits, '-', '_' and '.' (it names a folder), e.g. lora-r8.",
+        )
 
 
 def _canonical(section: str, names: list[str]) -> str:

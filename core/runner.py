@@ -81,10 +81,11 @@ def make_plan(config: Config, registry: Registry | None = None) -> Plan:
         "backend",
         config.run.backends,
         lambda cls, name: (
-            cls(),
+            _named(cls(), name),
             config.options_for(name, cls.Options, model_option=cls.model_option),
         ),
         problems,
+        registered=config.backend_of,
     )
     evaluators = _build(
         registry,
@@ -107,13 +108,14 @@ def _build(
     names: list[str],
     make: Callable[[type, str], Any],
     problems: list[str],
+    registered: Callable[[str], str] = lambda name: name,
 ) -> list[Any]:
-    """``make(cls, name)`` for each registered plugin of ``kind`` named; what fails goes to
-    ``problems``, naming the plugin."""
+    """``make(cls, name)`` for each registered plugin of ``kind`` named (``registered`` maps a
+    variant's name to its backend's); what fails goes to ``problems``, naming the plugin."""
     built = []
     for name in names:
         try:
-            built.append(make(registry.get(kind, name), name))
+            built.append(make(registry.get(kind, registered(name)), name))
         except ConfigError as exc:
             problems.append(str(exc))
         except Exception as exc:  # a plugin's bug: named, with its reason, before anything runs
@@ -121,6 +123,14 @@ def _build(
                 f"{_by(registry, kind, name)} could not be set up: {failure_reason(exc)}"
             )
     return built
+
+
+def _named(backend: Backend, name: str) -> Backend:
+    """The backend under ``name``: a variant is its backend's class under its own name (its
+    folder, state, log lines and report row)."""
+    if backend.name != name:
+        backend.name = name
+    return backend
 
 
 def _baseline(config: Config, backends: list[tuple[Backend, Any]]) -> str | None:
@@ -397,7 +407,11 @@ class Runner:
     ) -> Run:
         """The run directory: run.json with the configuration, and the exact splits."""
         meta = {
-            "config": {"run": to_dict(config.run), "sections": config.sections},
+            "config": {
+                "run": to_dict(config.run),
+                "sections": config.sections,
+                "variants": config.variants,
+            },
             "baseline": plan.baseline,
             "versions": _versions(),
             "seed": config.run.seed,
@@ -1009,7 +1023,11 @@ def _by(registry: Registry, kind: str, name: str) -> str:
 def config_of(run: Run) -> Config:
     """The configuration a run was started with, from its run.json."""
     saved = run.meta["config"]
-    return Config(run=build(RunConfig, saved["run"], "run"), sections=saved.get("sections", {}))
+    return Config(
+        run=build(RunConfig, saved["run"], "run"),
+        sections=saved.get("sections", {}),
+        variants=saved.get("variants", {}),
+    )
 
 
 def splits_of(run: Run) -> Splits:
