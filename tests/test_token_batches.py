@@ -197,20 +197,35 @@ def test_an_accumulated_step_has_the_loss_and_gradients_of_one_big_batch(
 
 
 @pytest.mark.slow
-def test_a_training_resumed_mid_epoch_ends_with_the_same_weights(tmp_path, tiny_model):
+@pytest.mark.parametrize(
+    "budget, resumed_budget, older_checkpoint",
+    [
+        (100, 100, False),
+        # batch_tokens=auto resolving otherwise at the resume (on another device): the
+        # checkpoint's steps win, or Trainer would skip the wrong examples and end elsewhere
+        (100, 0, False),
+        # a checkpoint of an ftx whose steps were always batch_size examples, resumed by one
+        # whose auto sizes them in tokens
+        (0, 100, True),
+    ],
+)
+def test_a_training_resumed_mid_epoch_ends_with_the_same_weights(
+    tmp_path, tiny_model, budget, resumed_budget, older_checkpoint
+):
     import torch
 
     from ftx.backend import Cancelled
+    from ftx.backends.local.checkpoints import STEPS
 
     examples = encoded_examples(n=30)
-    options = dict(batch_tokens=100, epochs=2, learning_rate=1e-3, save_checkpoints=True)
+    options = dict(batch_size=4, epochs=2, learning_rate=1e-3, save_checkpoints=True)
     sizes = [len(e.input_ids) for e in examples]
-    per_epoch = len(token_batches(sizes, 100, packed=True, seed=7))
+    per_epoch = len(token_batches(sizes, budget, packed=True, seed=7)) if budget else 30 // 4 + 1
     stop_at = per_epoch + 2  # in the middle of the second epoch
     assert per_epoch > 4
 
     straight = load(tiny_model)
-    stats = train(straight, examples, tmp_path / "straight", **options)
+    stats = train(straight, examples, tmp_path / "straight", batch_tokens=budget, **options)
     assert stats.steps == 2 * per_epoch
 
     # Stopped (as Ctrl-C stops it) at a step in the middle of an epoch, then resumed.
@@ -223,15 +238,24 @@ def test_a_training_resumed_mid_epoch_ends_with_the_same_weights(tmp_path, tiny_
 
     ctx.emit = stop
     with pytest.raises(Cancelled):
-        train(load(tiny_model), examples, folder, ctx, **options)
-    assert (folder / "checkpoints" / f"checkpoint-{stop_at}").is_dir()
-    resumed = load(tiny_model)
-    stats = train(resumed, examples, folder, **options)
+        train(load(tiny_model), examples, folder, ctx, batch_tokens=budget, **options)
+    checkpoint = folder / "checkpoints" / f"checkpoint-{stop_at}"
+    assert checkpoint.is_dir()
+    assert json.loads((checkpoint / STEPS).read_text()) == {"tokens": budget}
+    if older_checkpoint:
+        (checkpoint / STEPS).unlink()
+    resumed, lines = load(tiny_model), []
+    stats = train(
+        resumed, examples, folder, log=lines.append, batch_tokens=resumed_budget, **options
+    )
     assert stats.steps == 2 * per_epoch
     # It went on from the checkpoint: each step trained (and logged) once.
     assert stats.train_tokens < 2 * sum(sizes) - sum(sizes) // 2
     log = [json.loads(line) for line in (folder / "train_log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log if "loss" in e] == list(range(1, 2 * per_epoch + 1))
+    assert any("resumed with the checkpoint's steps" in line for line in lines) == (
+        budget != resumed_budget
+    )
 
     for (name, a), (_, b) in zip(straight.named_parameters(), resumed.named_parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6, msg=name)

@@ -110,6 +110,31 @@ def resume_point(
     return resume, keep_log_until(log_path, step)
 
 
+# What a checkpoint records of the step size it was trained with (``batch_tokens`` in force).
+STEPS = "ftx_steps.json"
+
+
+def steps_of(checkpoint: str | None) -> int | None:
+    """The token budget the training that wrote ``checkpoint`` ran with (0: steps of
+    ``batch_size`` examples), for a resumed training to group its data the same way whatever
+    ``batch_tokens=auto`` resolves to now (on another device, or after an upgrade); None
+    without a checkpoint, or when it cannot be read. A checkpoint without the record is from
+    an ftx whose steps were always ``batch_size`` examples."""
+    if checkpoint is None:
+        return None
+    try:
+        return int(json.loads((Path(checkpoint) / STEPS).read_text(encoding="utf-8"))["tokens"])
+    except FileNotFoundError:
+        return 0
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def record_steps(checkpoint: str, budget: int) -> None:
+    """Write the step size into ``checkpoint`` (``steps_of`` reads it back)."""
+    (Path(checkpoint) / STEPS).write_text(json.dumps({"tokens": budget}), encoding="utf-8")
+
+
 # --- writing one so that it is complete or absent --------------------------------------------
 
 

@@ -5,7 +5,7 @@ gradient checkpointing, checkpoints and resume, and DDP under ``accelerate launc
 is fed is ours: completion-only labels, length-grouped dynamic padding or packed rows, and a
 rich progress bar with loss, learning rate and tokens/s.
 
-``train()`` reads top to bottom: the data, the arguments, where to resume, the trainer, the
+``train()`` reads top to bottom: where to resume, the data, the arguments, the trainer, the
 loop, what it did. The backend (``LocalTrainer.train`` in ``__init__.py``) builds the model
 before and saves it after. The pieces live beside this file: ``loss.py`` (the loss),
 ``trainer.py`` (the Trainer subclass and the training log), ``checkpoints.py`` (writing and
@@ -26,7 +26,7 @@ from ftx.types import TrainStats
 
 from .attention import packed_rows, varlen_problem
 from .batches import Ungrouping, describe, group_rows, resolve_batch_tokens, token_batches
-from .checkpoints import resume_point
+from .checkpoints import resume_point, steps_of
 from .compiled import compiled_layers
 from .loss import Counting
 from .loss import completion_loss as completion_loss  # imported from here by tests, benchmarks
@@ -52,15 +52,19 @@ def train(
     checkpoints, the training log and the progress bar under ``ctx``; returns what it did."""
     from .trainer import TrainingLog  # imports transformers: only once a training starts
 
+    # --- resume: the newest complete checkpoint, and the training log up to its step ---
+    checkpoints = ctx.dir / "checkpoints"
+    log_path = ctx.dir / "train_log.jsonl"
+    resume, before = resume_point(checkpoints, log_path, ctx.log)
+
     # --- data: completion-only labels, in packed rows or padded batches, sized in examples
-    # or in tokens ---
+    # or in tokens (as the checkpoint resumed from was) ---
     dataset, eval_dataset = rows(examples), rows(validation or [])
     collator = make_collator(tokenizer, opts, device)
-    dataset, budget = size_steps(dataset, opts, device, seed, ctx.log)
+    dataset, budget = size_steps(dataset, opts, device, seed, ctx.log, steps_of(resume))
     early_stopping = bool(eval_dataset) and opts.early_stopping_patience > 0
 
     # --- arguments ---
-    checkpoints = ctx.dir / "checkpoints"
     args = build_arguments(
         opts,
         checkpoints,
@@ -76,15 +80,12 @@ def train(
     if problem := distributed.single_process_problem():
         ctx.log(problem)
 
-    # --- resume: the newest complete checkpoint, and the training log up to its step ---
-    log_path = ctx.dir / "train_log.jsonl"
-    resume, before = resume_point(checkpoints, log_path, ctx.log)
-
     # --- the trainer, with the progress bar and the training log ---
     log = TrainingLog(ctx, label, log_path, before, save_on_cancel=opts.save_checkpoints)
     trainer = build_trainer(
         model, tokenizer, args, dataset, eval_dataset, collator, log, early_stopping, opts
     )
+    trainer.batch_tokens = budget  # recorded in each checkpoint, for a resume
 
     # --- train ---
     output = run(trainer, model, collator, opts, resume, ctx)
@@ -114,10 +115,20 @@ def row_multiple(device: str) -> int:
 
 
 def size_steps(
-    dataset: list[dict[str, list[int]]], opts: TrainOptions, device: str, seed: int, log: Any
+    dataset: list[dict[str, list[int]]],
+    opts: TrainOptions,
+    device: str,
+    seed: int,
+    log: Any,
+    trained: int | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """With a token budget in force (``batch_tokens``), the dataset as groups of examples, one
-    micro-step each (``batches.py``); else as it is. Returns it and the budget (0: none)."""
+    micro-step each (``batches.py``); else as it is. Returns it and the budget (0: none).
+
+    ``trained``: the budget of the checkpoint a training resumes from (``steps_of``). It wins
+    over what ``batch_tokens=auto`` resolves to now (on another device, or where the checkpoint
+    predates steps sized in tokens): Trainer skips the resumed epoch's first steps by count,
+    so the steps must be the ones it trained."""
     lengths = [len(row["input_ids"]) for row in dataset]
     budget = resolve_batch_tokens(
         opts.batch_tokens,
@@ -126,11 +137,22 @@ def size_steps(
         longest=max(lengths, default=0),
         multiple=row_multiple(device) if opts.packing else 1,
     )
+    if trained is not None and trained != budget:
+        log(
+            f"resumed with the checkpoint's steps, of {step_size(trained, opts)}, not of "
+            f"{step_size(budget, opts)} (batch_tokens={opts.batch_tokens} here), so that the "
+            "training goes on where it stopped"
+        )
+        budget = trained
     if not budget:
         return dataset, 0
     groups = token_batches(lengths, budget, packed=opts.packing, seed=seed)
     log(describe(groups, lengths, budget))
     return group_rows(dataset, groups), budget
+
+
+def step_size(budget: int, opts: TrainOptions) -> str:
+    return f"up to {budget:,} tokens" if budget else f"{opts.batch_size} examples"
 
 
 # --- arguments ---------------------------------------------------------------------------------

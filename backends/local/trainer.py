@@ -22,7 +22,7 @@ from transformers.trainer_utils import rotate_checkpoints
 from ftx import distributed
 from ftx.backend import BackendContext
 
-from .checkpoints import STAGING, publish
+from .checkpoints import STAGING, publish, record_steps
 from .loss import REAL_TOKENS, completion_loss
 
 # --- the trainer -------------------------------------------------------------------------------
@@ -33,6 +33,7 @@ class CompletionTrainer(Trainer):
 
     staging: str | None = None  # where checkpoints go while _save_checkpoint writes one
     trained_tokens = 0  # real tokens of the batches this process has trained on
+    batch_tokens = 0  # the token budget of a step (0: steps of examples), kept in checkpoints
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -74,6 +75,8 @@ class CompletionTrainer(Trainer):
                 self.state.best_model_checkpoint = target
                 if self.args.should_save:
                     self.state.save_to_json(os.path.join(staged, "trainer_state.json"))
+            if self.args.should_save:  # a resume groups its data the same way (steps_of)
+                record_steps(staged, self.batch_tokens)
             distributed.barrier()  # every process has written its RNG state into it
             if self.args.should_save:
                 publish(staged, target)
