@@ -13,6 +13,7 @@ from ftx.errors import StoreError
 from ftx.stats import (
     Comparison,
     CorpusScore,
+    adjust,
     bootstrap_ci,
     corpus_bootstrap,
     interval,
@@ -109,6 +110,7 @@ class RunResult:
     scorers: dict[str, CorpusScore] = field(
         default_factory=dict
     )  # corpus metric -> summed statistics to its value
+    seed: int = 0  # the run's: its statistics are seeded with it
 
     def scoring_cost(self) -> dict[str, float]:
         """Dollars each paying evaluator (an LLM judge) spent scoring all backends' answers."""
@@ -229,6 +231,7 @@ def load_result(run: Run) -> RunResult:
         model=config.get("model") or "(bundled SmolLM2-135M-Instruct)",
         max_new_tokens=limit if type(limit) is int else None,
         scorers=scorers,
+        seed=run.meta.get("seed", 0),
     )
 
 
@@ -325,6 +328,49 @@ def add_statistics(
                     [m.closeness(v) for v in base.per_example[m.name]],
                     seed=seed,
                 )
+        # Several backends against one baseline: the marks hold for the family (Holm).
+        compared = [b for b in backends if m.name in b.vs_baseline]
+        for b, c in zip(compared, adjust([b.vs_baseline[m.name] for b in compared])):
+            b.vs_baseline[m.name] = c
+
+
+@dataclass
+class Winner:
+    """The best backend on a metric, and whether it beats the runner-up on the same examples."""
+
+    best: str
+    runner_up: str
+    comparison: Comparison  # best against runner-up: "better" when significantly so
+
+
+def winners(result: RunResult) -> dict[str, Winner]:
+    """For each metric, the best backend and a paired test against the runner-up (the second
+    best), when at least two backends were scored on the same examples: with several variants,
+    whether the winner is really better than the next, or only by the luck of the examples."""
+    out = {}
+    for m in result.metrics:
+        scored = sorted(
+            (
+                b
+                for b in result.backends
+                # per-example metrics: a corpus value (BLEU) is not the mean of its examples
+                if b.per_example.get(m.name) and m.name not in b.corpus
+            ),
+            key=lambda b: m.closeness(b.value(m.name)),
+            reverse=True,
+        )
+        if len(scored) < 2 or result.best(m) is None:
+            continue
+        best, second = scored[0], scored[1]
+        if len(best.per_example[m.name]) != len(second.per_example[m.name]):
+            continue
+        comparison = paired_test(
+            [m.closeness(v) for v in best.per_example[m.name]],
+            [m.closeness(v) for v in second.per_example[m.name]],
+            seed=result.seed,
+        )
+        out[m.name] = Winner(best.name, second.name, comparison)
+    return out
 
 
 def _corpus_resamples(

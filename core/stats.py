@@ -34,6 +34,9 @@ class Comparison:
     diff: float
     p_value: float  # two-sided paired bootstrap
     verdict: str  # "better", "worse" or "no significant difference"
+    # Holm-adjusted for the backends compared with the baseline on the same metric (the
+    # verdict is the adjusted one); the p-value itself where there is one comparison
+    p_adjusted: float | None = None
 
 
 def bootstrap_ci(
@@ -199,6 +202,37 @@ class _Summer:
 
 def _every(examples: Sequence[Any]) -> Sequence[Any]:
     return examples
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the order given: comparing several backends with
+    one baseline, an adjusted p below alpha keeps the chance of any false "better" under alpha
+    (the family-wise error rate), where each raw p alone would not."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def adjust(comparisons: Sequence[Comparison], alpha: float = ALPHA) -> list[Comparison]:
+    """``comparisons`` with their Holm-adjusted p-values, and verdicts from those."""
+    import dataclasses
+
+    adjusted = holm([c.p_value for c in comparisons])
+    return [
+        dataclasses.replace(
+            c,
+            p_adjusted=p,
+            verdict=c.verdict
+            if p < alpha or c.verdict == "no significant difference"
+            else "no significant difference",
+        )
+        for c, p in zip(comparisons, adjusted)
+    ]
 
 
 def _compared(diff: float, p: float, higher_is_better: bool, alpha: float) -> Comparison:

@@ -225,9 +225,16 @@ def test_scores_without_corpus_statistics_keep_the_old_intervals():
 
     add_statistics(backends, metrics, "base", 42, corpus_scorers(SimpleNamespace(meta={}), metrics))
     assert backends[0].ci["bleu"] == bootstrap_ci(backends[0].per_example["bleu"], seed=42)
-    assert backends[0].vs_baseline["bleu"] == paired_test(
+    expected = paired_test(
         backends[0].per_example["bleu"], backends[1].per_example["bleu"], seed=42
     )
+    got = backends[0].vs_baseline["bleu"]
+    assert (got.diff, got.p_value, got.verdict) == (
+        expected.diff,
+        expected.p_value,
+        expected.verdict,
+    )
+    assert got.p_adjusted == got.p_value  # one backend against the baseline: Holm changes nothing
 
 
 def test_corpus_scorers_use_the_options_the_run_was_scored_with():
@@ -317,3 +324,77 @@ def test_a_run_directory_with_corpus_statistics(tmp_path):
         assert (low, high) != bootstrap_ci(
             echo.per_example[metric], seed=42
         )  # resampled as a corpus value
+
+
+# --- several backends against one baseline: Holm, and the winner against the runner-up ---------
+
+
+def test_holm_adjusts_as_computed_by_hand():
+    from ftx.stats import holm
+
+    # sorted: 0.01 x3 = 0.03; 0.03 x2 = 0.06; 0.04 x1 = 0.04, raised to the running 0.06
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.2]) == [0.2]
+    assert holm([0.5, 0.6]) == [1.0, 1.0]  # capped at 1
+    assert holm([]) == []
+
+
+def test_a_mark_that_does_not_survive_the_correction_is_dropped():
+    from ftx.stats import Comparison, adjust
+
+    raw = [
+        Comparison(0.10, 0.001, "better"),  # x3 = 0.003
+        Comparison(0.05, 0.03, "better"),  # x2 = 0.06: no longer significant
+        Comparison(-0.2, 0.04, "worse"),  # x1 = 0.04, raised to the running 0.06
+    ]
+    adjusted = adjust(raw)
+    assert [c.p_adjusted for c in adjusted] == pytest.approx([0.003, 0.06, 0.06])
+    verdicts = ["better", "no significant difference", "no significant difference"]
+    assert [c.verdict for c in adjusted] == verdicts
+    assert [c.p_value for c in adjusted] == [0.001, 0.03, 0.04]  # the raw p is kept
+
+
+def results_with(**per_example):
+    from ftx.results import BackendResult, MetricInfo, RunResult, add_statistics
+
+    metric = MetricInfo("exact_match", "exact_match", True, None)
+    backends = [
+        BackendResult(name=name, status="done", per_example={"exact_match": values})
+        for name, values in per_example.items()
+    ]
+    add_statistics(backends, [metric], "base", seed=3)
+    return RunResult("r", None, "done", [metric], backends, baseline="base", seed=3)
+
+
+def test_every_backend_against_the_baseline_is_holm_corrected():
+    from ftx.stats import holm
+
+    result = results_with(
+        base=[0.0] * 30, a=[1.0] * 10 + [0.0] * 20, b=[1.0] * 3 + [0.0] * 27, c=[0.0] * 30
+    )
+    compared = [b.vs_baseline["exact_match"] for b in result.backends[1:]]
+    assert [c.p_adjusted for c in compared] == pytest.approx(holm([c.p_value for c in compared]))
+    assert compared[0].verdict == "better"  # 10 of 30 against none: p ~ 0
+    assert compared[2].verdict == "no significant difference"  # identical to the baseline
+
+
+def test_the_winner_is_tested_against_the_runner_up():
+    from ftx.report import winner_notes
+    from ftx.results import winners
+
+    clear = results_with(base=[0.0] * 40, a=[1.0] * 30 + [0.0] * 10, b=[1.0] * 10 + [0.0] * 30)
+    w = winners(clear)["exact_match"]
+    assert (w.best, w.runner_up, w.comparison.verdict) == ("a", "b", "better")
+    assert w.comparison.diff == pytest.approx(0.5)
+    assert winner_notes(clear) == [
+        f"best exact_match: a, significantly better than the runner-up b (+0.500, "
+        f"p = {w.comparison.p_value:.3f})"
+    ]
+
+    close = results_with(base=[0.0] * 40, a=[1.0] * 11 + [0.0] * 29, b=[1.0] * 10 + [0.0] * 30)
+    w = winners(close)["exact_match"]
+    assert (w.best, w.runner_up, w.comparison.verdict) == ("a", "b", "no significant difference")
+    assert "not significantly better than the runner-up b" in winner_notes(close)[0]
+
+    # Against the baseline alone, the mark says it all: no note.
+    assert winner_notes(results_with(base=[0.0] * 10, a=[1.0] * 10)) == []

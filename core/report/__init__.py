@@ -68,8 +68,40 @@ def legend(result: RunResult, sep: str = " · ") -> str:
     if True in shown:
         parts.append("[low, high] 95% bootstrap interval of a corpus value")
     if result.baseline:
-        parts.append(MARKS_LEGEND)
+        tested = sum(1 for b in done if b.vs_baseline)
+        parts.append(
+            MARKS_LEGEND
+            if tested < 2
+            else MARKS_LEGEND[:-1] + f", Holm-corrected for {tested} backends)"
+        )
     return sep.join(parts)
+
+
+def winner_notes(result: RunResult) -> list[str]:
+    """For each metric where the best and the runner-up both differ from the baseline (variants
+    compared with each other): whether the best is significantly better than the runner-up."""
+    from ftx.results import winners
+
+    notes = []
+    by_name = {m.name: m for m in result.metrics}
+    for metric, w in winners(result).items():
+        if result.baseline in (w.best, w.runner_up):
+            continue  # the ▲/▼ against the baseline already says it
+        c = w.comparison
+        diff = fmt_metric(metric, abs(c.diff))
+        sign = "+" if c.diff >= 0 else "-"
+        name = by_name[metric].name
+        notes.append(
+            f"best {name}: {w.best}, "
+            + (
+                f"significantly better than the runner-up {w.runner_up} ({sign}{diff}, "
+                f"p = {c.p_value:.3f})"
+                if c.verdict == "better"
+                else f"not significantly better than the runner-up {w.runner_up} ({sign}{diff}, "
+                f"p = {c.p_value:.2f}): on these held-out examples they are not told apart"
+            )
+        )
+    return notes
 
 
 def mark(backend: BackendResult, metric: str) -> str:
@@ -211,6 +243,7 @@ __all__ = [
     "MetricInfo",
     "RunResult",
     "legend",
+    "winner_notes",
     "fmt_metric",
     "fmt_seconds",
     "fmt_count",

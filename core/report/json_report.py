@@ -7,7 +7,7 @@ from typing import Any
 
 from ftx.hookspecs import hookimpl
 from ftx.reporter import Reporter
-from ftx.results import RunResult
+from ftx.results import RunResult, winners
 from ftx.store import atomic_write_json
 
 REPORT_SCHEMA = 1
@@ -31,6 +31,16 @@ def as_dict(result: RunResult) -> dict[str, Any]:
             for m in result.metrics
         ],
         "best": {m.name: result.best(m) for m in result.metrics},
+        "winners": {
+            metric: {
+                "best": w.best,
+                "runner_up": w.runner_up,
+                "diff": w.comparison.diff,
+                "p_value": w.comparison.p_value,
+                "significant": w.comparison.verdict == "better",
+            }
+            for metric, w in winners(result).items()
+        },
         "scoring_cost_usd": result.scoring_cost(),
         "max_new_tokens": result.max_new_tokens,
         "backends": [
@@ -47,7 +57,12 @@ def as_dict(result: RunResult) -> dict[str, Any]:
                 "ci95": {m.name: list(ci) for m in result.metrics if (ci := b.interval(m.name))},
                 "signatures": b.signatures,
                 "vs_baseline": {
-                    m: {"diff": c.diff, "p_value": c.p_value, "verdict": c.verdict}
+                    m: {
+                        "diff": c.diff,
+                        "p_value": c.p_value,
+                        "p_holm": c.p_adjusted,
+                        "verdict": c.verdict,
+                    }
                     for m, c in b.vs_baseline.items()
                 },
             }

@@ -15,6 +15,7 @@ from ftx.report import (
     rows,
     scoring_cost_note,
     signature_notes,
+    winner_notes,
 )
 from ftx.reporter import Reporter
 from ftx.results import RunResult
@@ -88,6 +89,8 @@ def render(result: RunResult) -> str:
         "Bold marks the best value in each column"
         + (f"; {legend(result)}." if legend(result) else "."),
     ]
+    for note in winner_notes(result):
+        lines += ["", sentence(note)]
     if notes := signature_notes(result):
         lines += ["", " · ".join(cell(note, " ") for note in notes)]
     if note := scoring_cost_note(result):

@@ -15,6 +15,7 @@ from ftx.report import (
     rows,
     scoring_cost_note,
     signature_notes,
+    winner_notes,
 )
 from ftx.reporter import Reporter
 from ftx.results import RunResult
@@ -236,6 +237,8 @@ class TerminalReporter(Reporter):
         from rich.text import Text
 
         console.print(comparison_table(result, console.width))
+        for note in winner_notes(result):
+            console.print(shown(note))
         for line in loss_curves(result):
             console.print(line)
         for note in signature_notes(result):
