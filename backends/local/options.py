@@ -50,7 +50,11 @@ class TrainOptions(LocalOptions):
     epochs: float = option(3.0, "passes over the training data")
     max_steps: int = option(0, "stop after this many optimizer steps (0: use epochs)")
     learning_rate: float = option(5e-5, "peak learning rate")
-    batch_size: int = option(8, "examples per device per step")
+    batch_size: int = option(
+        8,
+        "examples per device per step, where steps are not sized in tokens (batch_tokens); "
+        "also the size of validation batches",
+    )
     batch_tokens: int | Literal["auto"] = option(
         "auto",
         "size each step in tokens instead: whole examples up to this many tokens a step "
@@ -87,8 +91,8 @@ class TrainOptions(LocalOptions):
     gradient_checkpointing: bool = option(False, "recompute activations to save memory (slower)")
     compile: Literal["off", "default", "reduce-overhead", "max-autotune"] = option(
         "off",
-        "torch.compile the model for training: fewer kernel launches after a compile of "
-        "a minute or more; reduce-overhead adds CUDA graphs (docs/performance.md)",
+        "torch.compile each decoder layer for training: fewer kernel launches after a "
+        "compile of about a minute; reduce-overhead adds CUDA graphs (docs/performance.md)",
     )
     seed: int | None = option(None, "training seed (default: the run's seed)")
 
