@@ -109,7 +109,10 @@ class TrainOptions(LocalOptions):
         if self.batch_size < 1 or self.gradient_accumulation < 1:
             problems.append("batch_size and gradient_accumulation must be at least 1")
         if self.batch_tokens != "auto" and self.batch_tokens < 0:
-            problems.append("batch_tokens must be 0 (off), a number of tokens, or auto")
+            problems.append(
+                "batch_tokens must be 0 (off), a number of tokens, or auto, "
+                f"got {self.batch_tokens}"
+            )
         if not 0 <= self.warmup_ratio < 1:
             problems.append("warmup_ratio must be in [0, 1)")
         if not 0 <= self.validation_size < 1:
