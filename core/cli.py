@@ -409,7 +409,8 @@ def show(run_ref: str, runs_dir: str) -> None:
     help="Where the runs are (default: runs_dir from ftx.toml, else runs).",
 )
 def report(run_ref: str, examples: int, reporters: tuple[str, ...], runs_dir: str) -> None:
-    """Write a run's reports again (report.json, .md, .html, plugins') and show its table.
+    """Write a run's reports again (report.json, .md, .html, plugins') and show its table,
+    ranked: the best backend on the primary metric first.
 
     \b
     Examples:
@@ -419,12 +420,13 @@ def report(run_ref: str, examples: int, reporters: tuple[str, ...], runs_dir: st
     from ftx.config import RunConfig
     from ftx.plugins import get_registry
     from ftx.report.terminal import print_examples
-    from ftx.results import load_result
+    from ftx.results import load_result, ranked
     from ftx.runner import config_of
 
     out, _ = _consoles()
     run = _store(runs_dir).open(run_ref)
     result = load_result(run)
+    ranked(result)
     registry = get_registry()
     # The run's own reporters, and today's defaults (report.html for a run made before it existed).
     names = list(reporters) or list(

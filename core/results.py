@@ -235,6 +235,20 @@ def load_result(run: Run) -> RunResult:
     )
 
 
+def ranked(result: RunResult) -> None:
+    """Order ``result``'s backends best first on its primary metric; those without a value
+    (failed, unfinished) last, in the run's order."""
+    metric = primary_metric(result)
+    if metric is None:
+        return
+    result.backends.sort(
+        key=lambda b: (
+            b.value(metric.name) is None,
+            -metric.closeness(b.value(metric.name)) if b.value(metric.name) is not None else 0,
+        )
+    )
+
+
 def primary_metric(result: RunResult) -> MetricInfo | None:
     """The metric examples are ranked by: rougeL when the run has it, else the first."""
     return next(

@@ -398,3 +398,12 @@ def test_the_winner_is_tested_against_the_runner_up():
 
     # Against the baseline alone, the mark says it all: no note.
     assert winner_notes(results_with(base=[0.0] * 10, a=[1.0] * 10)) == []
+
+
+def test_ftx_report_ranks_the_backends_best_first():
+    from ftx.results import BackendResult, ranked
+
+    result = results_with(base=[0.0] * 10, a=[1.0] * 3 + [0.0] * 7, b=[1.0] * 6 + [0.0] * 4)
+    result.backends.insert(0, BackendResult(name="failed", status="failed"))
+    ranked(result)
+    assert [b.name for b in result.backends] == ["b", "a", "base", "failed"]
