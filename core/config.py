@@ -163,6 +163,7 @@ class Config:
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)  # plugin name -> raw values
     sources: dict[tuple[str, str], str] = field(default_factory=dict)  # (section, key) -> origin
     variants: dict[str, str] = field(default_factory=dict)  # variant name -> the backend it uses
+    swept: dict[str, dict[str, str]] = field(default_factory=dict)  # variant -> its sweep's values
 
     def options_for(self, name: str, cls: type, *, model_option: str | None = None) -> Any:
         """The typed options of backend or evaluator ``name``; a variant's are its backend's
@@ -287,6 +288,7 @@ def load(
         run.backends = chosen
     else:  # the default backends, and every variant ftx.toml defines
         run.backends = chosen + [v for v in variants if v not in chosen]
+    swept: dict[str, dict[str, str]] = {}
     for section, grid in _sweep_grids(sweeps).items():
         use = variants.get(section, section)
         names = []
@@ -299,12 +301,13 @@ def load(
             merged[name] = {**own, **dict(point)}
             sources.update({(name, key): sources[(section, key)] for key in own})
             sources.update({(name, key): "--sweep" for key, _ in point})
+            swept[name] = dict(point)
             names.append(name)
         at = run.backends.index(section) if section in run.backends else len(run.backends)
         run.backends[at : at + 1] = names  # the swept backend is replaced by its grid
     if len(set(run.backends)) != len(run.backends):
         raise ConfigError(f"a backend is listed twice: {', '.join(run.backends)}.")
-    return Config(run=run, sections=merged, sources=sources, variants=variants)
+    return Config(run=run, sections=merged, sources=sources, variants=variants, swept=swept)
 
 
 def _sweep_grids(sweeps: list[str] | tuple[str, ...]) -> dict[str, list[list[tuple[str, str]]]]:

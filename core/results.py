@@ -111,6 +111,9 @@ class RunResult:
         default_factory=dict
     )  # corpus metric -> summed statistics to its value
     seed: int = 0  # the run's: its statistics are seeded with it
+    swept: dict[str, dict[str, str]] = field(
+        default_factory=dict
+    )  # variant -> the values a --sweep gave it, for plots against each swept option
 
     def scoring_cost(self) -> dict[str, float]:
         """Dollars each paying evaluator (an LLM judge) spent scoring all backends' answers."""
@@ -232,6 +235,7 @@ def load_result(run: Run) -> RunResult:
         max_new_tokens=limit if type(limit) is int else None,
         scorers=scorers,
         seed=run.meta.get("seed", 0),
+        swept=run.meta.get("config", {}).get("swept", {}),
     )
 
 

@@ -411,6 +411,7 @@ class Runner:
                 "run": to_dict(config.run),
                 "sections": config.sections,
                 "variants": config.variants,
+                "swept": config.swept,
             },
             "baseline": plan.baseline,
             "versions": _versions(),
@@ -1027,6 +1028,7 @@ def config_of(run: Run) -> Config:
         run=build(RunConfig, saved["run"], "run"),
         sections=saved.get("sections", {}),
         variants=saved.get("variants", {}),
+        swept=saved.get("swept", {}),
     )
 
 

@@ -407,3 +407,29 @@ def test_ftx_report_ranks_the_backends_best_first():
     result.backends.insert(0, BackendResult(name="failed", status="failed"))
     ranked(result)
     assert [b.name for b in result.backends] == ["b", "a", "base", "failed"]
+
+
+def test_report_html_plots_the_metric_against_each_swept_option():
+    from ftx.report.html import render
+
+    result = results_with(
+        base=[0.0] * 10,
+        **{
+            "lora-r8-lr1": [1.0] * 2 + [0.0] * 8,
+            "lora-r8-lr2": [1.0] * 4 + [0.0] * 6,
+            "lora-r32-lr1": [1.0] * 6 + [0.0] * 4,
+        },
+    )
+    result.swept = {
+        "lora-r8-lr1": {"lora_r": "8", "learning_rate": "1"},
+        "lora-r8-lr2": {"lora_r": "8", "learning_rate": "2"},
+        "lora-r32-lr1": {"lora_r": "32", "learning_rate": "1"},
+    }
+    page = render(result)
+    assert "<h2>Sweep</h2>" in page
+    assert "exact_match by lora_r" in page and "exact_match by learning_rate" in page
+    assert page.count("<circle") == 6  # every variant once in each of the two charts
+    assert "<title>lora-r32-lr1: 0.600</title>" in page
+    assert "significantly better than the runner-up" in page or "not told apart" in page
+    result.swept = {}
+    assert "<h2>Sweep</h2>" not in render(result)

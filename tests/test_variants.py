@@ -169,6 +169,12 @@ def test_a_sweep_of_two_options_trains_four_variants_in_one_run(tmp_path, tiny_m
     }
     assert list(meta["backends"]) == ["local-base", *grid]
     assert meta["config"]["variants"] == dict.fromkeys(grid, "local-lora")
+    assert meta["config"]["swept"]["local-lora-lora_r8-lora_alpha16"] == {
+        "lora_r": "8",
+        "lora_alpha": "16",
+    }
+    page = (run / "report.html").read_text()
+    assert "rougeL by lora_r" in page and "rougeL by lora_alpha" in page
     for name, (rank, alpha) in grid.items():
         assert meta["backends"][name]["status"] == "done"
         assert meta["backends"][name]["train"]["steps"] == 2  # local-lora's table applies

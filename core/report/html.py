@@ -24,6 +24,7 @@ from ftx.report import (
     rows,
     scoring_cost_note,
     signature_notes,
+    winner_notes,
 )
 from ftx.reporter import Reporter
 from ftx.results import RunResult, divergent_examples
@@ -171,6 +172,82 @@ def metric_chart(result: RunResult, metric: Any) -> str:
     return f"<figure><figcaption>{text(metric.name)}{arrow}</figcaption>{''.join(parts)}</figure>"
 
 
+def sweep_charts(result: RunResult) -> str:
+    """After a sweep: the primary metric against each swept option, a dot per variant (its 95%
+    interval as a whisker), the baseline as a dashed line."""
+    from ftx.results import primary_metric
+
+    metric = primary_metric(result)
+    if metric is None or not result.swept:
+        return ""
+    by_name = {b.name: (i, b) for i, b in enumerate(result.backends)}
+    points = [
+        (name, values, *by_name[name])
+        for name, values in result.swept.items()
+        if name in by_name and by_name[name][1].value(metric.name) is not None
+    ]
+    if not points:
+        return ""
+    base = next((b for b in result.backends if b.name == result.baseline), None)
+    base_value = base.value(metric.name) if base else None
+    tops = [max(b.value(metric.name), (b.interval(metric.name) or (0, 0))[1]) for *_, b in points]
+    top = max([*tops, base_value or 0, 1e-9]) * 1.1
+    w, h, left, bottom = 320, 180, 40, 30
+
+    def y(value: float) -> float:
+        return h - bottom - max(0.0, value) / top * (h - bottom - 10)
+
+    figures = []
+    for option in dict.fromkeys(k for _, values, *_ in points for k in values):
+        ticks = list(dict.fromkeys(values[option] for _, values, *_ in points if option in values))
+        step = (w - left - 20) / max(len(ticks), 1)
+        parts = [
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" '
+            f'aria-label="{text(metric.name)} by {text(option)}">',
+            f'<path d="M{left} 0V{h - bottom}H{w}" stroke="#999" fill="none"/>',
+            f'<text x="2" y="12" font-size="10" fill="#666">'
+            f"{escape(fmt_metric(metric.name, top))}</text>",
+        ]
+        if base_value is not None:
+            parts.append(
+                f'<path d="M{left} {y(base_value):.1f}H{w}" stroke="#999" stroke-dasharray="4 3">'
+                f"<title>baseline {text(result.baseline)}: "
+                f"{escape(fmt_metric(metric.name, base_value))}</title></path>"
+            )
+        for t, tick in enumerate(ticks):
+            x = left + step * (t + 0.5)
+            parts.append(
+                f'<text x="{x:.1f}" y="{h - bottom + 14}" font-size="11" text-anchor="middle">'
+                f"{text(tick, 12)}</text>"
+            )
+        same = {}  # variants at one tick spread a little sideways
+        for name, values, i, b in points:
+            if option not in values:
+                continue
+            t = ticks.index(values[option])
+            offset = same.setdefault(t, -1) + 1
+            same[t] = offset
+            x = left + step * (t + 0.5) + (offset - 1) * 8
+            value = b.value(metric.name)
+            if ci := b.interval(metric.name):
+                parts.append(
+                    f'<path d="M{x:.1f} {y(ci[0]):.1f}V{y(ci[1]):.1f}" stroke="{colour(i)}"/>'
+                )
+            parts.append(
+                f'<circle cx="{x:.1f}" cy="{y(value):.1f}" r="4" fill="{colour(i)}">'
+                f"<title>{text(name)}: {escape(fmt_metric(metric.name, value))}</title></circle>"
+            )
+        parts.append(
+            f'<text x="{w - 2}" y="{h - 2}" font-size="10" fill="#666" text-anchor="end">'
+            f"{text(option)}</text></svg>"
+        )
+        figures.append(
+            f"<figure><figcaption>{text(metric.name)} by {text(option)}</figcaption>"
+            f"{''.join(parts)}</figure>"
+        )
+    return "".join(figures)
+
+
 def loss_chart(result: RunResult) -> str:
     """Training loss against step, one line per backend; validation loss dashed."""
     series = []
@@ -255,6 +332,8 @@ def examples_html(result: RunResult, n: int = 10) -> str:
 
 def render(result: RunResult) -> str:
     charts = "".join(metric_chart(result, m) for m in result.metrics)
+    swept = sweep_charts(result)
+    winners = "".join(f"<p>{text(sentence(note))}.</p>" for note in winner_notes(result))
     note = scoring_cost_note(result)
     loss = loss_chart(result)
     warnings = "".join(f"<p class=warning>⚠ {text(w)}</p>" for w in cut_short_warnings(result))
@@ -277,12 +356,14 @@ status: {text(result.status)}
 {f"; {escape(explained)}" if explained else ""}.
 {f" {text(sentence(note))}." if note else ""}{f" {text(sentence(cut))}." if cut else ""}
 {f" {text(signatures)}" if signatures else ""}</p>
+{winners}
 {warnings}
 <h2>Metrics</h2>
 <p class=note>Bars are means over the held-out examples (corpus values for BLEU, chrF and
 perplexity); whiskers are 95% bootstrap intervals of the value shown (none for a corpus value
 whose per-example statistics were not kept).</p>
 <div class=charts>{charts}</div>
+{f"<h2>Sweep</h2><div class=charts>{swept}</div>" if swept else ""}
 {f"<h2>Training</h2>{loss}" if loss else ""}
 <h2>Examples the backends disagree on most</h2>
 {examples_html(result)}
