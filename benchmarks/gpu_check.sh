@@ -3,7 +3,7 @@
 # for LoRA, QLoRA and full fine-tuning at 8 and 32 examples a step and with steps sized in
 # tokens (ftx's CUDA default), and LoRA with compiled layers. Prints the ratios last.
 #
-#   bash benchmarks/gpu_check.sh            # on a CUDA machine: about 6 minutes on an H200
+#   bash benchmarks/gpu_check.sh            # on a CUDA machine: about 4 minutes on an H200
 #   bash benchmarks/gpu_check.sh --smoke    # anywhere: the same runs at the smallest size, on
 #                                           # the CPU, timing nothing (tests/test_benchmarks.py)
 #
@@ -21,7 +21,9 @@ if [[ ${1:-} == --smoke ]]; then
     size=(--shape tiny --steps 3 --warmup 1 --mean-length 32)
     tests=(tests/test_gpu.py)  # skipped without a GPU: checks that they still collect
 else
-    device=cuda suffix="" budget=auto compile=reduce-overhead big=32
+    # 4,096: what batch_tokens=auto gives 8 examples a step on CUDA with data of 205k tokens or
+    # more (the benchmark's few hundred examples would keep auto at 50 steps an epoch)
+    device=cuda suffix="" budget=4096 compile=reduce-overhead big=32
     size=(--steps 12 --warmup 4)
     tests=(tests/test_gpu.py tests/test_attention.py)
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader

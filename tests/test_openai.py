@@ -675,3 +675,27 @@ def test_answers_stopped_at_the_length_limit_are_counted(tmp_path, fake, data):
         == 0
     )
     assert meta(tmp_path, "auto")["generation"]["counted_with"] == "approximate"
+
+
+def test_a_hosted_sweep_estimates_every_variant_and_trains_each(tmp_path, fake, data):
+    sweep = ["--sweep", "openai.epochs=1,2"]
+    refused = run("--data", str(data), "--max-cost", "0.00001", *sweep, *FAST)
+    assert refused.exit_code != 0
+    # One estimate for the whole sweep, each variant named, the 2-epoch one twice the 1-epoch's.
+    found = re.search(
+        r"The estimated cost is \$(\S+) \(openai-epochs1 \$(\S+), openai-epochs2 \$(\S+)\)",
+        refused.text,
+    )
+    assert found, refused.text
+    one, two = (float(v) for v in found.group(2, 3))
+    assert two == pytest.approx(2 * one, abs=0.01)
+    assert fake.state.counts["uploads"] == 0
+
+    result = run(
+        "--data", str(data), "--backend", "openai", "--eval-size", "4", "--name", "r", *sweep, *FAST
+    )
+    assert result.exit_code == 0, result.text
+    backends = meta(tmp_path)["backends"]
+    assert list(backends) == ["openai-epochs1", "openai-epochs2"]
+    assert all(b["status"] == "done" for b in backends.values())
+    assert fake.state.counts["jobs"] == 2  # a fine-tuning job each

@@ -53,6 +53,28 @@ def test_auto_sizes_steps_in_tokens_on_cuda_only():
     assert resolve_batch_tokens(0, device="cuda", batch_size=8, longest=9) == 0
 
 
+def test_auto_keeps_small_data_at_fifty_optimizer_steps_an_epoch():
+    def auto(lengths, accumulation=1):
+        return resolve_batch_tokens(
+            "auto",
+            device="cuda",
+            batch_size=8,
+            longest=max(lengths),
+            lengths=lengths,
+            accumulation=accumulation,
+        )
+
+    big = [216] * 2000  # 432,000 tokens: 50 steps of 4,096 fit many times over
+    assert auto(big) == 4096
+    mid = [216] * 500  # 108,000 tokens: 50 steps of 2,160
+    assert auto(mid) == 2160
+    assert auto(mid, accumulation=2) == 1728  # 8 examples' worth at least: 100 steps cannot be
+    small = [37] * 257  # the bundled demo's size: steps of 8 examples' worth, as on the CPU
+    assert auto(small) == 296
+    assert len(token_batches(small, auto(small), packed=True, seed=0)) >= 32
+    assert auto([30] * 10 + [3000]) >= 3000  # the longest example still fits
+
+
 def test_options_refuse_a_negative_budget():
     assert any("batch_tokens" in p for p in TrainOptions(batch_tokens=-1).validate())
     assert not TrainOptions(batch_tokens=2048).validate()

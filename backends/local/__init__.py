@@ -484,7 +484,7 @@ class LocalTrainer(LocalBackend):
             if opts.batch_tokens == 0 or (opts.batch_tokens == "auto" and device != "cuda")
             else f"batch_tokens={max(256, opts.batch_size * 256)}"
             if opts.batch_tokens == "auto"
-            else f"batch_tokens={max(256, opts.batch_tokens // 2)}"
+            else f"batch_tokens={max(16, opts.batch_tokens // 2)}"
         )
         return (
             f"--set {self.name}.{smaller} with "

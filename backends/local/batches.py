@@ -18,6 +18,7 @@ labels: grouping decides only which examples share a micro-step.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Any
 
 GROUP = "ftx_examples"  # a grouped dataset item: {GROUP: [row, row, ...]}
@@ -25,21 +26,39 @@ GROUP = "ftx_examples"  # a grouped dataset item: {GROUP: [row, row, ...]}
 # What ``auto`` gives each example of ``batch_size`` on CUDA: the naive recipe pads every
 # example to 512 tokens, so a budget of batch_size x 512 real tokens stays within its memory.
 TOKENS_PER_EXAMPLE = 512
+# ... unless the data is small: an epoch keeps at least this many optimizer steps. With 24
+# short examples a 4,096-token budget made one step an epoch; small data is quick to train
+# anyway, and its learning needs the steps more than the GPU needs the tokens.
+MIN_STEPS_PER_EPOCH = 50
 
 
 def resolve_batch_tokens(
-    setting: int | str, *, device: str, batch_size: int, longest: int, multiple: int = 1
+    setting: int | str,
+    *,
+    device: str,
+    batch_size: int,
+    longest: int,
+    multiple: int = 1,
+    lengths: Sequence[int] = (),
+    accumulation: int = 1,
 ) -> int:
     """The token budget in force, 0 for steps of ``batch_size`` examples.
 
-    ``auto`` sizes steps in tokens on CUDA only (``batch_size`` x 512, and at least the
-    longest example), where a step of a few examples is bound by kernel launches; on a CPU the
-    arithmetic is the limit, and steps of ``batch_size`` examples keep more optimizer steps
-    for small data. A budget is rounded up to ``multiple`` (the packed row's on CUDA)."""
+    ``auto`` sizes steps in tokens on CUDA only, where a step of a few examples is bound by
+    kernel launches: ``batch_size`` x 512 tokens, less where the data (``lengths``) would then
+    have fewer than ``MIN_STEPS_PER_EPOCH`` optimizer steps an epoch (but never less than
+    ``batch_size`` examples take on average), and at least the longest example. On a CPU the
+    arithmetic is the limit, and steps of ``batch_size`` examples keep more optimizer steps for
+    small data. A budget is rounded up to ``multiple`` (the packed row's on CUDA)."""
     if setting == "auto":
         if device != "cuda":
             return 0
-        budget = max(batch_size * TOKENS_PER_EXAMPLE, longest)
+        budget = batch_size * TOKENS_PER_EXAMPLE
+        if lengths:
+            total = sum(lengths)
+            examples = batch_size * total / len(lengths)  # batch_size examples, on average
+            budget = min(budget, max(examples, total / (MIN_STEPS_PER_EPOCH * accumulation)))
+        budget = max(int(budget), longest)
     else:
         budget = int(setting)
         if budget <= 0:

@@ -58,7 +58,8 @@ class TrainOptions(LocalOptions):
     batch_tokens: int | Literal["auto"] = option(
         "auto",
         "size each step in tokens instead: whole examples up to this many tokens a step "
-        "(0: off, batch_size examples); auto: on CUDA batch_size x 512, elsewhere off",
+        "(0: off, batch_size examples); auto: on CUDA batch_size x 512, less to keep 50 "
+        "optimizer steps an epoch; elsewhere off",
     )
     gradient_accumulation: int = option(1, "steps whose gradients are summed before an update")
     warmup_ratio: float = option(0.05, "share of steps for linear warm-up")

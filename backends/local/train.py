@@ -136,6 +136,8 @@ def size_steps(
         batch_size=opts.batch_size,
         longest=max(lengths, default=0),
         multiple=row_multiple(device) if opts.packing else 1,
+        lengths=lengths,
+        accumulation=opts.gradient_accumulation,
     )
     if trained is not None and trained != budget:
         log(
