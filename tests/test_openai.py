@@ -679,7 +679,9 @@ def test_answers_stopped_at_the_length_limit_are_counted(tmp_path, fake, data):
 
 def test_a_hosted_sweep_estimates_every_variant_and_trains_each(tmp_path, fake, data):
     sweep = ["--sweep", "openai.epochs=1,2"]
-    refused = run("--data", str(data), "--max-cost", "0.00001", *sweep, *FAST)
+    refused = run(
+        "--data", str(data), "--backend", "openai", "--max-cost", "0.00001", *sweep, *FAST
+    )
     assert refused.exit_code != 0
     # One estimate for the whole sweep, each variant named, the 2-epoch one twice the 1-epoch's.
     found = re.search(
