@@ -6,6 +6,7 @@ import json
 import pytest
 
 from ftx import config as configmod
+from ftx import hookimpl
 from ftx.errors import ConfigError
 from ftx.plugins import get_registry
 from ftx.runner import make_plan
@@ -189,3 +190,52 @@ def test_a_sweep_of_two_options_trains_four_variants_in_one_run(tmp_path, tiny_m
     assert [(b.name, o.lora_r, o.lora_alpha) for b, o in plan.backends[1:]] == [
         (name, *values) for name, values in grid.items()
     ]
+
+
+class CtrlCIn:
+    """Presses Ctrl-C (a KeyboardInterrupt) when ``backend`` logs its first training step."""
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    @hookimpl
+    def ftx_run_event(self, event):
+        if event.kind == "train_log" and event.backend == self.backend:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.slow
+def test_a_sweep_stopped_midway_resumes_only_its_unfinished_variants(tmp_path, tiny_model):
+    from click.testing import CliRunner
+
+    from ftx.cli import cli
+    from ftx.testing import registered, sample_rows, write_jsonl
+
+    data = write_jsonl(tmp_path / "qa.jsonl", sample_rows(20))
+    args = ["run", "--data", str(data), "--model", str(tiny_model), "--eval-size", "4"]
+    args += ["--name", "s", "--backend", "local-lora", "--sweep", "local-lora.lora_r=4,8,16"]
+    args += ["--set", "local-lora.max_steps=2", "--set", "run.max_new_tokens=4"]
+    with registered(CtrlCIn("local-lora-lora_r8")):
+        stopped = CliRunner().invoke(cli, args)
+    assert stopped.exit_code != 0
+    run = tmp_path / "runs" / "s"
+    status = {
+        k: v["status"] for k, v in json.loads((run / "run.json").read_text())["backends"].items()
+    }
+    assert status["local-lora-lora_r4"] == "done"
+    assert status["local-lora-lora_r8"] == "interrupted"
+    first = (
+        (run / "local-lora-lora_r4" / "adapter" / "adapter_model.safetensors").stat().st_mtime_ns
+    )
+
+    resumed = CliRunner().invoke(cli, ["resume", "s"])
+    assert resumed.exit_code == 0, resumed.output
+    meta = json.loads((run / "run.json").read_text())
+    assert all(b["status"] == "done" for b in meta["backends"].values())
+    # The finished variant was not trained again; the others were, each with its own rank.
+    assert (
+        run / "local-lora-lora_r4" / "adapter" / "adapter_model.safetensors"
+    ).stat().st_mtime_ns == first
+    for name, rank in (("local-lora-lora_r8", 8), ("local-lora-lora_r16", 16)):
+        adapter = json.loads((run / name / "adapter" / "adapter_config.json").read_text())
+        assert adapter["r"] == rank
