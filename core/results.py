@@ -115,6 +115,12 @@ class RunResult:
         default_factory=dict
     )  # variant -> the values a --sweep gave it, for plots against each swept option
 
+    @functools.cached_property
+    def winners(self) -> dict[str, Winner]:
+        """The best backend and the runner-up of each metric, tested (``find_winners``): every
+        reporter reads them, and the paired bootstrap is computed once."""
+        return find_winners(self)
+
     def scoring_cost(self) -> dict[str, float]:
         """Dollars each paying evaluator (an LLM judge) spent scoring all backends' answers."""
         total: dict[str, float] = {}
@@ -361,7 +367,7 @@ class Winner:
     comparison: Comparison  # best against runner-up: "better" when significantly so
 
 
-def winners(result: RunResult) -> dict[str, Winner]:
+def find_winners(result: RunResult) -> dict[str, Winner]:
     """For each metric, the best backend and a paired test against the runner-up (the second
     best), when at least two backends were scored on the same examples: with several variants,
     whether the winner is really better than the next, or only by the luck of the examples."""

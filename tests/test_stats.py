@@ -380,10 +380,9 @@ def test_every_backend_against_the_baseline_is_holm_corrected():
 
 def test_the_winner_is_tested_against_the_runner_up():
     from ftx.report import winner_notes
-    from ftx.results import winners
 
     clear = results_with(base=[0.0] * 40, a=[1.0] * 30 + [0.0] * 10, b=[1.0] * 10 + [0.0] * 30)
-    w = winners(clear)["exact_match"]
+    w = clear.winners["exact_match"]
     assert (w.best, w.runner_up, w.comparison.verdict) == ("a", "b", "better")
     assert w.comparison.diff == pytest.approx(0.5)
     assert winner_notes(clear) == [
@@ -392,7 +391,7 @@ def test_the_winner_is_tested_against_the_runner_up():
     ]
 
     close = results_with(base=[0.0] * 40, a=[1.0] * 11 + [0.0] * 29, b=[1.0] * 10 + [0.0] * 30)
-    w = winners(close)["exact_match"]
+    w = close.winners["exact_match"]
     assert (w.best, w.runner_up, w.comparison.verdict) == ("a", "b", "no significant difference")
     assert "not significantly better than the runner-up b" in winner_notes(close)[0]
 

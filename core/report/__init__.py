@@ -80,11 +80,9 @@ def legend(result: RunResult, sep: str = " · ") -> str:
 def winner_notes(result: RunResult) -> list[str]:
     """For each metric where the best and the runner-up both differ from the baseline (variants
     compared with each other): whether the best is significantly better than the runner-up."""
-    from ftx.results import winners
-
     notes = []
     by_name = {m.name: m for m in result.metrics}
-    for metric, w in winners(result).items():
+    for metric, w in result.winners.items():
         if result.baseline in (w.best, w.runner_up):
             continue  # the ▲/▼ against the baseline already says it
         c = w.comparison

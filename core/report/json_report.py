@@ -7,7 +7,7 @@ from typing import Any
 
 from ftx.hookspecs import hookimpl
 from ftx.reporter import Reporter
-from ftx.results import RunResult, winners
+from ftx.results import RunResult
 from ftx.store import atomic_write_json
 
 REPORT_SCHEMA = 1
@@ -39,7 +39,7 @@ def as_dict(result: RunResult) -> dict[str, Any]:
                 "p_value": w.comparison.p_value,
                 "significant": w.comparison.verdict == "better",
             }
-            for metric, w in winners(result).items()
+            for metric, w in result.winners.items()
         },
         "scoring_cost_usd": result.scoring_cost(),
         "max_new_tokens": result.max_new_tokens,
