@@ -317,10 +317,9 @@ def _sweep_grids(sweeps: list[str] | tuple[str, ...]) -> dict[str, list[list[tup
 
     axes: dict[str, list[tuple[str, list[str]]]] = {}
     for item in sweeps:
-        name, eq, values = item.partition("=")
-        section, dot, key = name.strip().rpartition(".")
+        section, key, values = _assignment(item) or ("", "", "")
         choices = [v.strip() for v in values.split(",") if v.strip()]
-        if not eq or not dot or not section or not key or not choices:
+        if not choices:  # not section.key=..., or no value
             raise ConfigError(
                 f"--sweep expects backend.option=value,value,..., got '{item}'.",
                 hint="For example: --sweep local-lora.lora_r=8,16,32",
@@ -374,9 +373,9 @@ def _variant_tables(tables: Any, path: Path) -> dict[str, dict[str, Any]]:
 
 def _check_variant_name(name: str, where: str) -> None:
     """A variant's name names its folder in the run directory and its row in the reports."""
-    import re
+    from ftx.store import FOLDER_NAME
 
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+    if not FOLDER_NAME.fullmatch(name):
         raise ConfigError(
             f"{where}: '{name}' cannot name a variant.",
             hint="Use letters, digits, '-', '_' and '.' (it names a folder), e.g. lora-r8.",
@@ -427,15 +426,23 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _assignment(item: str) -> tuple[str, str, str] | None:
+    """``section.key=value`` (of ``--set`` and ``--sweep``) as its three parts; None when it is
+    not of that form."""
+    name, eq, value = item.partition("=")
+    section, dot, key = name.strip().rpartition(".")
+    return (section, key, value) if eq and dot and section and key else None
+
+
 def _from_sets(sets: list[str] | tuple[str, ...]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for item in sets:
-        name, eq, value = item.partition("=")
-        section, dot, key = name.strip().rpartition(".")
-        if not eq or not dot or not section or not key:
+        parts = _assignment(item)
+        if parts is None:
             raise ConfigError(
                 f"--set expects section.key=value, got '{item}'.",
                 hint="For example: --set local-lora.epochs=3 or --set run.seed=7",
             )
+        section, key, value = parts
         out.setdefault(section, {})[key] = value
     return out

@@ -100,12 +100,13 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
 
-_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+# A name that is one folder: a run's id, a variant's name (its folder in the run).
+FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 def check_run_name(name: str) -> None:
     """A run id is a folder name inside the runs folder, never a path (``../x``, ``/tmp/x``)."""
-    if not _RUN_NAME.fullmatch(name) or ".." in name:
+    if not FOLDER_NAME.fullmatch(name) or ".." in name:
         shown = name if len(name) <= 60 else name[:57] + "..."
         raise StoreError(
             f"{shown!r} is not a valid run name.",
