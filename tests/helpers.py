@@ -68,13 +68,30 @@ def start_and_kill_when(
     proc.wait()
 
 
+def backend_context(folder: Path, *, log=None, emit=None):
+    """A backend's context for a training outside a run: its folder, silent progress, and the
+    log lines and run events to ``log(line)`` and ``emit(kind, data)`` where given."""
+    from rich.progress import Progress
+
+    from ftx.backend import BackendContext
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return BackendContext(
+        "t",
+        Path(folder),
+        {},
+        lambda: None,
+        log or (lambda line: None),
+        emit or (lambda kind, data: None),
+        Progress(disable=True),
+    )
+
+
 def train_briefly(model, model_dir: Path, run_dir: Path, opts, dtype):
     """The local backends' own ``train()`` on four short examples on the CPU (the caller's
     ``opts`` say how many steps and what else), for tests that watch what a training does."""
     import transformers
-    from rich.progress import Progress
 
-    from ftx.backend import BackendContext
     from ftx.backends.local.tokenize import IGNORE, Encoded
     from ftx.backends.local.train import train
 
@@ -83,11 +100,16 @@ def train_briefly(model, model_dir: Path, run_dir: Path, opts, dtype):
         Encoded(list(range(5, 5 + n)), [IGNORE] * (n // 2) + list(range(5 + n // 2, 5 + n)))
         for n in (6, 9, 12, 7)
     ]
-    ctx = BackendContext(
-        "t", run_dir, {}, lambda: None, lambda line: None, lambda k, d: None, Progress(disable=True)
-    )
     return train(
-        model, tokenizer, examples, opts, ctx, device="cpu", dtype=dtype, seed=0, label="t"
+        model,
+        tokenizer,
+        examples,
+        opts,
+        backend_context(run_dir),
+        device="cpu",
+        dtype=dtype,
+        seed=0,
+        label="t",
     )
 
 

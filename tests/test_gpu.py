@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from ftx.cli import cli
-from tests.test_token_batches import context, encoded_examples, load
+from tests.test_token_batches import encoded_examples, load, train
 
 torch = pytest.importorskip("torch")
 pytestmark = [
@@ -23,21 +23,7 @@ def cuda_model(tiny_model):
 
 
 def train_cuda(model, folder, lines, **options):
-    import transformers
-
-    from ftx.backends.local import train as trainmod
-
-    return trainmod.train(
-        model,
-        transformers.AutoTokenizer.from_pretrained(model.name_or_path),
-        encoded_examples(n=64),
-        trainmod.TrainOptions(save_checkpoints=False, warmup_ratio=0.0, **options),
-        context(folder, log=lines.append),
-        device="cuda",
-        dtype=torch.bfloat16,
-        seed=7,
-        label="gpu",
-    )
+    return train(model, encoded_examples(n=64), folder, log=lines.append, device="cuda", **options)
 
 
 def test_steps_are_sized_in_tokens_by_default_on_cuda(tmp_path, tiny_model):

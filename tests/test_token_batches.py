@@ -4,12 +4,12 @@ the same weights as one that never stopped."""
 
 import json
 import random
-from pathlib import Path
 
 import pytest
 
 from ftx.backends.local.batches import GROUP, Ungrouping, resolve_batch_tokens, token_batches
 from ftx.backends.local.options import TrainOptions
+from tests.helpers import backend_context
 
 
 def lengths(n=200, seed=0):
@@ -107,30 +107,14 @@ def encoded_examples(n=24, seed=1, vocab=200):
     return out
 
 
-def context(folder: Path, on_event=None, log=None):
-    from rich.progress import Progress
-
-    from ftx.backend import BackendContext
-
-    folder.mkdir(parents=True, exist_ok=True)
-    return BackendContext(
-        "test",
-        folder,
-        {},
-        lambda: None,
-        log or (lambda line: None),
-        on_event or (lambda kind, data: None),
-        Progress(disable=True),
-    )
-
-
 def load(tiny_model):
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(tiny_model, dtype="float32")
 
 
-def train(model, examples, folder, ctx=None, log=None, **options):
+def train(model, examples, folder, ctx=None, log=None, device="cpu", **options):
+    """The local backends' ``train()`` with ``options``, float32 on the CPU, bfloat16 on CUDA."""
     import torch
     from transformers import AutoTokenizer
 
@@ -142,9 +126,9 @@ def train(model, examples, folder, ctx=None, log=None, **options):
         AutoTokenizer.from_pretrained(model.name_or_path),
         examples,
         opts,
-        ctx or context(folder, log=log),
-        device="cpu",
-        dtype=torch.float32,
+        ctx or backend_context(folder, log=log),
+        device=device,
+        dtype=torch.float32 if device == "cpu" else torch.bfloat16,
         seed=7,
         label="test",
     )
@@ -252,7 +236,7 @@ def test_a_training_resumed_mid_epoch_ends_with_the_same_weights(
 
     # Stopped (as Ctrl-C stops it) at a step in the middle of an epoch, then resumed.
     folder = tmp_path / "resumed"
-    ctx = context(folder)
+    ctx = backend_context(folder)
 
     def stop(kind, data):
         if kind == "train_log" and data.get("step") == stop_at:
