@@ -293,7 +293,7 @@ def load(
         use = variants.get(section, section)
         names = []
         for point in grid:
-            name = section + "".join(f"-{key}{_name_part(value)}" for key, value in point)
+            name = section + "".join(f"-{key}{name_part(value)}" for key, value in point)
             variants[name] = use
             # Its backend's table comes through options_for; a swept variant's own table is
             # copied, then the point's values.
@@ -345,7 +345,7 @@ def _sweep_grids(sweeps: list[str] | tuple[str, ...]) -> dict[str, list[list[tup
     }
 
 
-def _name_part(value: str) -> str:
+def name_part(value: str) -> str:
     """A swept value as part of a variant's name: characters a folder name takes."""
     import re
 

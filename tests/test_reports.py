@@ -199,6 +199,42 @@ def test_sideways_table_when_metrics_do_not_fit():
     assert "metric_8" in text and max(len(line) for line in text.splitlines()) <= 80
 
 
+def test_a_sweeps_variants_stay_apart_in_an_80_column_table():
+    """Long variant names are shown as their backend and one swept value a line, not cut to
+    the same 'local-lora-lear…' for every variant."""
+    from rich.console import Console
+
+    from ftx.report.terminal import comparison_table
+    from ftx.results import BackendResult, MetricInfo, RunResult
+
+    metrics = [MetricInfo(name, "x") for name in ("rougeL", "bleu", "exact_match", "jaccard")]
+    swept = {
+        f"local-lora-learning_rate{lr}-epochs{ep}": {"learning_rate": lr, "epochs": ep}
+        for lr in ("1e-3", "3e-3")
+        for ep in ("3", "5")
+    }
+    names = ["local-base", *swept]
+    result = RunResult(
+        "r",
+        "local-base",
+        "done",
+        metrics,
+        [
+            BackendResult(n, "done", per_example={m.name: [0.5] for m in metrics}, baseline=i == 0)
+            for i, n in enumerate(names)
+        ],
+        swept=swept,
+    )
+    console = Console(width=80, record=True)
+    console.print(comparison_table(result, 80))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text and "local-base" in text
+    for lr in ("1e-3", "3e-3"):
+        assert text.count(f"learning_rate={lr}") == 2
+    assert text.count("epochs=5") == 2
+
+
 # --- user text is shown, never obeyed ---------------------------------------------------------
 
 # Llama-2 prompts, rich markup, an OSC-8 link, a screen clear, NUL, a right-to-left override, an

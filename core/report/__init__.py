@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ftx.config import name_part
 from ftx.display import money
 from ftx.results import BackendResult, MetricInfo, RunResult
 
@@ -107,6 +108,9 @@ def mark(backend: BackendResult, metric: str) -> str:
     return MARKS.get(comparison.verdict, "") if comparison else ""
 
 
+BASELINE_TAG = " (baseline)"
+
+
 def rows(result: RunResult) -> list[dict[str, Any]]:
     """One row per backend with display strings; ``best`` holds the metric names it wins."""
     best = {m.name: result.best(m) for m in result.metrics}
@@ -115,7 +119,8 @@ def rows(result: RunResult) -> list[dict[str, Any]]:
         out.append(
             {
                 "backend": b,
-                "label": b.name + (" (baseline)" if b.baseline else ""),
+                "label": b.name + (BASELINE_TAG if b.baseline else ""),
+                "lines": label_lines(result, b),
                 "values": {m.name: fmt_metric(m.name, b.value(m.name)) for m in result.metrics},
                 "ci": {m.name: fmt_ci(b, m.name) for m in result.metrics},
                 "marks": {m.name: mark(b, m.name) for m in result.metrics},
@@ -130,6 +135,19 @@ def rows(result: RunResult) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def label_lines(result: RunResult, b: Any) -> list[str]:
+    """A backend's name in lines for narrow tables: a swept variant as its backend, then one
+    ``key=value`` a line (``local-lora-lora_r8-learning_rate1e-4`` cut at 80 columns would be
+    ``local-lora-lear…`` for every variant of the sweep)."""
+    tail = [BASELINE_TAG] if b.baseline else []
+    point = result.swept.get(b.name)
+    if not point:
+        return [b.name + "".join(tail)]
+    suffix = "".join(f"-{key}{name_part(value)}" for key, value in point.items())
+    section = b.name[: -len(suffix)] if b.name.endswith(suffix) else b.name
+    return [section, *(f"  {key}={value}" for key, value in point.items()), *tail]
 
 
 def scoring_cost_note(result: RunResult) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from ftx.display import plain
 from ftx.hookspecs import hookimpl
 from ftx.report import (
+    BASELINE_TAG,
     answers_to,
     cut_short_note,
     cut_short_warnings,
@@ -67,7 +68,7 @@ def comparison_table(result: RunResult, width: int = 80) -> Any:
     from rich.text import Text
 
     shown_rows = rows(result)
-    names = max([7, *(len(plain(row["label"], newlines=False)) for row in shown_rows)])
+    names = max([7, *(len(plain(line, newlines=False)) for r in shown_rows for line in r["lines"])])
     metrics = [
         max(
             len(line)
@@ -107,7 +108,7 @@ def comparison_table(result: RunResult, width: int = 80) -> Any:
         for extra in (row["tokens"], row["cost"]):
             if extra != "–":
                 train.append("\n" + extra, style="dim")
-        label = shown(row["label"], newlines=False)
+        label = shown("\n".join(plain(line, newlines=False) for line in row["lines"]))
         if b.status != "done":
             cells = (
                 [shown(b.status, "red", newlines=False)] + [""] * (len(result.metrics) - 1)
@@ -141,7 +142,12 @@ def metric_rows_table(result: RunResult) -> Any:
     table.add_column("metric", style="bold", no_wrap=True)
     shown_rows = rows(result)
     for row in shown_rows:
-        table.add_column(shown(row["backend"].name, newlines=False), justify="right", no_wrap=True)
+        lines = [line for line in row["lines"] if line != BASELINE_TAG]
+        table.add_column(
+            shown("\n".join(plain(line, newlines=False) for line in lines)),
+            justify="right",
+            no_wrap=True,
+        )
     for m in result.metrics:
         cells = []
         for row in shown_rows:
