@@ -35,6 +35,12 @@ class Cancelled(BaseException):
     runner marks the backend ``interrupted`` and ``ftx resume`` continues it from its state."""
 
 
+class Pruned(Cancelled):
+    """An Optuna trial stops because it lags the others (``ftx run --trials``): raised from the
+    run event of its validation loss. It passes through a backend as ``Cancelled`` does; the
+    runner marks the trial ``pruned``, and the run goes on."""
+
+
 class TrainedModel(ABC):
     """A model that can answer prompts: a fine-tuned one, or a base model for comparison.
 

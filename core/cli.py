@@ -145,6 +145,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "--sweep local-lora.lora_r=8,16,32.",
 )
 @click.option(
+    "--trials",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Sample N variants of each backend with a [search.BACKEND] table in ftx.toml "
+    "(Optuna; ranked and pruned by validation loss).",
+)
+@click.option(
     "--config", "config_file", metavar="FILE", help="Config file (default: ./ftx.toml if present)."
 )
 @click.option("--runs-dir", metavar="DIR", help="Where run directories go (default: runs).")
@@ -174,6 +181,7 @@ def run(
     skip_invalid,
     sets,
     sweeps,
+    trials,
     config_file,
     runs_dir,
     name,
@@ -194,6 +202,7 @@ def run(
       ftx run --backend r8=local-lora --backend r32=local-lora --set r8.lora_r=8 \
         --set r32.lora_r=32
       ftx run --sweep local-lora.lora_r=8,32 --sweep local-lora.learning_rate=1e-4,1e-3
+      ftx run --trials 8     # with [search.local-lora] ranges in ftx.toml
     """
     from ftx import config as configmod
     from ftx.store import check_run_name
@@ -211,6 +220,7 @@ def run(
         "runs_dir": runs_dir,
         "max_cost": max_cost,
         "yes": yes,
+        "trials": trials,
         "backends": list(backends) or None,
         "evaluators": list(evaluators) or None,
     }

@@ -92,6 +92,11 @@ class RunConfig:
     top_p: float = option(1.0, "nucleus sampling threshold")
     top_k: int = option(0, "sample from the k most likely tokens only (0: no limit)")
     repetition_penalty: float = option(1.0, "above 1 discourages repeating tokens")
+    trials: int = option(
+        0,
+        "Optuna trials of each backend with a [search.BACKEND] table (0: none); each trial is a "
+        "variant, ranked by its validation loss and pruned when it lags",
+    )
 
     def validate(self) -> list[str]:
         problems = []
@@ -105,6 +110,8 @@ class RunConfig:
             problems.append("choose at least one backend")
         if len(set(self.backends)) != len(self.backends):
             problems.append(f"a backend is listed twice: {', '.join(self.backends)}")
+        if self.trials < 0:
+            problems.append(f"trials must be 0 or more, got {self.trials}")
         if self.max_new_tokens != "auto" and self.max_new_tokens < 1:
             problems.append("max_new_tokens must be at least 1, or auto")
         problems += opt.seed_problems("seed", self.seed)
@@ -164,6 +171,8 @@ class Config:
     sources: dict[tuple[str, str], str] = field(default_factory=dict)  # (section, key) -> origin
     variants: dict[str, str] = field(default_factory=dict)  # variant name -> the backend it uses
     swept: dict[str, dict[str, str]] = field(default_factory=dict)  # variant -> its sweep's values
+    search: dict[str, dict[str, Any]] = field(default_factory=dict)  # [search.BACKEND] tables
+    trials: dict[str, str] = field(default_factory=dict)  # trial variant -> the backend searched
 
     def options_for(self, name: str, cls: type, *, model_option: str | None = None) -> Any:
         """The typed options of backend or evaluator ``name``; a variant's are its backend's
@@ -202,9 +211,38 @@ class Config:
                     hint=suggest(use, sorted(backends)),
                 )
 
+    def check_search(self, registry: Registry) -> None:
+        """Each ``[search.BACKEND]`` searches options its backend has, and the backend reports
+        the validation loss that ranks and prunes trials."""
+        import dataclasses
+
+        for section, table in self.search.items():
+            use = self.backend_of(section)
+            cls = registry.get("backend", use)
+            fields = [f.name for f in dataclasses.fields(cls.Options)]
+            if cls.remote:
+                raise ConfigError(
+                    f"--trials trains trials one after another on this machine, and {use} is "
+                    "hosted (each trial would wait for the one before it).",
+                    hint=f"Compare values of {section} with --sweep, which starts them together.",
+                )
+            if "validation_size" not in fields:
+                raise ConfigError(
+                    f"--trials ranks and prunes trials by their validation loss, and {use} "
+                    "reports none (it has no validation_size option).",
+                    hint=f"Compare values of {section} with --sweep instead.",
+                )
+            for key in table:
+                if key not in fields:
+                    raise ConfigError(
+                        f"[search.{section}] {key}: {use} has no option '{key}'.",
+                        hint=suggest(key, fields),
+                    )
+
     def check_sections(self, registry: Registry) -> None:
         """Every table must name a known backend or evaluator, and its keys must be valid."""
         self.check_variants(registry)
+        self.check_search(registry)
         known = {
             **{n: ("backend", registry.get("backend", n)) for n in registry.names("backend")},
             **{n: ("backend", registry.get("backend", use)) for n, use in self.variants.items()},
@@ -247,8 +285,10 @@ def load(
             f"config file {path} does not exist.", hint="Check the path given to --config."
         )
     variants: dict[str, str] = {}
+    search: dict[str, Any] = {}
     if path.exists():
         toml = _read_toml(path)
+        search = toml.pop("search", {})
         for name, table in _variant_tables(toml.pop("backends", None), path).items():
             variants[name] = table.pop("use")
             toml.setdefault(name, {}).update(table)
@@ -305,9 +345,73 @@ def load(
             names.append(name)
         at = run.backends.index(section) if section in run.backends else len(run.backends)
         run.backends[at : at + 1] = names  # the swept backend is replaced by its grid
+    trials = _trials(run, search, path, variants, merged, sources, swept) if run.trials else {}
     if len(set(run.backends)) != len(run.backends):
         raise ConfigError(f"a backend is listed twice: {', '.join(run.backends)}.")
-    return Config(run=run, sections=merged, sources=sources, variants=variants, swept=swept)
+    return Config(
+        run=run,
+        sections=merged,
+        sources=sources,
+        variants=variants,
+        swept=swept,
+        search=search if trials else {},
+        trials=trials,
+    )
+
+
+def _trials(
+    run: RunConfig,
+    search: dict[str, Any],
+    path: Path,
+    variants: dict[str, str],
+    merged: dict[str, dict[str, Any]],
+    sources: dict[tuple[str, str], str],
+    swept: dict[str, dict[str, str]],
+) -> dict[str, str]:
+    """``--trials N``: each backend with a ``[search.BACKEND]`` table is replaced by N trial
+    variants, whose options are sampled when each starts (``ftx.study``)."""
+    from ftx.study import DEFAULT_VALIDATION_SIZE, parse_space, trial_names
+
+    if not search:
+        raise ConfigError(
+            f"--trials {run.trials} needs the ranges to sample from, and {path} has no "
+            "[search.BACKEND] table.",
+            hint="Add, e.g., [search.local-lora] with learning_rate = {low = 1e-4, high = 3e-3, "
+            "log = true}; see docs/configuration.md (Trials).",
+        )
+    if not isinstance(search, dict) or not all(isinstance(t, dict) for t in search.values()):
+        raise ConfigError(
+            f"{path}: [search] holds one table per backend, e.g. [search.local-lora].",
+        )
+    import importlib.util
+
+    if importlib.util.find_spec("optuna") is None:
+        raise ConfigError(
+            "--trials samples with Optuna, which is not installed.",
+            hint="pip install 'ftx-finetune[sweep]'",
+        )
+    trials: dict[str, str] = {}
+    for section, table in search.items():
+        parse_space(section, table, str(path))
+        if section in swept or any(name.startswith(f"{section}-") for name in swept):
+            raise ConfigError(
+                f"{section} is both swept (--sweep) and searched (--trials).",
+                hint="Give its values as a [search] range or choices instead of --sweep.",
+            )
+        use = variants.get(section, section)
+        own = merged.get(section, {}) if section != use else {}
+        names = trial_names(section, run.trials)
+        for name in names:
+            variants[name] = use
+            merged[name] = dict(own)
+            sources.update({(name, key): sources[(section, key)] for key in own})
+            if "validation_size" not in {**merged.get(use, {}), **own}:
+                merged[name]["validation_size"] = DEFAULT_VALIDATION_SIZE
+                sources[(name, "validation_size")] = "--trials"
+            trials[name] = section
+        at = run.backends.index(section) if section in run.backends else len(run.backends)
+        run.backends[at : at + 1] = names
+    return trials
 
 
 def _sweep_grids(sweeps: list[str] | tuple[str, ...]) -> dict[str, list[list[tuple[str, str]]]]:

@@ -38,7 +38,7 @@ from typing import Any
 
 from ftx import data as datamod
 from ftx import distributed
-from ftx.backend import Backend, BackendContext, Cancelled, TrainedModel
+from ftx.backend import Backend, BackendContext, Cancelled, Pruned, TrainedModel
 from ftx.config import AUTO_NEW_TOKENS_FLOOR, Config, RunConfig, auto_max_new_tokens
 from ftx.display import markup, money
 from ftx.errors import ConfigError, FtxError, PreflightError, StoreError
@@ -306,6 +306,7 @@ class Runner:
         self.confirm = confirm
         self.needs: set[str] = set()  # what the run's evaluators need beyond text (Evaluator.needs)
         self._hook_failures: dict[str, dict[str, Any]] = {}  # plugin -> its entry in failures
+        self._searches: dict[str, Any] = {}  # searched backend -> its ftx.study.Search
         if not distributed.is_main():  # one process of a launcher speaks for all
             console.quiet = err_console.quiet = True
 
@@ -412,6 +413,8 @@ class Runner:
                 "sections": config.sections,
                 "variants": config.variants,
                 "swept": config.swept,
+                "search": config.search,
+                "trials": config.trials,
             },
             "baseline": plan.baseline,
             "versions": _versions(),
@@ -571,15 +574,24 @@ class Runner:
         """Train (or attach) one backend and answer the eval prompts with it. What fails here
         fails this backend only; Ctrl-C leaves it ``interrupted``, for ``ftx resume``."""
         begun = begun or threading.Event()
-        if run.backend_state(backend.name).get("status") == "done":
+        if run.backend_state(backend.name).get("status") in ("done", "pruned"):
             begun.set()
             return
         ctx = self._context(run, run_config, backend.name, progress, cancelled)
         model: TrainedModel | None = None
+        trial = backend.name in config_trials(run)
         try:
+            if trial:
+                options = self._start_trial(run, backend, options)
             model = self._train(run, backend, options, splits, ctx, begun)
+            if trial:
+                self._end_trial(run, backend.name, "complete")
             self._predict(run, run_config, backend.name, model, splits, cancelled)
             self._set_state(run, backend.name, "done", ctx)
+        except Pruned as exc:
+            self._set_state(run, backend.name, "pruned", ctx, error=str(exc))
+            self._end_trial(run, backend.name, "pruned")
+            self.err.print(f"{markup(backend.name)} pruned: {markup(exc)}")
         except (KeyboardInterrupt, Cancelled):
             self._set_state(run, backend.name, "interrupted", ctx)
             raise
@@ -587,6 +599,8 @@ class Runner:
             raise  # the run directory cannot be written (a full disk): stop, keep what is saved
         except (Exception, SystemExit) as exc:  # a plugin that calls sys.exit() fails only itself
             self._fail(run, backend.name, exc, ctx)
+            if trial and "trial" in run.backend_state(backend.name):
+                self._end_trial(run, backend.name, "failed")
         finally:
             begun.set()
             if model is not None:
@@ -626,6 +640,66 @@ class Runner:
             costs=dict(record.get("cost_usd", {})),
         )
         return ctx
+
+    # --- trials (ftx.study) -----------------------------------------------------------------
+
+    def _search(self, run: Run, name: str) -> Any:
+        """The study of the backend that trial ``name`` searches, opened once."""
+        from ftx.study import Search, parse_space
+
+        section = config_trials(run)[name]
+        if section not in self._searches:
+            table = run.meta["config"]["search"][section]
+            space = parse_space(section, table, str(run.path / "run.json"))
+            self._searches[section] = Search(run.path, section, space, run.meta.get("seed", 42))
+        return self._searches[section]
+
+    def _start_trial(self, run: Run, backend: Backend, options: Any) -> Any:
+        """A trial's options: sampled by its study when it first starts, then kept in run.json
+        (``config.sections``, and ``config.swept`` for the report's labels and plots), so that
+        ``ftx resume`` trains it on with the same."""
+        from ftx.study import shown
+
+        name = backend.name
+        if "trial" not in run.backend_state(name):
+            number, params = self._search(run, name).ask()
+            with run.editing() as meta:
+                saved = meta["config"]
+                saved["sections"].setdefault(name, {}).update(params)
+                saved.setdefault("swept", {})[name] = {k: shown(v) for k, v in params.items()}
+                meta["backends"][name]["trial"] = number
+            self.err.print(
+                f"{markup(name)} (Optuna trial {number}): "
+                + ", ".join(f"{k}={shown(v)}" for k, v in params.items())
+            )
+        return config_of(run).options_for(
+            name, type(options), model_option=getattr(backend, "model_option", None)
+        )
+
+    def _end_trial(self, run: Run, name: str, state: str) -> None:
+        """Tell the study how the trial ended: its last validation loss when it trained."""
+        from ftx.results import read_train_log
+
+        losses = [
+            e["eval_loss"]
+            for e in read_train_log(run.path / name / "train_log.jsonl")
+            if isinstance(e.get("eval_loss"), (int, float))
+        ]
+        number = run.backend_state(name)["trial"]
+        self._search(run, name).tell(number, losses[-1] if losses else None, state)
+
+    def _watch_trial(self, run: Run, name: str, data: dict[str, Any]) -> None:
+        """A validation loss of a trial, reported to its study; raises ``Pruned`` when the
+        trial lags the median of the trials before it."""
+        loss, epoch = data.get("eval_loss"), data.get("epoch", 0)
+        number = run.backend_state(name).get("trial")
+        if not isinstance(loss, (int, float)) or number is None:
+            return
+        if self._search(run, name).should_prune(number, epoch, loss):
+            raise Pruned(
+                f"validation loss {loss:.4f} after epoch {epoch:g} is worse than the median of "
+                "the trials before it at that epoch"
+            )
 
     # --- train -------------------------------------------------------------------------------
 
@@ -865,7 +939,9 @@ class Runner:
         partial: the rest (run.json says which failed and why). An observer of run events that
         fails is listed too, but does not make a run partial: the results are all there."""
         with run.editing() as meta:
-            failed = [n for n, s in meta["backends"].items() if s.get("status") != "done"]
+            failed = [
+                n for n, s in meta["backends"].items() if s.get("status") not in ("done", "pruned")
+            ]
             parts = [f for f in meta.get("failures", []) if f["kind"] != "event hook"]
             if len(failed) == len(plan.backends):
                 meta["status"] = "failed"
@@ -879,7 +955,10 @@ class Runner:
             meta.setdefault("failures", []).append({**entry, "error": reason})
 
     def _event(self, kind: str, run: Run, backend: str | None, data: dict[str, Any]) -> None:
-        """Tell the observers; one warning per observer that fails, run.json counts the rest."""
+        """Tell the observers; one warning per observer that fails, run.json counts the rest.
+        A trial's validation loss goes to its study first, which may prune it."""
+        if kind == "train_log" and backend in config_trials(run):
+            self._watch_trial(run, backend, data)
         for plugin, reason in call_run_event(RunEvent(kind, run.id, backend, data)):
             with run.editing(save=False) as meta:
                 seen = self._hook_failures.get(plugin)
@@ -1029,7 +1108,14 @@ def config_of(run: Run) -> Config:
         sections=saved.get("sections", {}),
         variants=saved.get("variants", {}),
         swept=saved.get("swept", {}),
+        search=saved.get("search", {}),
+        trials=saved.get("trials", {}),
     )
+
+
+def config_trials(run: Run) -> dict[str, str]:
+    """The run's Optuna trials: trial variant -> the backend it searches (``--trials``)."""
+    return run.meta.get("config", {}).get("trials") or {}
 
 
 def splits_of(run: Run) -> Splits:

@@ -53,6 +53,11 @@ def _caption(result: RunResult, best: str) -> Any:
     return shown("\n".join(filter(None, [first, legend(result, sep="\n")])))
 
 
+def _status(b: Any) -> str:
+    """The style of a backend that did not finish: red, but dim for a pruned Optuna trial."""
+    return "dim" if b.status == "pruned" else "red"
+
+
 def _value(row: dict[str, Any], metric: str) -> Any:
     """A finished backend's value of ``metric``: its ▲/▼, green and ★ where it is the best."""
     from rich.text import Text
@@ -111,7 +116,7 @@ def comparison_table(result: RunResult, width: int = 80) -> Any:
         label = shown("\n".join(plain(line, newlines=False) for line in row["lines"]))
         if b.status != "done":
             cells = (
-                [shown(b.status, "red", newlines=False)] + [""] * (len(result.metrics) - 1)
+                [shown(b.status, _status(b), newlines=False)] + [""] * (len(result.metrics) - 1)
                 if result.metrics
                 else []
             )
@@ -152,7 +157,7 @@ def metric_rows_table(result: RunResult) -> Any:
         cells = []
         for row in shown_rows:
             if row["backend"].status != "done":
-                cells.append(shown(row["backend"].status, "red", newlines=False))
+                cells.append(shown(row["backend"].status, _status(row["backend"]), newlines=False))
                 continue
             cell = _value(row, m.name)
             if row["ci"][m.name]:
@@ -261,8 +266,12 @@ class TerminalReporter(Reporter):
                 why = f" {b.status}: {b.error or 'did not finish'}" + (
                     f" (log: {b.log})" if b.log else ""
                 )
+                pruned = b.status == "pruned"  # an Optuna trial stopped on purpose: no failure
                 console.print(
-                    Text.assemble((f"✗ {plain(b.name, newlines=False)}", "red"), plain(why))
+                    Text.assemble(
+                        (f"{'·' if pruned else '✗'} {plain(b.name, newlines=False)}", _status(b)),
+                        (plain(why), "dim" if pruned else ""),
+                    )
                 )
         files = [
             p.name
