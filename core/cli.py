@@ -145,6 +145,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "--sweep local-lora.lora_r=8,16,32.",
 )
 @click.option(
+    "--executor",
+    type=click.Choice(["auto", "local", "processes", "ray"]),
+    help="Where local backends train: this process, worker processes (one per GPU), or Ray "
+    "tasks (default: auto, processes with several GPUs).",
+)
+@click.option(
     "--trials",
     type=click.IntRange(min=1),
     metavar="N",
@@ -181,6 +187,7 @@ def run(
     skip_invalid,
     sets,
     sweeps,
+    executor,
     trials,
     config_file,
     runs_dir,
@@ -221,6 +228,7 @@ def run(
         "max_cost": max_cost,
         "yes": yes,
         "trials": trials,
+        "executor": executor,
         "backends": list(backends) or None,
         "evaluators": list(evaluators) or None,
     }

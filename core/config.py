@@ -92,6 +92,17 @@ class RunConfig:
     top_p: float = option(1.0, "nucleus sampling threshold")
     top_k: int = option(0, "sample from the k most likely tokens only (0: no limit)")
     repetition_penalty: float = option(1.0, "above 1 discourages repeating tokens")
+    executor: Literal["auto", "local", "processes", "ray"] = option(
+        "auto",
+        "where local backends train: local (this process, one after another), processes (one "
+        "worker process each, one per GPU), ray (Ray tasks); auto: processes with several GPUs",
+    )
+    workers: int = option(
+        0, "local backends training at once with executor processes (0: one per GPU, else 1)"
+    )
+    ray_address: str | None = option(
+        None, "the Ray cluster for executor ray (default: RAY_ADDRESS, else a Ray on this machine)"
+    )
     trials: int = option(
         0,
         "Optuna trials of each backend with a [search.BACKEND] table (0: none); each trial is a "
@@ -110,6 +121,8 @@ class RunConfig:
             problems.append("choose at least one backend")
         if len(set(self.backends)) != len(self.backends):
             problems.append(f"a backend is listed twice: {', '.join(self.backends)}")
+        if self.workers < 0:
+            problems.append(f"workers must be 0 or more, got {self.workers}")
         if self.trials < 0:
             problems.append(f"trials must be 0 or more, got {self.trials}")
         if self.max_new_tokens != "auto" and self.max_new_tokens < 1:

@@ -37,13 +37,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftx import data as datamod
-from ftx import distributed
+from ftx import distributed, executors
 from ftx.backend import Backend, BackendContext, Cancelled, Pruned, TrainedModel
 from ftx.config import AUTO_NEW_TOKENS_FLOOR, Config, RunConfig, auto_max_new_tokens
 from ftx.display import markup, money
 from ftx.errors import ConfigError, FtxError, PreflightError, StoreError
 from ftx.evaluator import Evaluator, EvaluatorFailed
 from ftx.events import RunEvent
+from ftx.executors import merge_record
 from ftx.options import build, to_dict
 from ftx.plugins import Registry, call_run_event, get_registry
 from ftx.reporter import Reporter
@@ -343,6 +344,27 @@ class Runner:
         size_answers(plan, splits, config.run)  # only for a run.json written by hand with "auto"
         return self._execute(run, config.run, plan, splits)
 
+    def run_alone(self, run: Run, name: str, cancelled: threading.Event) -> None:
+        """Train (or attach) one backend of a run and answer with it, as a worker process of an
+        executor does (``ftx.worker``). Raises ``KeyboardInterrupt`` when stopped."""
+        config = config_of(run)
+        plan = make_plan(config)
+        self.needs = {need for evaluator in plan.evaluators for need in evaluator.needs}
+        backend, options = next((b, o) for b, o in plan.backends if b.name == name)
+        with self.progress() as progress:
+            try:
+                self._run_backend(
+                    run,
+                    config.run,
+                    backend,
+                    options,
+                    splits=splits_of(run),
+                    progress=progress,
+                    cancelled=cancelled,
+                )
+            except Cancelled:
+                raise KeyboardInterrupt from None
+
     # --- plan, data, preflight: everything that can fail before a run exists ----------------
 
     def _prepare(self, config: Config) -> tuple[Plan, Splits, dict[str, Any] | None]:
@@ -520,10 +542,17 @@ class Runner:
         safe point, and the run is ``interrupted``."""
         cancelled = threading.Event()
         remote = [(b, o) for b, o in plan.backends if b.remote]
+        for backend, _ in plan.backends:  # what workers saved before a kill (ftx.executors)
+            merge_record(run, backend.name)
+        away = self._offloaded(run, run_config, plan)
+        executor = executors.choose(run_config, away)
+        if executor is None:
+            away = []
         with (
+            executor or contextlib.nullcontext(),
             self.progress() as progress,
             _graceful_interrupt(cancelled, self.err),
-            ThreadPoolExecutor(max_workers=max(1, len(remote))) as pool,
+            ThreadPoolExecutor(max_workers=len(remote) + 1) as pool,
         ):
             work = functools.partial(
                 self._run_backend, run, run_config, splits=splits, progress=progress
@@ -532,11 +561,15 @@ class Runner:
             futures = [
                 pool.submit(work, b, o, cancelled=cancelled, begun=begun[b.name]) for b, o in remote
             ]
+            if away:
+                futures.append(
+                    pool.submit(self._execute_away, executor, run, away, cancelled, progress)
+                )
             for event in begun.values():  # each hosted one is under way before local training
                 event.wait(timeout=10)  # takes the CPU
             try:
                 for backend, options in plan.backends:
-                    if not backend.remote:
+                    if not backend.remote and backend.name not in away:
                         work(backend, options, cancelled=cancelled)
                         if backend.distributed:
                             distributed.barrier()  # the other processes wait while this answers
@@ -547,6 +580,43 @@ class Runner:
                 # Cancelled is how backends and threads stop; to the caller, as to a terminal,
                 # a stopped run is a KeyboardInterrupt.
                 raise KeyboardInterrupt from None
+
+    def _offloaded(self, run: Run, run_config: RunConfig, plan: Plan) -> list[str]:
+        """The local backends an executor may run in processes of their own: not finished, not
+        an Optuna trial (each waits for the trials before it), not trained by a launcher's
+        processes together."""
+        trials = config_trials(run)
+        return [
+            b.name
+            for b, _ in plan.backends
+            if not b.remote
+            and not (b.distributed and distributed.enabled())
+            and b.name not in trials
+            and run.backend_state(b.name).get("status") not in ("done", "pruned")
+        ]
+
+    def _execute_away(
+        self, executor: Any, run: Run, names: list[str], cancelled: threading.Event, progress: Any
+    ) -> None:
+        """``names`` trained and answered by ``executor`` (worker processes, Ray tasks), a
+        progress line each; then their events, as if they had run here."""
+        from ftx.progress import ProgressTask
+
+        tasks = {n: ProgressTask(progress, n, None, f"{executor.label}") for n in names}
+
+        def on_status(name: str, status: str) -> None:
+            tasks[name].update(info=status)
+
+        try:
+            executor.run(run, names, cancelled, on_status)
+        finally:
+            for name in names:
+                status = run.backend_state(name).get("status", "")
+                tasks[name].done(info=status)
+                self._event("backend_state", run, name, {"status": status})
+                if status == "failed":
+                    error = run.backend_state(name).get("error", "")
+                    self.err.print(f"[red]{markup(name)} failed:[/] {markup(error)}")
 
     def _stop(self, run: Run, cancelled: threading.Event, futures: list[Future]) -> None:
         """Ctrl-C: hosted backends stop polling at once and save their state."""
