@@ -19,13 +19,13 @@ mkdir -p "$out"
 if [[ ${1:-} == --smoke ]]; then
     device=cpu suffix=-smoke budget=256 compile=default big=4
     size=(--shape tiny --steps 3 --warmup 1 --mean-length 32)
-    tests=(tests/test_gpu.py)  # skipped without a GPU: checks that they still collect
+    tests=(tests/test_gpu.py tests/test_fsdp.py)  # skipped without a GPU: checks that they still collect
 else
     # 4,096: what batch_tokens=auto gives 8 examples a step on CUDA with data of 205k tokens or
     # more (the benchmark's few hundred examples would keep auto at 50 steps an epoch)
     device=cuda suffix="" budget=4096 compile=reduce-overhead big=32
     size=(--steps 12 --warmup 4)
-    tests=(tests/test_gpu.py tests/test_attention.py)
+    tests=(tests/test_gpu.py tests/test_fsdp.py tests/test_attention.py)
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 fi
 common=(--device "$device" --model-dir "$models" "${size[@]}")

@@ -56,6 +56,30 @@ def single_process_problem() -> str | None:
     )
 
 
+def fsdp() -> bool:
+    """True when ``accelerate launch`` runs with an FSDP config (``--use_fsdp``, or
+    ``distributed_type: FSDP`` in its config file): Trainer shards every weight over the
+    processes, and a backend gathers them once training ends."""
+    return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+
+
+def fsdp_problem(four_bit: bool) -> str | None:
+    """Why this FSDP setup cannot train, in one sentence, or None."""
+    if not fsdp():
+        return None
+    if os.environ.get("FSDP_VERSION", "1") != "2":
+        return (
+            "ftx trains with FSDP2 (per-parameter sharding, which LoRA adapters need): set "
+            "fsdp_version: 2 in the accelerate config, or pass --fsdp_version 2"
+        )
+    if four_bit:
+        return (
+            "4-bit QLoRA does not train under FSDP here; use local-lora with FSDP, or QLoRA on "
+            "one GPU"
+        )
+    return None
+
+
 def init() -> None:
     """Join the process group once: NCCL when there are GPUs, gloo on CPU."""
     import datetime

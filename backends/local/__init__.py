@@ -17,6 +17,7 @@ import gc
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, TypeVar
 
+from ftx import distributed
 from ftx.backend import Backend, BackendContext, TrainedModel
 from ftx.distributed import is_main
 from ftx.errors import ConfigError, FtxError, install_command
@@ -342,6 +343,14 @@ class LocalTrainer(LocalBackend):
         problems += self.fit(encoded, opts, context, splits.train).problems
         return problems
 
+    def check(
+        self, splits: Splits, opts: TrainOptions, generation: GenerationParams | None = None
+    ) -> list[Problem]:
+        problems = super().check(splits, opts, generation)
+        if problem := distributed.fsdp_problem(self.four_bit):
+            problems.append(Problem(problem, self.name))
+        return problems
+
     def fit(
         self, encoded: list[Any], opts: TrainOptions, context: int | None, examples: list[Example]
     ) -> lengths.Fitted:
@@ -420,12 +429,42 @@ class LocalTrainer(LocalBackend):
                 optim=self.optimizer(device),
             )
 
+        # --- FSDP left each process a shard of every weight: the main one gets them whole ---
+        if distributed.fsdp():
+            model = self.gathered(model, opts, ctx)
+
         # --- save: under a launcher, one process writes the weights all of them trained ---
         if is_main():
             self.save(model, tokenizer, ctx)
         ctx.state["artifact"] = self.artifact
         ctx.save_state()
         return self.wrap(model, tokenizer, opts, device, ctx, stats)
+
+    def gathered(self, model: Any, opts: TrainOptions, ctx: BackendContext) -> Any:
+        """After an FSDP training every process takes part in gathering the full weights; the
+        main process loads them into a plain copy of the model (the sharded one cannot answer
+        alone: each forward would wait for the others), which it saves and answers with."""
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            get_model_state_dict,
+        )
+
+        full = get_model_state_dict(
+            model, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+        )
+        if not is_main():
+            return model
+        plain, _, _, _ = self.build_model(opts, ctx)
+        missing, unexpected = plain.load_state_dict(full, strict=False)
+        trained = {name for name, p in plain.named_parameters() if p.requires_grad}
+        if unexpected or trained & set(missing):
+            raise FtxError(
+                f"{self.name}: the weights gathered after FSDP do not fit the model "
+                f"({len(unexpected)} unexpected, {len(trained & set(missing))} trained ones "
+                "missing)."
+            )
+        ctx.log(f"gathered {len(full)} tensors from the FSDP shards")
+        return plain
 
     def build_model(self, opts: TrainOptions, ctx: BackendContext) -> tuple[Any, Any, str, Any]:
         """The model that trains, its tokenizer, device and dtype: loaded, with Liger's kernels
