@@ -27,14 +27,37 @@ class OptionField:
     help: str
 
 
-def option(default: Any, help: str, **kwargs: Any) -> Any:
-    """A dataclass field with help text: ``epochs: int = option(3, "passes over the data")``."""
+def option(default: Any, help: str, *, aliases: tuple[str, ...] = (), **kwargs: Any) -> Any:
+    """A dataclass field with help text: ``epochs: int = option(3, "passes over the data")``.
+    ``aliases``: old names still read as this one (a renamed option keeps users' files working)."""
+    metadata = {"help": help, "aliases": aliases}
     if isinstance(default, (list, dict, set)):
         value = default
         return dataclasses.field(
-            default_factory=lambda: type(value)(value), metadata={"help": help}, **kwargs
+            default_factory=lambda: type(value)(value), metadata=metadata, **kwargs
         )
-    return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
+    return dataclasses.field(default=default, metadata=metadata, **kwargs)
+
+
+def renamed(
+    cls: type, values: dict[str, Any], section: str, sources: dict[str, str] | None = None
+) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """``values`` (and their ``sources``) with every alias under its option's name, and the
+    problems (an option given under both names)."""
+    out, where, problems = dict(values), dict(sources or {}), []
+    for f in dataclasses.fields(cls):
+        for alias in f.metadata.get("aliases", ()):
+            if alias not in out:
+                continue
+            if f.name in out:
+                problems.append(
+                    f"'{section}.{alias}' is the old name of '{section}.{f.name}': set one of them"
+                )
+                continue
+            out[f.name] = out.pop(alias)
+            if alias in where:
+                where[f.name] = where.pop(alias)
+    return out, where, problems
 
 
 def describe(cls: type) -> list[OptionField]:
@@ -106,7 +129,7 @@ def build(
     """
     hints = typing.get_type_hints(cls)
     valid = [f.name for f in dataclasses.fields(cls)]
-    problems: list[str] = []
+    values, sources, problems = renamed(cls, values, section, sources)
     kwargs: dict[str, Any] = {}
     for key, raw in values.items():
         where = f" (from {sources[key]})" if sources and key in sources else ""

@@ -33,14 +33,17 @@ def messages(example: Example) -> list[dict]:
     ]
 
 
-def validate(examples: list[Example], count: Callable[[str], int], backend: str) -> list[Problem]:
-    """Every rule an upload would break, with the example ids, before anything is uploaded."""
+def validate(
+    examples: list[Example], count: Callable[[str], int], backend: str, validation: int = 0
+) -> list[Problem]:
+    """Every rule an upload would break, with the example ids, before anything is uploaded;
+    ``validation`` of the examples go to the validation file."""
     problems = []
-    if len(examples) < MIN_EXAMPLES:
+    if len(examples) - validation < MIN_EXAMPLES:
         problems.append(
             Problem(
                 f"OpenAI fine-tuning needs at least {MIN_EXAMPLES} training examples; there are "
-                f"{len(examples)}",
+                f"{len(examples) - validation}",
                 backend,
                 hint="add examples or lower --eval-size",
             )
