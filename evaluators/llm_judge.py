@@ -26,8 +26,8 @@ from ftx.cache import cache_root
 from ftx.errors import ConfigError, FtxError, require
 from ftx.evaluator import Evaluator, EvaluatorFailed
 from ftx.hookspecs import hookimpl
-from ftx.hosted import resolve, usage_cost
-from ftx.options import bound_problems, option
+from ftx.hosted import ClientOptions, resolve, usage_cost
+from ftx.options import option
 from ftx.prices import Prices, openai_prices
 from ftx.secrets import redact
 from ftx.store import atomic_write_json
@@ -50,30 +50,13 @@ QUESTION = "Question: {question}\nReference answer: {reference}\nAnswer to grade
 
 
 @dataclass
-class JudgeOptions:
+class JudgeOptions(ClientOptions):
+    """The client settings have the names (and defaults) of every hosted backend's."""
+
     model: str = option("gpt-4.1-mini", "the judge: any chat model of the endpoint")
-    base_url: str = option(
-        "", "an OpenAI-compatible endpoint (default: OpenAI, or OPENAI_BASE_URL)"
-    )
     api_key_env: str = option(
         "OPENAI_API_KEY", "the environment variable (or secrets-file entry) holding the judge's key"
     )
-    concurrency: int = option(8, "requests in flight at once")
-    max_retries: int = option(5, "retries on 429 (honouring Retry-After) and 5xx")
-    timeout: float = option(60.0, "seconds per request")
-    input_price: float | None = option(
-        None, "dollars per 1M prompt tokens (default: OpenAI's price for the model)"
-    )
-    output_price: float | None = option(
-        None, "dollars per 1M reply tokens (default: OpenAI's price for the model)"
-    )
-
-    def validate(self) -> list[str]:
-        return bound_problems(
-            self,
-            at_least={"concurrency": 1, "max_retries": 0, "input_price": 0, "output_price": 0},
-            above={"timeout": 0},
-        )
 
     def prices(self) -> Prices | None:
         """The judge model's prices with the options put over them; None when unknown."""

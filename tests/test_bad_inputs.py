@@ -547,7 +547,7 @@ OUT_OF_RANGE = [
     (
         {},
         ["--set", "openai-base.request_timeout=-1"],
-        "openai-base: request_timeout must be above 0, got -1",
+        "openai-base: timeout must be above 0, got -1",
     ),
     ({}, ["--set", "openai.epochs=0"], "openai: epochs must be at least 1, got 0"),
     ({}, ["--set", "openai.seed=4294967296"], "openai: seed must be from 0 to 4294967295"),

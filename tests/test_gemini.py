@@ -96,14 +96,14 @@ def test_tuned_gemini_beats_base_and_no_credential_is_written(tmp_path, google, 
         counts["uploads"] == 2 and counts["jobs"] == 1 and counts["generate"] == 16
     )  # training and validation files
     state = meta(tmp_path)["backends"]["gemini"]["state"]
-    assert state["training_uri"] == "gs://ftx-bucket/tuning/ftx/r/train.jsonl"
-    assert state["job_name"].endswith("/tuningJobs/1001") and state["endpoint"].endswith(
+    assert state["training_file"] == "gs://ftx-bucket/tuning/ftx/r/train.jsonl"
+    assert state["job_id"].endswith("/tuningJobs/1001") and state["fine_tuned_model"].endswith(
         "/endpoints/1001"
     )
-    uploaded = google.state.objects[state["training_uri"]].decode().splitlines()
+    uploaded = google.state.objects[state["training_file"]].decode().splitlines()
     assert (
         len(uploaded) == 24
-        and len(google.state.objects[state["validation_uri"]].decode().splitlines()) == 8
+        and len(google.state.objects[state["validation_file"]].decode().splitlines()) == 8
     )
     first = json.loads(uploaded[0])
     assert first["contents"][0]["role"] == "user" and first["contents"][-1]["role"] == "model"
@@ -165,7 +165,7 @@ def test_sigkill_after_job_created_then_cancel_and_resume(tmp_path, google, data
     monkeypatch.setenv("FTX_LOAD_PLUGINS", "")
     args = ["--data", str(data), "--backend", "gemini", "--eval-size", "8", *gemini_args(google)]
     start_and_kill_when(
-        ["run", *args, "--name", "k"], tmp_path, tmp_path / "runs" / "k" / "run.json", "job_name"
+        ["run", *args, "--name", "k"], tmp_path, tmp_path / "runs" / "k" / "run.json", "job_id"
     )
     assert google.state.counts["uploads"] == 1 and google.state.counts["jobs"] == 1
     google.behaviour.polls_per_state = 1
@@ -178,7 +178,7 @@ def test_sigkill_after_job_created_then_cancel_and_resume(tmp_path, google, data
 
     google.behaviour.polls_per_state = 10**6
     start_and_kill_when(
-        ["run", *args, "--name", "c"], tmp_path, tmp_path / "runs" / "c" / "run.json", "job_name"
+        ["run", *args, "--name", "c"], tmp_path, tmp_path / "runs" / "c" / "run.json", "job_id"
     )
     cancelled = run_ftx("cancel", "c", cwd=tmp_path)
     assert cancelled.returncode == 0, cancelled.stderr

@@ -292,6 +292,22 @@ def test_too_few_examples_and_unknown_model(tmp_path, fake):
     assert "OpenAI answered 404 while checking the model davinci-classic" in problems
 
 
+def test_a_model_past_its_shutdown_date_is_refused_and_one_near_it_warned(tmp_path, fake, data):
+    import time
+
+    model = "gpt-4o-mini-2024-07-18"
+    fake.behaviour.shutdown_dates[model] = int(time.time()) - 86400
+    args = ["--data", str(data), "--backend", "openai", "--set", f"openai.model={model}", *FAST]
+    result = run(*args)
+    assert result.exit_code != 0 and fake.state.counts["uploads"] == 0
+    day = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400))
+    assert f"{model} was shut down on {day}" in result.text
+    fake.behaviour.shutdown_dates[model] = int(time.time()) + 10 * 86400
+    result = run(*args, "--name", "near")
+    assert result.exit_code == 0, result.text
+    assert f"{model} shuts down on " in result.text and "in 9 day(s)" in result.text
+
+
 def test_cancel(tmp_path, fake, data):
     with registered(KillAfterJobCreated()):
         run("--data", str(data), "--backend", "openai", "--eval-size", "8", "--name", "r", *FAST)

@@ -16,7 +16,11 @@ from typing import Any
 from ftx.tokens import approximate
 from ftx.types import Example, Message, Problem
 
-# Bases Vertex AI can tune (supervised). Google removed tuning from the Gemini Developer API.
+# Bases Vertex AI tunes (supervised), as its documentation listed them in November 2026, with
+# the Gemini 3.x Flash models it added since; Google removed tuning from the Gemini Developer API.
+# A model named here is tuned without a word; a retired one (RETIRED) is refused in preflight;
+# any other gets a warning, and Vertex has the last word when the job is created.
+RETIRED = ("gemini-1.0", "gemini-1.5", "gemini-pro", "gemini-ultra")
 TUNABLE = (
     "gemini-2.5-pro",
     "gemini-2.5-flash",
@@ -69,27 +73,29 @@ def tokens(example: Example) -> int:
     return sum(approximate(m.content) + 4 for m in example.messages)
 
 
-def validate(train: list[Example], validation: list[Example], backend: str) -> list[Problem]:
-    """Every Vertex limit an upload would break, before anything is uploaded."""
+def validate(examples: list[Example], validation: int, backend: str) -> list[Problem]:
+    """Every Vertex limit an upload would break, before anything is uploaded; ``validation`` of
+    the examples go to the validation set."""
     problems = []
-    if len(train) < RECOMMENDED_EXAMPLES:
+    train = len(examples) - validation
+    if train < RECOMMENDED_EXAMPLES:
         problems.append(
             Problem(
-                f"{len(train)} training examples; Google recommends at least "
+                f"{train} training examples; Google recommends at least "
                 f"{RECOMMENDED_EXAMPLES} for Gemini tuning",
                 backend,
                 severity="warning",
             )
         )
-    if len(validation) > MAX_VALIDATION_EXAMPLES:
+    if validation > MAX_VALIDATION_EXAMPLES:
         problems.append(
             Problem(
-                f"{len(validation)} validation examples, over Vertex's {MAX_VALIDATION_EXAMPLES}",
+                f"{validation} validation examples, over Vertex's {MAX_VALIDATION_EXAMPLES}",
                 backend,
                 hint=f"lower --set {backend}.validation_size",
             )
         )
-    for e in train + validation:
+    for e in examples:
         count = tokens(e)
         if count > MAX_EXAMPLE_TOKENS:
             problems.append(
@@ -106,7 +112,7 @@ def validate(train: list[Example], validation: list[Example], backend: str) -> l
                     f"example {e.id} does not end with an assistant message", e.source or backend
                 )
             )
-    weighted = [e for e in train if any(m.weight is not None for m in e.messages)]
+    weighted = [e for e in examples if any(m.weight is not None for m in e.messages)]
     if weighted:
         problems.append(
             Problem(
@@ -116,7 +122,7 @@ def validate(train: list[Example], validation: list[Example], backend: str) -> l
                 severity="warning",
             )
         )
-    size = len(to_jsonl(train).encode())
+    size = len(to_jsonl(examples).encode())
     if size > MAX_FILE_BYTES:
         problems.append(
             Problem(

@@ -30,6 +30,7 @@ class Behaviour:
     chat_500: int = 0  # the next N chat requests get 500
     chat_500_after: int = -1  # after N more answered chat requests, every one gets 500 (-1: never)
     retry_after: str = "0"
+    shutdown_dates: dict[str, int] = field(default_factory=dict)  # model -> Unix seconds
     latency: float = 0.0  # seconds each chat completion takes, like a real model answering
     cut_at_max_tokens: bool = (
         False  # answers longer than max_completion_tokens words stop there: finish_reason "length"
@@ -255,7 +256,10 @@ class FakeOpenAI(FakeServer):
                 },
                 None,
             )
-        return 200, {"id": model, "object": "model", "created": 0, "owned_by": "openai"}, None
+        found = {"id": model, "object": "model", "created": 0, "owned_by": "openai"}
+        if model in self.behaviour.shutdown_dates:  # GET /v1/models says when a model retires
+            found["shutdown_date"] = self.behaviour.shutdown_dates[model]
+        return 200, found, None
 
     def _cancel(self, req, body, job_id):
         with self.state.lock:
