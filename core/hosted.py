@@ -63,6 +63,7 @@ class ClientOptions:
     """How a hosted backend (or the LLM judge) talks to its API: the same names everywhere.
     ``request_timeout`` is still read, as ``timeout``."""
 
+    model: str = option("", "the model: the base to tune, or the one to ask")
     base_url: str | None = option(
         None,
         "API base URL (a compatible service, a private endpoint or proxy; default: the provider's)",

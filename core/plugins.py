@@ -27,6 +27,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "ftx.backends.local",
     "ftx.backends.openai",
     "ftx.backends.gemini",
+    "ftx.backends.together",
+    "ftx.backends.fireworks",
     "ftx.evaluators.rouge",
     "ftx.evaluators.bleu",
     "ftx.evaluators.jaccard",

@@ -16,6 +16,7 @@ from ftx.types import Scores
 from .helpers import install_entry_point_plugin, run_ftx
 
 EXPECTED_PLUGINS = """\
+ftx.backends.fireworks  [built-in 0.1.0]
 ftx.backends.gemini  [built-in 0.1.0]
     backend gemini-base
     backend gemini
@@ -27,6 +28,7 @@ ftx.backends.local  [built-in 0.1.0]
 ftx.backends.openai  [built-in 0.1.0]
     backend openai-base
     backend openai
+ftx.backends.together  [built-in 0.1.0]
 ftx.evaluators.bleu  [built-in 0.1.0]
     evaluator bleu
 ftx.evaluators.chrf  [built-in 0.1.0]
