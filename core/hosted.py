@@ -312,8 +312,9 @@ class HostedBackend(Backend):
         return None
 
     def verify(self, client: Any, opts: Any) -> list[Problem]:
-        """One read-only call: the credentials work and the model exists (tunable, not past its
-        shutdown date, where the API says so). Raise through ``call`` to fail."""
+        """One read-only request: the credentials work and the model exists (tunable, not past
+        its shutdown date, where the API says so); what is wrong with it. Like every method
+        here that talks to the API, it makes one attempt: the lifecycle retries."""
         return []
 
     def ask(
@@ -385,7 +386,10 @@ class HostedBackend(Backend):
         if missing is not None:
             return [missing]
         try:
-            return self.verify(self.connect(opts), opts)
+            client = self.connect(opts)
+            return self.call(
+                lambda: self.verify(client, opts), f"checking the model {opts.model}", opts
+            )
         except FtxError as exc:
             return [Problem(exc.message.rstrip("."), self.name, hint=exc.hint)]
 

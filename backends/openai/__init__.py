@@ -123,9 +123,7 @@ class _OpenAI(HostedBackend):
         return None
 
     def verify(self, client: Any, opts: ChatOptions) -> list[Problem]:
-        model = self.call(
-            lambda: client.models.retrieve(opts.model), f"checking the model {opts.model}", opts
-        )
+        model = client.models.retrieve(opts.model)
         return self.lifetime_problems(opts.model, getattr(model, "shutdown_date", None))
 
     def lifetime_problems(self, model: str, shutdown: Any) -> list[Problem]:
