@@ -327,10 +327,16 @@ def export(
     help="Where the runs are (default: runs_dir from ftx.toml, else runs).",
 )
 def cancel(run_ref: str, runs_dir: str) -> None:
-    """Cancel a run's hosted jobs (fine-tuning jobs on OpenAI, Vertex AI, ...)."""
-    from ftx.runner import plan_of
+    """Stop a run: its process on this machine (workers and Ray tasks with it, each saving a
+    checkpoint), its hosted jobs, and any endpoint it created."""
+    from ftx.runner import plan_of, stop_running
 
-    run = _store(runs_dir).open(run_ref)
+    store = _store(runs_dir)
+    run = store.open(run_ref)
+    stopped = stop_running(run)
+    if stopped:
+        click.echo(stopped)
+        run = store.open(run_ref)  # as the stopped process left it
     for backend, options in plan_of(run).backends:
         state = run.backend_state(backend.name)
         outcome = backend.cancel(state.get("state", {}), options)

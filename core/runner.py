@@ -25,8 +25,10 @@ import contextlib
 import dataclasses
 import functools
 import json
+import os
 import platform
 import signal
+import socket
 import sys
 import threading
 import time
@@ -530,6 +532,8 @@ class Runner:
         with run.editing() as meta:
             meta["status"] = "running"
             meta["failures"] = []  # a resumed run evaluates and reports again: what fails then
+            # who runs it, for 'ftx cancel' from another terminal (stop_running)
+            meta["process"] = {"pid": os.getpid(), "host": socket.gethostname()}
         self._hook_failures = {}
         self._event("run_started", run, None, {"backends": [b.name for b, _ in plan.backends]})
         self._schedule(run, run_config, plan, splits)
@@ -1181,6 +1185,39 @@ def config_of(run: Run) -> Config:
         search=saved.get("search", {}),
         trials=saved.get("trials", {}),
     )
+
+
+def stop_running(run: Run, wait: float = 120.0) -> str | None:
+    """Stop the ``ftx run`` (or ``resume``) running ``run`` on this machine, as a scheduler's
+    SIGTERM does: every backend stops at its next safe point, workers and Ray tasks included,
+    with a checkpoint. Waits up to ``wait`` seconds for it to end; says what happened, or None
+    when no process of this machine runs it."""
+    process = run.meta.get("process") or {}
+    pid = process.get("pid")
+    if run.meta.get("status") != "running" or process.get("host") != socket.gethostname():
+        return None
+    try:  # the pid is ftx's still, not a process that took the number since
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if b"ftx" not in f.read():
+                return None
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, TypeError):
+        return None
+    deadline = time.time() + wait
+    while time.time() < deadline and _alive(pid):
+        time.sleep(0.5)
+    if _alive(pid):
+        return f"asked the run's process {pid} to stop; it is still saving its work"
+    return f"stopped the run's process {pid}: its backends saved what they had"
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and has not exited (a zombie waiting for its parent has)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 def config_trials(run: Run) -> dict[str, str]:

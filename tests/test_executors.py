@@ -199,3 +199,32 @@ def test_a_ray_run_without_ray_installed_is_one_sentence(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ConfigError, match=r"executor ray needs Ray.*"):
         RayExecutor(None).__enter__()
+
+
+@pytest.mark.slow
+def test_ftx_cancel_from_another_terminal_stops_every_worker(tmp_path, tiny_model):
+    args = tiny_args(tmp_path, tiny_model)[:-4] + ["--set", "run.max_new_tokens=4"]
+    args += ["--backend", "local-lora", "--sweep", "local-lora.max_steps=300,301"]
+    args += ["--executor", "processes", "--set", "run.workers=2", "--name", "c"]
+    run = tmp_path / "runs" / "c"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ftx.cli", "run", *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    logs = [run / f"local-lora-max_steps{n}" / "train_log.jsonl" for n in (300, 301)]
+    deadline = time.time() + 300
+    while time.time() < deadline and not all(p.exists() and p.read_text() for p in logs):
+        assert proc.poll() is None, proc.communicate()[1]
+        time.sleep(0.2)
+    cancelled = run_ftx("cancel", "c", cwd=tmp_path)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert "stopped the run's process" in cancelled.stdout
+    assert proc.wait(timeout=60) == 130
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["status"] == "cancelled"
+    for name in ("local-lora-max_steps300", "local-lora-max_steps301"):
+        assert meta["backends"][name]["status"] == "interrupted"
+        assert any((run / name / "checkpoints").iterdir())  # each worker saved where it was
