@@ -659,6 +659,374 @@ def stats(path: str, format_: str, tokenizer: str | None, as_json: bool) -> None
     out.print(table)
 
 
+# --- the models of runs: list, tag, chat, serve -------------------------------------------
+
+
+@cli.group(context_settings=CONTEXT, invoke_without_command=True)
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="TAG",
+    help="Only models with this tag (repeat: with every one of them).",
+)
+@click.option("--base", metavar="TEXT", help="Only models whose base model's name contains TEXT.")
+@click.option(
+    "--best",
+    metavar="METRIC",
+    help="Only each run's best model on METRIC (e.g. rougeL); runs are never ranked together, "
+    "as each scored its own held-out examples.",
+)
+@click.option("--baselines", is_flag=True, help="List the untuned baselines too.")
+@click.option("--json", "as_json", is_flag=True, help="Print the models as JSON.")
+@click.option(
+    "--runs-dir",
+    metavar="DIR",
+    help="Where the runs are (default: runs_dir from ftx.toml, else runs).",
+)
+@click.pass_context
+def models(
+    ctx: click.Context,
+    tags: tuple[str, ...],
+    base: str | None,
+    best: str | None,
+    baselines: bool,
+    as_json: bool,
+    runs_dir: str | None,
+) -> None:
+    """List the tuned models of every run: method, base model, where it lives, its score on the
+    run's primary metric, tags and description. Newest run first.
+
+    \b
+    Examples:
+      ftx models
+      ftx models --tag prod
+      ftx models --base SmolLM2 --best rougeL
+      ftx models tag latest local-lora --tag prod --description "the one we ship"
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    import json
+
+    from ftx.models import list_models
+
+    store = _store(runs_dir)
+    found = list_models(store, tags=tags, base=base, best=best, baselines=baselines)
+    if as_json:
+        click.echo(json.dumps([m.as_dict() for m in found], indent=2, ensure_ascii=False))
+        return
+    out, _ = _consoles()
+    if not found:
+        filtered = " matching the filters" if tags or base or best else ""
+        out.print(f"No trained models{filtered} in {_text(store.root)}.")
+        return
+    _models_table(found, best, out)
+
+
+def _text(text: object) -> str:
+    from ftx.display import markup
+
+    return markup(text, newlines=False)
+
+
+def _models_table(found: list[Any], metric: str | None, out: Any) -> None:
+    import time
+
+    from rich.table import Table
+
+    table = Table("run", "model", "method", "base", "score", "tags", "created", "where")
+    # Run ids and model names are what users type next: never cut them; the rest gives way.
+    for column, longest in (
+        (0, max(len(m.run) for m in found)),
+        (1, max(len(m.name) for m in found)),
+    ):
+        table.columns[column].no_wrap = True
+        table.columns[column].min_width = longest
+    for column in (3, 5, 7):
+        table.columns[column].overflow = "fold"
+    table.columns[6].no_wrap, table.columns[6].min_width = True, 10
+    for m in found:
+        shown = metric or m.primary
+        value = m.score(shown) if shown else None
+        description = f"\n[dim]{_text(m.description)}[/]" if m.description else ""
+        table.add_row(
+            _text(m.run),
+            _text(m.name) + description,
+            m.method,
+            _text(m.base),
+            f"{shown} {value:.3f}" if value is not None else "–",
+            _text(", ".join(m.tags)),
+            time.strftime("%Y-%m-%d", time.localtime(m.created)) if m.created else "",
+            _text(m.location),
+        )
+    out.print(table)
+
+
+@models.command("tag", context_settings=CONTEXT)
+@click.argument("run_ref", metavar="RUN")
+@click.argument("model", metavar="MODEL")
+@click.option("--tag", "add", multiple=True, metavar="TAG", help="Add a tag (repeat for several).")
+@click.option("--untag", "remove", multiple=True, metavar="TAG", help="Remove a tag.")
+@click.option("--description", metavar="TEXT", help="Describe the model ('' clears it).")
+@click.option(
+    "--runs-dir",
+    metavar="DIR",
+    help="Where the runs are (default: runs_dir from ftx.toml, else runs).",
+)
+@click.pass_context
+def tag_model(
+    ctx: click.Context,
+    run_ref: str,
+    model: str,
+    add: tuple[str, ...],
+    remove: tuple[str, ...],
+    description: str | None,
+    runs_dir: str | None,
+) -> None:
+    """Tag and describe MODEL of RUN (a backend or variant: ftx models lists them). Tags are
+    kept in the run folder and the runs index; filter on them with ftx models --tag.
+
+    \b
+    Examples:
+      ftx models tag latest local-lora --tag prod --description "ships on Monday"
+      ftx models tag 20261123-1012 local-lora --untag prod
+    """
+    if not add and not remove and description is None:
+        raise click.UsageError("give --tag, --untag or --description.")
+    store = _store(runs_dir or ctx.parent.params.get("runs_dir"))
+    run = store.open(run_ref)
+    entry = store.set_tags(run, model, add=add, remove=remove, description=description)
+    tags = ", ".join(entry["tags"]) or "no tags"
+    click.echo(
+        f"{run.id} {model}: {tags}" + (f" · {entry['description']}" if entry["description"] else "")
+    )
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run_ref", metavar="RUN")
+@click.argument("model", metavar="[MODEL]", required=False)
+@click.option(
+    "--compare", is_flag=True, help="Send each message to every model of the run, side by side."
+)
+@click.option("--system", metavar="TEXT", help="The system prompt of the conversation.")
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Most tokens an answer may have.",
+)
+@click.option(
+    "--temperature",
+    type=click.FloatRange(0, 2),
+    help="Sampling temperature (default: the run's, 0 = greedy).",
+)
+@click.option(
+    "--runs-dir",
+    metavar="DIR",
+    help="Where the runs are (default: runs_dir from ftx.toml, else runs).",
+)
+def chat(
+    run_ref: str,
+    model: str | None,
+    compare: bool,
+    system: str | None,
+    max_tokens: int,
+    temperature: float | None,
+    runs_dir: str | None,
+) -> None:
+    """Chat with a model of RUN in the terminal (MODEL: a backend or variant; default: the
+    run's best tuned model). Local models stream their answers; /reset starts a new
+    conversation, /exit leaves. From a pipe, each line is a question and gets one line of answer.
+
+    \b
+    Examples:
+      ftx chat latest
+      ftx chat latest local-lora --system "Answer in one sentence."
+      ftx chat latest --compare
+      ftx chat latest local-lora < questions.txt > answers.txt
+    """
+    from ftx import chat as chatting
+    from ftx.answering import open_models
+    from ftx.display import markup, plain
+
+    if compare and model:
+        raise click.UsageError("--compare talks to every model of the run: leave MODEL out.")
+    run = _store(runs_dir).open(run_ref)
+    out, err = _consoles()
+    if compare or model:
+        names = None if compare else [model]
+    else:
+        from ftx.models import best_model
+
+        chosen = best_model(run)
+        if chosen is None:
+            raise FtxError(
+                f"run {run.id} has no trained model.", hint="'ftx show' says how its backends did."
+            )
+        names = [chosen.name]
+        err.print(
+            f"{markup(chosen.name)}: the run's best model"
+            + (f" on {markup(chosen.primary)}" if chosen.primary else "")
+            + " (name another: ftx chat RUN MODEL)"
+        )
+    loaded = open_models(run, names, warn=lambda line: err.print(f"warning: {plain(line)}"))
+    try:
+        params = loaded.params(max_tokens, temperature)
+        if sys.stdin.isatty():
+            chatting.at_terminal(loaded, loaded.names, params, system=system, read=input, out=out)
+            return
+        failed = chatting.from_pipe(
+            loaded,
+            loaded.names,
+            params,
+            system=system,
+            lines=sys.stdin,
+            write=click.echo,
+            warn=lambda line: click.echo(f"error: {plain(line)}", err=True),
+        )
+    finally:
+        loaded.close()
+    sys.exit(1 if failed else 0)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run_ref", metavar="RUN")
+@click.option(
+    "--model",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="Serve this model of the run (repeat for several; default: every trained one).",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; any but this machine's needs an API key.",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--api-key",
+    metavar="KEY",
+    help="Key every request must send (Authorization: Bearer KEY). Better: set "
+    "FTX_SERVE_API_KEY, which other users cannot read in the process list.",
+)
+@click.option(
+    "--max-concurrency",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Requests answered at once; more get 429.",
+)
+@click.option(
+    "--max-request-bytes",
+    type=click.IntRange(min=1024),
+    default=1_000_000,
+    show_default=True,
+    help="Largest request body; larger get 413.",
+)
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    default=512,
+    show_default=True,
+    help="Answer length when a request gives none, and the most one may ask.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    help="Most requests a local model answers in one batch (default: the backend's "
+    "eval_batch_size).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["ftx", "vllm"]),
+    default="ftx",
+    show_default=True,
+    help="vllm: vLLM's own OpenAI server with the run's LoRA adapters (needs vLLM and a GPU).",
+)
+@click.option(
+    "--runs-dir",
+    metavar="DIR",
+    help="Where the runs are (default: runs_dir from ftx.toml, else runs).",
+)
+def serve(
+    run_ref: str,
+    names: tuple[str, ...],
+    host: str,
+    port: int,
+    api_key: str | None,
+    max_concurrency: int,
+    max_request_bytes: int,
+    max_tokens: int,
+    batch_size: int | None,
+    engine: str,
+    runs_dir: str | None,
+) -> None:
+    """Serve the models of RUN over an OpenAI-compatible API (GET /v1/models,
+    POST /v1/chat/completions, streaming too): point the openai SDK's base_url at it.
+
+    \b
+    Listens on 127.0.0.1 (this machine only) unless --host says otherwise; then an API key is
+    required. Local adapters share one base model in memory; hosted models are asked through
+    their provider with your own credentials.
+
+    \b
+    Examples:
+      ftx serve latest
+      ftx serve latest --model local-lora --port 8001
+      FTX_SERVE_API_KEY=... ftx serve latest --host 0.0.0.0
+      ftx serve latest --engine vllm
+    """
+    from ftx import secrets
+    from ftx import serve as serving
+    from ftx.display import plain
+
+    run = _store(runs_dir).open(run_ref)
+    key = api_key or secrets.get(serving.API_KEY_ENV)
+    serving.check_exposure(host, key)
+    chosen = list(names) or None
+    _, err = _consoles()
+    if engine == "vllm":
+        executable = serving.vllm_ready()
+        plan = serving.vllm_plan(run, chosen)
+        for name, why in plan.left_out.items():
+            err.print(f"warning: {plain(name)} is left out: {plain(why)}")
+        command = serving.vllm_command(plan, host=host, port=port, executable=executable)
+        click.echo(" ".join(command), err=True)
+        import subprocess
+
+        env = {**os.environ, **({"VLLM_API_KEY": key} if key else {})}
+        sys.exit(subprocess.call(command, env=env))
+    from ftx.answering import open_models
+    from ftx.errors import require
+
+    for module in ("fastapi", "uvicorn"):
+        require(module, extra="serve", purpose="ftx serve")
+    sock = serving.listen(host, port)  # at once: a port in use is said before models load
+    loaded = open_models(
+        run, chosen, batch_size=batch_size, warn=lambda line: err.print(f"warning: {plain(line)}")
+    )
+    try:
+        limits = serving.Limits(
+            max_request_bytes=max_request_bytes,
+            max_tokens=max_tokens,
+            max_concurrency=max_concurrency,
+        )
+        app = serving.make_app(loaded, api_key=key, limits=limits)
+        bound = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        click.echo(
+            f"ftx serve: run {run.id} · {', '.join(loaded.names)} · "
+            f"http://{shown}:{bound}/v1 · "
+            + ("API key required" if key else "no API key: this machine only")
+        )
+        serving.run_server(app, sock)
+    finally:
+        loaded.close()
+
+
 # --- entry point --------------------------------------------------------------------------
 
 

@@ -4,7 +4,8 @@
 (the exact splits), one folder per backend (artifacts, training log, predictions),
 ``scores.json`` and the reports. Every write is atomic (temporary file, then rename), so a crash
 never leaves a half-written file. ``runs/index.sqlite`` lists runs for ``ftx runs``; it can
-always be rebuilt from the run directories.
+always be rebuilt from the run directories. Tags and descriptions of a run's models (``ftx
+models tag``) live in the run's ``tags.json`` and in the index's ``tags`` table, rebuilt with it.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ SCHEMA_VERSION = 1
 INDEX = "index.sqlite"
 PREDICTIONS = "predictions.jsonl"
 PARTIAL = "predictions.partial.jsonl"  # answers kept one by one until the backend's last one
+TAGS = "tags.json"  # a run's models' tags and descriptions: {model: {"tags": [...], ...}}
 
 
 def write_error(path: Path, exc: OSError) -> StoreError:
@@ -102,6 +104,11 @@ def new_run_id() -> str:
 
 # A name that is one folder: a run's id, a variant's name (its folder in the run).
 FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+# A tag of a model (``ftx models tag``), and the longest description kept.
+TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,49}")
+MAX_DESCRIPTION = 2000
 
 
 def check_run_name(name: str) -> None:
@@ -360,6 +367,15 @@ class RunStore:
             "CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, created REAL, updated REAL,"
             " status TEXT, data TEXT, backends TEXT, path TEXT)"
         )
+        exists = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tags'"
+        ).fetchone()
+        if not exists:  # a new index, or one from before tags: fill it from the run folders
+            db.execute(
+                "CREATE TABLE tags (run TEXT, model TEXT, tags TEXT, description TEXT,"
+                " PRIMARY KEY (run, model))"
+            )
+            db.executemany("INSERT INTO tags VALUES (?, ?, ?, ?)", self._tag_rows(self._dirs()))
         return db
 
     @staticmethod
@@ -409,6 +425,8 @@ class RunStore:
                 with self._connect() as db:
                     db.execute("DELETE FROM runs")
                     db.executemany("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                    db.execute("DELETE FROM tags")  # tags.json in each run folder says
+                    db.executemany("INSERT INTO tags VALUES (?, ?, ?, ?)", self._tag_rows(dirs))
             except (sqlite3.Error, OSError):
                 pass
         return sorted(
@@ -416,3 +434,123 @@ class RunStore:
             key=lambda r: (r["created"] or 0, r["id"]),
             reverse=True,
         )
+
+    # --- tags of models ------------------------------------------------------------------------
+
+    @staticmethod
+    def _tag_rows(dirs: list[Path]) -> list[tuple[str, str, str, str]]:
+        return [
+            (path.name, model, json.dumps(entry["tags"]), entry["description"])
+            for path in dirs
+            for model, entry in read_tags(path).items()
+        ]
+
+    def tags(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """(run id, model) -> ``{"tags": [...], "description": "..."}``, from the index (rebuilt
+        from the runs' ``tags.json`` when stale; read from them when it cannot be written)."""
+        self.list()  # rebuilds the index when it is missing or out of date
+        try:
+            with self._connect() as db:
+                rows = db.execute("SELECT run, model, tags, description FROM tags").fetchall()
+        except (sqlite3.Error, OSError):
+            rows = self._tag_rows(self._dirs())
+        return {
+            (run, model): {"tags": json.loads(tags), "description": description}
+            for run, model, tags, description in rows
+        }
+
+    def set_tags(
+        self,
+        run: Run,
+        model: str,
+        *,
+        add: list[str] | tuple[str, ...] = (),
+        remove: list[str] | tuple[str, ...] = (),
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """Add and remove tags of ``model`` (a backend or variant of ``run``) and set its
+        description (``""`` clears it); written to the run's ``tags.json`` and the index.
+        Returns the model's tags and description as they now are."""
+        if model not in run.meta["backends"]:
+            raise StoreError(
+                f"run {run.id} has no model '{model}'.",
+                hint=f"Its models: {', '.join(run.meta['backends']) or 'none'}.",
+            )
+        for tag in (*add, *remove):
+            check_tag(tag)
+        if description is not None and len(description) > MAX_DESCRIPTION:
+            raise StoreError(
+                f"the description is {len(description):,} characters; at most "
+                f"{MAX_DESCRIPTION:,} are kept.",
+                hint="Shorten it.",
+            )
+        with run.lock:
+            entries = read_tags(run.path, strict=True)
+            entry = entries.get(model, {"tags": [], "description": ""})
+            tags = [t for t in dict.fromkeys([*entry["tags"], *add]) if t not in remove]
+            entry = {
+                "tags": tags,
+                "description": entry["description"] if description is None else description,
+            }
+            if entry["tags"] or entry["description"]:
+                entries[model] = entry
+            else:
+                entries.pop(model, None)
+            atomic_write_json(run.path / TAGS, entries)
+        try:
+            with self._connect() as db:
+                db.execute("DELETE FROM tags WHERE run = ? AND model = ?", (run.id, model))
+                if model in entries:
+                    db.execute(
+                        "INSERT INTO tags VALUES (?, ?, ?, ?)",
+                        (run.id, model, json.dumps(entry["tags"]), entry["description"]),
+                    )
+        except (sqlite3.Error, OSError):
+            pass  # the index is a cache: rebuilt from tags.json
+        return entry
+
+
+def check_tag(tag: str) -> None:
+    if not TAG.fullmatch(tag):
+        shown = tag if len(tag) <= 60 else tag[:57] + "..."
+        raise StoreError(
+            f"{shown!r} is not a valid tag.",
+            hint="Use up to 50 letters, digits, '.', '_', ':', '+' and '-', starting with a letter "
+            "or digit.",
+        )
+
+
+def read_tags(path: Path, *, strict: bool = False) -> dict[str, dict[str, Any]]:
+    """The tags and descriptions in run folder ``path``'s ``tags.json`` (none when it has no
+    such file; entries that are not what ftx writes are left out). A file that cannot be read is
+    no tags, or with ``strict`` (before it is written again) an error that says so."""
+    try:
+        data = json.loads((path / TAGS).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        if strict:
+            raise StoreError(
+                f"{path / TAGS} cannot be read: {getattr(exc, 'strerror', None) or exc}.",
+                hint="Fix or delete it (it holds only the tags of the run's models).",
+            ) from None
+        return {}
+    if not isinstance(data, dict):
+        if strict:
+            raise StoreError(
+                f"{path / TAGS} is not an object of models.",
+                hint="Fix or delete it (it holds only the tags of the run's models).",
+            )
+        return {}
+    entries = {}
+    for model, entry in data.items():
+        if not isinstance(entry, dict):
+            continue
+        listed = entry.get("tags")
+        tags = [t for t in listed if isinstance(t, str)] if isinstance(listed, list) else []
+        description = entry.get("description", "")
+        entries[str(model)] = {
+            "tags": tags,
+            "description": description if isinstance(description, str) else "",
+        }
+    return entries
