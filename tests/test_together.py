@@ -5,7 +5,12 @@ Every test ends with as many endpoints deleted as created (the ``fake`` fixture 
 dedicated endpoint bills by the minute, so none may outlive what ftx needed it for."""
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -443,3 +448,26 @@ def test_sigterm_while_answering_deletes_the_endpoint(tmp_path, fake, data):
     assert stopped.returncode != 0
     assert meta(tmp_path, "k")["backends"]["together"]["status"] == "interrupted"
     assert fake.state.live_endpoints == 0  # deleted before the process ended
+
+
+def test_sigterm_while_the_endpoint_starts_deletes_it(tmp_path, fake, data, monkeypatch):
+    """Stopped (as a scheduler stops a job) while waiting for the endpoint to be ready."""
+    fake.behaviour.deployment_polls = 10**6  # it never gets ready
+    monkeypatch.setenv("FTX_LOAD_PLUGINS", "")
+    run_json = tmp_path / "runs" / "k" / "run.json"
+    args = ["run", "--data", str(data), "--backend", "together", "--eval-size", "8", "--name", "k"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ftx.cli", *args, *DEDICATED, *FAST],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + 120
+    while fake.state.counts["deployments_created"] == 0 and time.time() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) != 0
+    assert fake.state.live_endpoints == 0 and fake.state.counts["endpoints_created"] == 1
+    assert json.loads(run_json.read_text())["backends"]["together"]["status"] == "interrupted"

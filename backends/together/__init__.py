@@ -231,14 +231,18 @@ class TogetherFineTune(_Together, HostedFineTune):
         )
         if not opts.dedicated_endpoint:
             cost = money(self.hourly(opts) * opts.endpoint_minutes / 60)
+            hint = (
+                f"--set {self.name}.dedicated_endpoint=true to allow one (about {cost} for "
+                f"{opts.endpoint_minutes:g} minutes; ftx deletes it when answering ends)"
+            )
+            if opts.lora:
+                hint += f", or --set {self.name}.serverless=true if Together serves it"
             return [
                 Problem(
                     f"{why} can only answer from a dedicated endpoint, billed by the minute, "
                     "which ftx creates only when allowed",
                     self.name,
-                    hint=f"--set {self.name}.dedicated_endpoint=true to allow one (about {cost} "
-                    f"for {opts.endpoint_minutes:g} minutes; ftx deletes it when answering "
-                    f"ends), or --set {self.name}.serverless=true if Together serves it",
+                    hint=hint,
                 )
             ]
         return [
@@ -254,10 +258,9 @@ class TogetherFineTune(_Together, HostedFineTune):
         """Together's limits for the model: the key works, the model is tunable, and the
         options fit it."""
         limits = client.fine_tuning.model_limits(model_name=opts.model)
-        lora, bounds = (
-            limits.lora_training,
-            (limits.lora_training if opts.lora else limits.full_training),
-        )
+        lora = limits.lora_training
+        bounds = lora if opts.lora else limits.full_training
+        smallest, largest = (bounds.min_batch_size, bounds.max_batch_size) if bounds else (0, 0)
         rate, batch, rank = opts.learning_rate, opts.batch_size, opts.lora_rank
         broken = [
             (not opts.lora and not limits.supports_full_training, "LoRA only (lora=true)"),
@@ -273,11 +276,8 @@ class TogetherFineTune(_Together, HostedFineTune):
                 f"{limits.max_learning_rate:g}",
             ),
             (
-                batch is not None
-                and bounds is not None
-                and not bounds.min_batch_size <= batch <= bounds.max_batch_size,
-                f"a batch size from {getattr(bounds, 'min_batch_size', '?')} to "
-                f"{getattr(bounds, 'max_batch_size', '?')}",
+                batch is not None and bounds is not None and not smallest <= batch <= largest,
+                f"a batch size from {smallest} to {largest}",
             ),
         ]
         return [

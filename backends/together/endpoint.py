@@ -134,7 +134,7 @@ def deploy(
 
     # --- wait until it answers ---------------------------------------------------------------
     task = ctx.task(f"{ctx.dir.name}: endpoint", info="starting")
-    deadline, wait = time.time() + opts.endpoint_wait * 60, 1.0
+    deadline, wait = time.time() + opts.endpoint_wait * 60, min(1.0, opts.poll_interval)
     while True:
         found = call(
             lambda: client.endpoints.deployments.retrieve(
