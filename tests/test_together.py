@@ -390,6 +390,8 @@ def test_the_endpoint_is_deleted_when_it_cannot_start(tmp_path, fake, data):
     error = meta(tmp_path)["backends"]["together"]["error"]
     assert "Together's deployment fake-project/ftx-r-" in error and "is failed" in error
     assert fake.state.counts["endpoints_created"] == 1 and fake.state.counts["chat"] == 0
+    paid = meta(tmp_path)["backends"]["together"]["cost_usd"]
+    assert paid["training"] > 0 and paid["endpoint"] > 0  # the job and the endpoint's minutes
 
 
 def test_ctrl_c_while_answering_deletes_the_endpoint_and_resume_makes_another(tmp_path, fake, data):
@@ -471,3 +473,14 @@ def test_sigterm_while_the_endpoint_starts_deletes_it(tmp_path, fake, data, monk
     assert proc.wait(timeout=60) != 0
     assert fake.state.live_endpoints == 0 and fake.state.counts["endpoints_created"] == 1
     assert json.loads(run_json.read_text())["backends"]["together"]["status"] == "interrupted"
+
+
+def test_together_backends_conform(fake):
+    from ftx.backends.together import TogetherBase, TogetherFineTune
+    from ftx.testing import check_backend
+
+    check_backend(TogetherBase)
+    check_backend(TogetherFineTune, TogetherFineTune.Options(poll_interval=0.01))
+    dedicated = TogetherFineTune.Options(poll_interval=0.01, lora=False, dedicated_endpoint=True)
+    check_backend(TogetherFineTune, dedicated)
+    assert fake.state.counts["endpoints_created"] >= 1  # and as many deleted: the fixture checks

@@ -437,6 +437,8 @@ class TogetherFineTune(_Together, HostedFineTune):
     ) -> TrainedModel:
         if ctx.state.get("total_price") is not None:  # what Together billed, once it says
             stats.cost_usd = round(ctx.state["total_price"] / wire.NANODOLLARS, 6)
+            if "training" not in ctx.costs:  # recorded now: paid even if no endpoint starts
+                ctx.add_cost("training", stats.cost_usd)
         model_served = super().served(client, model, opts, ctx, stats)
         if ctx.state.get("endpoint"):  # an endpoint bills by the minute, not by the token
             model_served.price_model = model_served.model
