@@ -497,11 +497,10 @@ class HostedFineTune(HostedBackend):
     def estimate_cost(self, splits: Splits, opts: Any) -> float | None:
         tokens, _ = self.billable_tokens(splits, opts)
         prices = self.prices(opts, opts.model)
-        if prices is None:
-            return None
-        return tokens * (opts.epochs or ASSUMED_EPOCHS) * prices[0] / 1e6 + (
-            self.endpoint_cost(splits, opts) or 0.0
-        )
+        endpoint = self.endpoint_cost(splits, opts)
+        if prices is None:  # the training's price is unknown (preflight warns); an endpoint's not
+            return endpoint
+        return tokens * (opts.epochs or ASSUMED_EPOCHS) * prices[0] / 1e6 + (endpoint or 0.0)
 
     # --- upload and job: each once, its id saved the moment it exists --------------------
 

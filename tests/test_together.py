@@ -484,3 +484,12 @@ def test_together_backends_conform(fake):
     dedicated = TogetherFineTune.Options(poll_interval=0.01, lora=False, dedicated_endpoint=True)
     check_backend(TogetherFineTune, dedicated)
     assert fake.state.counts["endpoints_created"] >= 1  # and as many deleted: the fixture checks
+
+
+def test_an_endpoint_counts_in_max_cost_when_the_training_price_is_unknown(tmp_path, fake, data):
+    args = ["--data", str(data), "--backend", "together", "--set", "together.model=Qwen/Qwen3-8B"]
+    refused = run(*args, "--set", "together.dedicated_endpoint=true", "--max-cost", "1", *FAST)
+    assert refused.exit_code != 0
+    assert "no price known for Qwen/Qwen3-8B" in refused.text
+    assert "The estimated cost is $2.00 (together $2.00), above --max-cost $1.00" in refused.text
+    assert fake.state.counts["upload_urls"] == 0
