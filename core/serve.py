@@ -162,6 +162,9 @@ def parse_chat(body: bytes, models: RunModels, limits: Limits) -> ChatRequest:
             param="model",
         )
     messages = _messages(data.get("messages"), limits)
+    for key, what in (("tools", "tools"), ("functions", "functions"), ("stop", "stop sequences")):
+        if data.get(key):  # a client that relies on them must not get answers that ignore them
+            raise ApiError(400, f"'{key}': this server does not support {what}.", param=key)
     n = data.get("n", 1)
     if n not in (1, None):
         raise ApiError(400, "'n' must be 1: this server gives one answer a request.", param="n")

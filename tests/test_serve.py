@@ -366,6 +366,12 @@ def test_concurrent_requests_all_succeed_each_with_its_models_answer(tuned_run, 
             "temperature",
             "from 0 to 2",
         ),
+        (
+            b'{"model": "b", "messages": [{"role": "user", "content": "hi"}], "stop": ["."]}',
+            400,
+            "stop",
+            "does not support stop sequences",
+        ),
         (b'{"model": "b", "messages": "' + b"x" * 5000 + b'"}', 413, None, "4,096 bytes"),
     ],
 )
