@@ -89,12 +89,14 @@ def test_option_tables_state_the_real_defaults():
     from ftx.backends.gemini import GeminiTuneOptions
     from ftx.backends.local.options import QLoraOptions
     from ftx.backends.openai import FineTuneOptions
+    from ftx.backends.together import FineTuneOptions as TogetherOptions
     from ftx.config import RunConfig
 
     pages = {
         "backends/local.md": QLoraOptions,
         "backends/openai.md": FineTuneOptions,
         "backends/gemini.md": GeminiTuneOptions,
+        "backends/together.md": TogetherOptions,
         "configuration.md": RunConfig,
     }
     for page, options in pages.items():

@@ -29,6 +29,8 @@ ftx.backends.openai  [built-in 0.1.0]
     backend openai-base
     backend openai
 ftx.backends.together  [built-in 0.1.0]
+    backend together-base
+    backend together
 ftx.evaluators.bleu  [built-in 0.1.0]
     evaluator bleu
 ftx.evaluators.chrf  [built-in 0.1.0]
