@@ -42,9 +42,10 @@ class RequestError(FtxError):
 
 class Answerer:
     """One model of a run, ready to answer. ``streams``: ``on_text`` gets the answer piece by
-    piece as it is generated (else once, whole)."""
+    piece as it is generated (else once, whole). ``remote``: a provider answers it."""
 
     streams = False
+    remote = False
 
     def __init__(self, name: str):
         self.name = name
@@ -68,9 +69,9 @@ class AttachedAnswerer(Answerer):
     """A ``TrainedModel`` its backend re-attached: it answers through its own ``generate``,
     several requests at once when its backend is hosted, one at a time otherwise."""
 
-    def __init__(self, name: str, model: TrainedModel, concurrency: int):
+    def __init__(self, name: str, model: TrainedModel, concurrency: int, remote: bool):
         super().__init__(name)
-        self.model = model
+        self.model, self.remote = model, remote
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"ftx-{name}")
 
     def submit(
@@ -437,7 +438,7 @@ def open_models(
             skip(backend.name, _reason(exc))
             continue
         answerers[backend.name] = AttachedAnswerer(
-            backend.name, model, HOSTED_CONCURRENCY if backend.remote else 1
+            backend.name, model, HOSTED_CONCURRENCY if backend.remote else 1, backend.remote
         )
     answerers = {b.name: answerers[b.name] for b, _ in chosen if b.name in answerers}
     if not answerers:

@@ -58,7 +58,10 @@ def at_terminal(
     ``read(prompt)`` (EOFError ends it) and shown on the rich console ``out``."""
     conversations = {name: Conversation(system) for name in names}
     who = names[0] if len(names) == 1 else f"{len(names)} models side by side"
-    out.print(f"[bold]ftx chat[/] · run {markup(models.run.id)} · {markup(who)} · {COMMANDS}")
+    out.print(
+        f"[bold]ftx chat[/] · run {markup(models.run.id)} · {markup(who)} · {COMMANDS}",
+        highlight=False,
+    )
     while True:
         try:
             text = read("you> ").strip()
@@ -75,7 +78,7 @@ def at_terminal(
             out.print("[dim](a new conversation)[/]")
             continue
         if text.startswith("/") and " " not in text:
-            out.print(f"[dim]unknown command {markup(text)}: {COMMANDS}[/]")
+            out.print(f"[dim]unknown command {markup(text)}: {COMMANDS}[/]", highlight=False)
             continue
         if len(names) == 1:
             _one(models, names[0], conversations[names[0]], text, params, out)
@@ -106,7 +109,10 @@ def _one(
         return
     out.print()
     if completion.truncated:
-        out.print(f"[dim](cut at {params.max_new_tokens} tokens: --max-tokens allows more)[/]")
+        out.print(
+            f"[dim](cut at {params.max_new_tokens} tokens: --max-tokens allows more)[/]",
+            highlight=False,
+        )
     conversation.add(text, completion.text)
 
 

@@ -116,11 +116,12 @@ class ApiError(Exception):
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
-def _answer_error(exc: BaseException, model: str, hosted: bool) -> ApiError:
+def _answer_error(exc: BaseException, model: str, remote: bool) -> ApiError:
+    """A model's failure: the request's fault (400), its provider's (502), or ours (500)."""
     if isinstance(exc, RequestError):
         return ApiError(400, str(exc), code="context_length_exceeded", param="messages")
     if isinstance(exc, FtxError):
-        return ApiError(502 if hosted else 500, f"model '{model}' failed: {redact(str(exc))}")
+        return ApiError(502 if remote else 500, f"model '{model}' failed: {redact(str(exc))}")
     return ApiError(
         500, f"model '{model}' failed: {type(exc).__name__}: {redact(str(exc))}", code="internal"
     )
@@ -287,7 +288,14 @@ def make_app(models: RunModels, *, api_key: str | None, limits: Limits) -> Any:
             if exc.status_code in (404, 405)
             else str(exc.detail)
         )
-        return ApiError(exc.status_code, message, code="not_found").response()
+        code = "not_found" if exc.status_code == 404 else None
+        return ApiError(exc.status_code, message, code=code).response()
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception) -> Any:  # a bug: still OpenAI's JSON
+        return ApiError(
+            500, f"the server failed: {type(exc).__name__}: {redact(str(exc))}"
+        ).response()
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Any:
@@ -324,7 +332,7 @@ def make_app(models: RunModels, *, api_key: str | None, limits: Limits) -> Any:
                 headers={"Retry-After": "1"},
             )
         busy["requests"] += 1
-        released = False
+        released = streaming = False
 
         def release() -> None:
             nonlocal released
@@ -339,24 +347,21 @@ def make_app(models: RunModels, *, api_key: str | None, limits: Limits) -> Any:
                 try:
                     completion = await asyncio.wrap_future(answerer.submit(asked.messages, params))
                 except Exception as exc:
-                    raise _answer_error(exc, asked.model, not answerer.streams) from None
+                    raise _answer_error(exc, asked.model, answerer.remote) from None
                 return JSONResponse(_reply(reply_id, now, asked.model, completion))
             pieces, end = _pieces(answerer, asked, params)
             first = await pieces.get()
             if first is end and end.exception() is not None:  # failed before a word: a status
-                raise _answer_error(end.exception(), asked.model, not answerer.streams)
-            events = _events(reply_id, now, asked, answerer, first, pieces, end, release)
+                raise _answer_error(end.exception(), asked.model, answerer.remote)
+            streaming = True  # the stream releases its place when it ends
             return StreamingResponse(
-                events,
+                _events(reply_id, now, asked, answerer, first, pieces, end, release),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
                 background=BackgroundTask(release),  # also when the client left early
             )
-        except BaseException:
-            release()
-            raise
         finally:
-            if not asked.stream:
+            if not streaming:
                 release()
 
     return app
@@ -454,7 +459,7 @@ async def _events(
             yield event(chunk({"content": item}))
             item = await pieces.get()
         if end.exception() is not None:  # the stream has begun: the error is its last event
-            yield event(_answer_error(end.exception(), asked.model, not answerer.streams).body())
+            yield event(_answer_error(end.exception(), asked.model, answerer.remote).body())
             return
         completion: Completion = end.result()
         yield event(chunk({}, "length" if completion.truncated else "stop"))

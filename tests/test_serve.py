@@ -415,6 +415,21 @@ def test_too_many_requests_at_once_get_429(tuned_run):
 
 
 @pytest.mark.slow
+def test_a_providers_refusal_is_a_502_that_quotes_no_key(tuned_run):
+    wrong = "sk-wrong-key-for-the-provider-123456"
+    run = TunedRun(tuned_run.root, tuned_run.runs, tuned_run.fake, {**tuned_run.env})
+    run.env["OPENAI_API_KEY"] = wrong
+    server = start_server(run, "--model", "openai")
+    try:
+        got, reply = post(server, json.dumps({"model": "openai", "messages": ask("hi")}).encode())
+    finally:
+        output = stop_server(server)
+    assert got == 502 and reply["error"]["type"] == "server_error"
+    assert "model 'openai' failed: OpenAI rejected the API key" in reply["error"]["message"]
+    assert wrong not in json.dumps(reply) and wrong not in output
+
+
+@pytest.mark.slow
 def test_without_a_key_anyone_on_this_machine_may_ask(tuned_run):
     import openai
 
