@@ -564,3 +564,23 @@ def test_vllm_missing_is_one_sentence(empty_run, capsys, monkeypatch):
     assert code == 2
     assert err.startswith("error: --engine vllm needs vLLM, which is not installed here.")
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_the_throughput_benchmark_runs(tmp_path):
+    """At its smallest: it trains its run, serves it, prints its figures and writes its JSON."""
+    out = tmp_path / "serve.json"
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "serve_throughput.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--requests", "4", "--concurrency", "2"]
+        + ["--new-tokens", "4", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "FTX_LOAD_PLUGINS": ""},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert "one request at a time" in result.stdout and f"wrote {out}" in result.stdout
+    report = json.loads(out.read_text())
+    assert set(report["results"]) == {"one_at_a_time", "concurrent", "concurrent_two_models"}
+    assert all(row["tokens"] > 0 for row in report["results"].values()) and report["speedup"] > 0
