@@ -302,6 +302,32 @@ def test_answering_that_fails_still_deletes_the_deployment(tmp_path, fake, data)
     assert "endpoint" not in backend["state"]
 
 
+def test_a_deployment_that_cannot_be_deleted_is_kept_for_ftx_cancel(tmp_path, fake, data):
+    fake.behaviour.delete_500 = 100
+    result = run(
+        "--data",
+        str(data),
+        "--backend",
+        "fireworks",
+        "--eval-size",
+        "8",
+        "--name",
+        "r",
+        *FAST,
+        "--set",
+        "fireworks.max_retries=1",
+    )
+    assert result.exit_code == 0, result.text  # the answers are in: only the clean-up failed
+    state = meta(tmp_path)["backends"]["fireworks"]["state"]
+    assert state["endpoint"].startswith("accounts/ftx-test/deployments/ftx-")  # not forgotten
+    log = (tmp_path / "runs" / "r" / "fireworks" / "log.txt").read_text()
+    assert f"could not delete {state['endpoint']}: Fireworks answered 500" in log
+    assert "It may still bill: run 'ftx cancel r'" in log
+    fake.behaviour.delete_500 = 0
+    cancelled = CliRunner().invoke(cli, ["cancel", "r"])
+    assert cancelled.exit_code == 0 and f"endpoint {state['endpoint']} deleted" in cancelled.output
+
+
 def test_a_deployment_that_fails_is_deleted(tmp_path, fake, data):
     fake.behaviour.fail_deployment = "no H100 capacity in the region"
     result = run(
@@ -595,3 +621,15 @@ def test_validation_dataset_comes_from_the_training_split(tmp_path, fake, data):
     train, validation = uploaded(state["training_file"]), uploaded(state["validation_file"])
     assert len(train) == 24 and len(validation) == 8
     assert not (train | validation) & held_out  # the eval split never reaches Fireworks
+
+
+def test_both_backends_pass_the_conformance_check(fake):
+    from ftx.backends.fireworks import FineTuneOptions, FireworksBase, FireworksFineTune
+    from ftx.testing import check_backend
+
+    check_backend(FireworksBase)
+    check_backend(FireworksFineTune, FineTuneOptions(poll_interval=0.01, deploy=True))
+    assert fake.state.counts["deployments_created"] == 2  # train's, then attach's: each deleted
+    fake.behaviour.serverless_lora = True
+    check_backend(FireworksFineTune, FineTuneOptions(poll_interval=0.01, serverless=True))
+    assert fake.state.counts["loras_loaded"] == 2

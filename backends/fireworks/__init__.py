@@ -314,17 +314,13 @@ class FireworksFineTune(_Fireworks, HostedFineTune):
     def prices(self, opts: Any, model: str) -> Prices | None:
         """Training by the token; answers from a deployment cost its hours (``endpoint_cost``),
         not tokens; answers from a serverless LoRA cost what the base's do."""
-        training = opts.training_price
-        if training is None:
-            training = wire.training_price(model)
+        training = (
+            wire.training_price(model) if opts.training_price is None else opts.training_price
+        )
         if training is None:
             return None
-        serving = wire.serverless_prices(model) if opts.serverless else None
-        return Prices(
-            training,
-            opts.input_price if opts.input_price is not None else serving[1] if serving else 0.0,
-            opts.output_price if opts.output_price is not None else serving[2] if serving else 0.0,
-        )
+        answers = (wire.serverless_prices(model) if opts.serverless else None) or Prices(0, 0, 0)
+        return resolve(Prices(training, answers.input, answers.output), opts)
 
     def endpoint_cost(self, splits: Splits, opts: FineTuneOptions) -> float | None:
         return serve.estimate(len(splits.eval), opts) if opts.deploy else None
@@ -413,7 +409,7 @@ class FireworksFineTune(_Fireworks, HostedFineTune):
         job = client.supervised_fine_tuning_jobs.get(job_id.rsplit("/", 1)[-1])
         status = job.state or "JOB_STATE_UNSPECIFIED"
         read = Job(wire.STATES.get(status, "running"), status)
-        if read.state == "failed" or read.state == "cancelled":
+        if read.state in ("failed", "cancelled"):
             read.error = (job.status.message if job.status else "") or status
         progress = job.job_progress
         if progress is not None and progress.percent is not None:
@@ -425,13 +421,24 @@ class FireworksFineTune(_Fireworks, HostedFineTune):
             read.model = job.output_model
             if job.create_time and job.completed_time:
                 read.seconds = (job.completed_time - job.create_time).total_seconds()
-            dataset = client.datasets.get(job.dataset.rsplit("/", 1)[-1])
-            if dataset.estimated_token_count and job.epochs:
-                read.trained_tokens = int(dataset.estimated_token_count) * job.epochs
+            read.trained_tokens = self.trained_tokens(client, job)
             cost = wire.amount(job.estimated_cost)
             if cost is not None:
                 read.keep["fireworks_estimated_cost_usd"] = cost
         return read
+
+    def trained_tokens(self, client: Any, job: Any) -> int | None:
+        """Fireworks' token count of the training dataset x the job's epochs; None when it does
+        not say (the dataset deleted meanwhile, say)."""
+        import fireworks
+
+        try:
+            dataset = client.datasets.get(job.dataset.rsplit("/", 1)[-1])
+        except fireworks.NotFoundError:
+            return None
+        if not dataset.estimated_token_count or not job.epochs:
+            return None
+        return int(dataset.estimated_token_count) * job.epochs
 
     def cancel_job(self, client: Any, job_id: str, opts: FineTuneOptions) -> str:
         short = job_id.rsplit("/", 1)[-1]
@@ -449,8 +456,15 @@ class FireworksFineTune(_Fireworks, HostedFineTune):
 
     def release(self, client: Any, opts: Any, ctx: BackendContext) -> None:
         """Delete the deployment, then record what its hours cost."""
-        created = ctx.state.get("endpoint_created")
-        super().release(client, opts, ctx)
+        created, endpoint = ctx.state.get("endpoint_created"), ctx.state.get("endpoint")
+        try:
+            super().release(client, opts, ctx)
+        except FtxError as exc:
+            raise FtxError(
+                f"could not delete {endpoint}: {exc.message}",
+                hint=f"It may still bill: run 'ftx cancel {ctx.run_id}', or delete it in "
+                "Fireworks' dashboard.",
+            ) from None
         if created is not None and "endpoint" not in ctx.state:
             serve.record_hours(created, opts, ctx)
 

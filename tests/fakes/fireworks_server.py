@@ -56,6 +56,7 @@ class Behaviour:
     dataset_polls: int = 1  # reads of a dataset, after its upload, before it is READY
     deployment_polls: int = 1  # reads of a deployment in CREATING before it is READY
     fail_deployment: str | None = None  # the deployment ends FAILED with this message
+    delete_500: int = 0  # the next N requests to delete a deployment get 500
     serverless_lora: bool = False  # lora.load(serverless=True) is accepted
     chat_429: int = 0  # the next N chat requests get 429 with Retry-After
     chat_500: int = 0  # the next N chat requests get 500
@@ -380,6 +381,9 @@ class FakeFireworks(FakeServer):
         return 200, deployment, None
 
     def _delete_deployment(self, req, body, query, deployment_id):
+        if self.behaviour.delete_500 > 0:
+            self.behaviour.delete_500 -= 1
+            return 500, _error("Internal server error", "INTERNAL"), None
         if self.state.deployments.pop(deployment_id, None) is None:
             return self._not_found(f"deployment {deployment_id}")
         self.state.counts["deployments_deleted"] += 1
