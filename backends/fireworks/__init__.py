@@ -22,7 +22,6 @@ instead. The key is read from FIREWORKS_API_KEY and never written anywhere.
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -48,16 +47,14 @@ from ftx.prices import Prices
 from ftx.types import Completion, Example, GenerationParams, Message, Problem, Splits
 
 from . import serve, wire
-from .wire import ACCOUNT, DEFAULT_MODEL, KEY
+from .wire import ACCOUNT, DEFAULT_MODEL, KEY, account, uid
 
 RETIRING_WARNING_DAYS = 30
 
 
 @dataclass
 class ChatOptions(ClientOptions):
-    model: str = option(
-        DEFAULT_MODEL, "the model to ask (fireworks-base) or to tune: accounts/ACCOUNT/models/ID"
-    )
+    model: str = option(DEFAULT_MODEL, "the serverless model to ask: accounts/ACCOUNT/models/ID")
 
 
 @dataclass
@@ -327,13 +324,14 @@ class FireworksFineTune(_Fireworks, HostedFineTune):
 
     def error(self, failure: Failure, what: str) -> FtxError:
         exc = super().error(failure, what)
-        if what.startswith("creating the") and failure.status in (400, 403, 404, 410, 412):
+        if what == f"creating the {self.job_noun}" and failure.status in (400, 403, 404, 410):
             # Fireworks' docs (read 2026-11-30) say managed SFT and DPO "no longer accept new
             # jobs" and point to its Training API; its API reference still lists this call.
-            exc.hint = (
+            closing = (
                 "Fireworks' docs say managed fine-tuning no longer accepts new jobs on some "
                 "accounts (see docs/backends/fireworks.md, Limits)."
             )
+            exc.hint = f"{exc.hint} {closing}" if exc.hint else closing
         return exc
 
     # --- upload and job ----------------------------------------------------------------------
@@ -467,19 +465,6 @@ class FireworksFineTune(_Fireworks, HostedFineTune):
             ) from None
         if created is not None and "endpoint" not in ctx.state:
             serve.record_hours(created, opts, ctx)
-
-
-def account(opts: Any) -> str:
-    return getattr(opts, "account_id", "") or os.environ.get(ACCOUNT, "")
-
-
-def uid(ctx: BackendContext) -> str:
-    """What makes the names ftx gives this backend's datasets, job and deployment its own; kept
-    in the state, so a resumed run finds them under the same names."""
-    if "uid" not in ctx.state:
-        ctx.state["uid"] = uuid.uuid4().hex[:12]
-        ctx.save_state()
-    return ctx.state["uid"]
 
 
 @hookimpl

@@ -128,11 +128,9 @@ def load_serverless(
 def create_deployment(backend: Any, client: Any, model: str, opts: Any, ctx: BackendContext) -> str:
     import fireworks
 
-    from . import account, uid
-
     count = ctx.state.get("deployments", 0) + 1
-    deployment_id = f"ftx-{uid(ctx)}-{count}"
-    endpoint = f"accounts/{account(opts)}/deployments/{deployment_id}"
+    deployment_id = f"ftx-{wire.uid(ctx)}-{count}"
+    endpoint = f"accounts/{wire.account(opts)}/deployments/{deployment_id}"
     # Saved before it is asked for: a kill mid-request leaves its name known (deleting one that
     # was never made is harmless), never a deployment the run directory does not know of.
     ctx.state.update(endpoint=endpoint, endpoint_created=time.time(), deployments=count)

@@ -10,8 +10,12 @@ and ``deployment_price`` override the table, and preflight asks the API about th
 from __future__ import annotations
 
 import json
+import os
 import re
+import uuid
+from typing import Any
 
+from ftx.backend import BackendContext
 from ftx.prices import Prices
 from ftx.tokens import approximate
 from ftx.types import Example, Problem
@@ -90,6 +94,21 @@ def validate(examples: list[Example], validation: int, backend: str) -> list[Pro
 
 
 # --- names and states -----------------------------------------------------------------------
+
+
+def account(opts: Any) -> str:
+    """The account datasets, jobs and deployments live in."""
+    return getattr(opts, "account_id", "") or os.environ.get(ACCOUNT, "")
+
+
+def uid(ctx: BackendContext) -> str:
+    """What makes the names ftx gives a backend's datasets (``ftx-<uid>-train``), job
+    (``ftx-<uid>``) and deployments (``ftx-<uid>-1``) its own. Kept in the state, so a retried
+    or resumed request finds what an earlier one made under the same name."""
+    if "uid" not in ctx.state:
+        ctx.state["uid"] = uuid.uuid4().hex[:12]
+        ctx.save_state()
+    return ctx.state["uid"]
 
 
 def split_name(name: str) -> tuple[str, str]:
