@@ -92,6 +92,38 @@ def test_fine_tune_beats_base_through_a_deployment_it_deletes(tmp_path, fake, da
             assert KEY.encode() not in path.read_bytes(), path
 
 
+def test_local_and_fireworks_in_one_table(tmp_path, fake, tiny_model, data):
+    result = run(
+        "--data",
+        str(data),
+        "--model",
+        str(tiny_model),
+        "--backend",
+        "local-base",
+        "--backend",
+        "local-lora",
+        "--backend",
+        "fireworks-base",
+        "--backend",
+        "fireworks",
+        "--eval-size",
+        "6",
+        "--name",
+        "r",
+        "--set",
+        "local-lora.max_steps=2",
+        "--set",
+        "run.max_new_tokens=4",
+        *FAST,
+    )
+    assert result.exit_code == 0, result.text
+    report = json.loads((tmp_path / "runs" / "r" / "report.json").read_text())
+    names = ["local-base", "local-lora", "fireworks-base", "fireworks"]
+    assert [b["name"] for b in report["backends"]] == names
+    assert all(b["status"] == "done" for b in report["backends"])
+    assert all(name in result.output for name in names)  # one table with all four
+
+
 def test_wrong_key_is_a_preflight_error_before_anything_runs(tmp_path, fake, data, monkeypatch):
     monkeypatch.setenv("FIREWORKS_API_KEY", "fw-wrong-key-123456789")
     result = run("--data", str(data), "--backend", "fireworks", "--eval-size", "8", *FAST)
