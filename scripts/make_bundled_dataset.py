@@ -1,7 +1,20 @@
-"""Regenerate core/bundled/pride_and_prejudice.jsonl: facts about the novel, each asked in two or
-three phrasings, so that held-out questions test learned knowledge rather than memorised text."""
+"""Regenerate core/bundled/pride_and_prejudice.jsonl: 100 facts about the novel, each asked in
+three phrasings, so that a held-out question asks a fact the model learned from its other
+phrasings: what it learned, not what it memorised.
+
+What the data keeps to:
+- the three questions of a fact ask the same thing; a question about another fact that happens
+  to have the same answer ("Who admires Jane at the first ball?" beside "Whom does Jane marry?")
+  is a fact of its own, with its own three phrasings;
+- one answer a fact, and one spelling of a person across facts ("Mr. Darcy", "Jane Bennet"), so
+  that exact match scores what the model knows rather than which of two names it picked.
+
+tests/test_data.py checks three questions and one answer a fact, and that the default split
+(15%, seed 42) holds out no question whose fact is not trained in other words.
+"""
 
 import json
+from pathlib import Path
 
 F = [
     (
@@ -25,6 +38,7 @@ F = [
         [
             "What was the original title of Pride and Prejudice?",
             "Under what working title did Austen first write Pride and Prejudice?",
+            "What was Pride and Prejudice called in its first draft?",
         ],
     ),
     (
@@ -35,7 +49,14 @@ F = [
             "Which Bennet sister is the protagonist of the novel?",
         ],
     ),
-    ("Fitzwilliam Darcy", ["What is Mr. Darcy's first name?", "What is Mr. Darcy's full name?"]),
+    (
+        "Fitzwilliam",
+        [
+            "What is Mr. Darcy's first name?",
+            "What is Mr. Darcy's Christian name?",
+            "What first name does Darcy have?",
+        ],
+    ),
     (
         "Longbourn",
         [
@@ -44,20 +65,27 @@ F = [
             "Where do the Bennets live?",
         ],
     ),
-    ("Hertfordshire", ["In which county is Longbourn?", "Which county do the Bennets live in?"]),
+    (
+        "Hertfordshire",
+        [
+            "In which county is Longbourn?",
+            "Which county do the Bennets live in?",
+            "In what county is the Bennets' home?",
+        ],
+    ),
     (
         "Meryton",
         [
             "What is the name of the town near Longbourn?",
             "Which market town is closest to Longbourn?",
-            "In which town is the militia quartered near the Bennets?",
+            "Which town is a short walk from the Bennets' home?",
         ],
     ),
     (
         "Netherfield Park",
         [
             "What estate does Mr. Bingley rent?",
-            "Which house does Charles Bingley lease in Hertfordshire?",
+            "Which house does Mr. Bingley lease in Hertfordshire?",
             "What is the name of the estate Bingley takes near Longbourn?",
         ],
     ),
@@ -69,48 +97,72 @@ F = [
             "Where is Mr. Darcy's country house?",
         ],
     ),
-    ("Derbyshire", ["In which county is Pemberley?", "Which county is Darcy's estate in?"]),
+    (
+        "Derbyshire",
+        [
+            "In which county is Pemberley?",
+            "Which county is Darcy's estate in?",
+            "In what county does Mr. Darcy live?",
+        ],
+    ),
     (
         "Five",
-        ["How many daughters do Mr. and Mrs. Bennet have?", "How many Bennet sisters are there?"],
+        [
+            "How many daughters do Mr. and Mrs. Bennet have?",
+            "How many Bennet sisters are there?",
+            "How many girls are in the Bennet family?",
+        ],
     ),
-    ("Jane Bennet", ["Who is the eldest Bennet sister?", "Which Bennet daughter is the oldest?"]),
+    (
+        "Jane Bennet",
+        [
+            "Who is the eldest Bennet sister?",
+            "Which Bennet daughter is the oldest?",
+            "Who is the firstborn of the Bennet daughters?",
+        ],
+    ),
     (
         "Lydia Bennet",
-        ["Who is the youngest Bennet sister?", "Which Bennet daughter is the youngest?"],
+        [
+            "Who is the youngest Bennet sister?",
+            "Which Bennet daughter is the youngest?",
+            "Who is the last-born of the Bennet daughters?",
+        ],
     ),
     (
         "Mary Bennet",
         [
-            "Which Bennet sister is bookish and fond of moralizing?",
-            "Which Bennet sister loves reading and showing off at the piano?",
+            "Which Bennet sister is the bookish one?",
+            "Which Bennet daughter is always reading and moralizing?",
+            "Who is the most studious of the Bennet sisters?",
         ],
     ),
     (
         "Kitty",
-        ["What is Catherine Bennet's nickname?", "What do her family call Catherine Bennet?"],
+        [
+            "What is Catherine Bennet's nickname?",
+            "What do her family call Catherine Bennet?",
+            "By what pet name is Catherine Bennet known?",
+        ],
     ),
     (
-        "Catherine Bennet",
-        ["Which Bennet sister is called Kitty?", "What is Kitty Bennet's real first name?"],
-    ),
-    (
-        "Charles Bingley",
+        "Mr. Bingley",
         [
             "Who rents Netherfield Park?",
             "Which wealthy young man takes Netherfield at the start of the novel?",
+            "Who is the new tenant of Netherfield?",
         ],
     ),
     (
-        "Charles Bingley",
+        "Mr. Bingley",
         [
             "Whom does Jane Bennet marry?",
             "Who becomes Jane Bennet's husband?",
-            "Who proposes to Jane Bennet at the end of the novel?",
+            "Who is Jane Bennet's husband at the end of the novel?",
         ],
     ),
     (
-        "Fitzwilliam Darcy",
+        "Mr. Darcy",
         [
             "Whom does Elizabeth Bennet marry?",
             "Who becomes Elizabeth Bennet's husband?",
@@ -118,31 +170,27 @@ F = [
         ],
     ),
     (
-        "Mr. Darcy",
-        [
-            "Who is Mr. Bingley's closest friend?",
-            "Which friend does Bingley bring to the Meryton assembly?",
-        ],
-    ),
-    (
         "Caroline Bingley",
         [
             "What is the name of Mr. Bingley's unmarried sister?",
-            "Which of Bingley's sisters hopes to marry Mr. Darcy?",
-            "Who is jealous of Darcy's interest in Elizabeth?",
+            "Which of Bingley's sisters is single?",
+            "Who is Bingley's unmarried sister?",
         ],
     ),
-    ("Louisa Hurst", ["What is the name of Bingley's married sister?", "Who is Mrs. Hurst?"]),
     (
-        "Mr. Hurst",
-        ["Who is Mr. Bingley's brother-in-law?", "Who is married to Bingley's sister Louisa?"],
+        "Louisa Hurst",
+        [
+            "What is the name of Bingley's married sister?",
+            "Which of Bingley's sisters is married?",
+            "Who is Bingley's married sister?",
+        ],
     ),
     (
-        "William Collins",
+        "Mr. Collins",
         [
             "Who will inherit Longbourn after Mr. Bennet?",
             "Who is the heir to the Longbourn estate?",
-            "What is the name of Mr. Bennet's clergyman cousin?",
+            "Who is next in line to own Longbourn?",
         ],
     ),
     (
@@ -150,31 +198,47 @@ F = [
         [
             "Why can't the Bennet daughters inherit Longbourn?",
             "What legal arrangement passes Longbourn to Mr. Collins?",
+            "Why will Longbourn go to a cousin rather than to the daughters?",
         ],
     ),
     (
         "Lady Catherine de Bourgh",
-        ["Who is Mr. Collins's patroness?", "Who gave Mr. Collins his living at Hunsford?"],
-    ),
-    (
-        "Lady Catherine de Bourgh",
-        ["Who is Mr. Darcy's aunt?", "Which aunt of Darcy's opposes his marriage to Elizabeth?"],
+        [
+            "Who is Mr. Collins's patroness?",
+            "Who gave Mr. Collins his living at Hunsford?",
+            "Which great lady is Mr. Collins's patron?",
+        ],
     ),
     (
         "Rosings Park",
         [
             "What is the name of Lady Catherine's estate?",
             "Where does Lady Catherine de Bourgh live?",
+            "What is Lady Catherine's house called?",
         ],
     ),
-    ("Kent", ["In which county is Rosings Park?", "Which county are Rosings and Hunsford in?"]),
-    ("Hunsford", ["What is the name of Mr. Collins's parish?", "Where is Mr. Collins the rector?"]),
+    (
+        "Kent",
+        [
+            "In which county is Rosings Park?",
+            "Which county are Rosings and Hunsford in?",
+            "In what county is Lady Catherine's estate?",
+        ],
+    ),
+    (
+        "Hunsford",
+        [
+            "What is the name of Mr. Collins's parish?",
+            "Where is Mr. Collins the rector?",
+            "In which village is Mr. Collins's parsonage?",
+        ],
+    ),
     (
         "Charlotte Lucas",
         [
             "Whom does Mr. Collins marry?",
             "Who accepts Mr. Collins after Elizabeth refuses him?",
-            "Which friend of Elizabeth's marries Mr. Collins?",
+            "Who becomes Mr. Collins's wife?",
         ],
     ),
     (
@@ -182,61 +246,55 @@ F = [
         [
             "How old is Charlotte Lucas when she marries Mr. Collins?",
             "What is Charlotte Lucas's age?",
-        ],
-    ),
-    (
-        "Sir William Lucas",
-        [
-            "Who is Charlotte Lucas's father?",
-            "Which knighted neighbour of the Bennets lives at Lucas Lodge?",
+            "How old is Charlotte Lucas?",
         ],
     ),
     (
         "Lucas Lodge",
-        ["What is the Lucas family home called?", "Where do Sir William and Lady Lucas live?"],
-    ),
-    (
-        "Maria Lucas",
         [
-            "What is the name of Charlotte's younger sister?",
-            "Which of Charlotte's sisters travels with Elizabeth to Hunsford?",
+            "What is the Lucas family home called?",
+            "Where do Sir William and Lady Lucas live?",
+            "What is the name of the Lucases' house?",
         ],
     ),
     (
-        "George Wickham",
+        "Mr. Wickham",
         [
             "Who elopes with Lydia Bennet?",
-            "Whom does Lydia Bennet marry?",
             "Which officer runs away with Lydia?",
+            "With whom does Lydia run off?",
         ],
     ),
     (
-        "George Wickham",
+        "Mr. Wickham",
         [
             "Which charming militia officer tells Elizabeth lies about Darcy?",
             "Who claims that Darcy cheated him of a living?",
+            "Who tells Elizabeth a false story about Darcy?",
         ],
     ),
     (
         "The steward of Pemberley",
-        ["Who was Wickham's father?", "What was Wickham's father's position?"],
+        [
+            "What was Wickham's father's position?",
+            "Who was Wickham's father?",
+            "What job did Wickham's father hold?",
+        ],
     ),
     (
         "Georgiana Darcy",
-        ["What is the name of Mr. Darcy's younger sister?", "Who is Darcy's sister?"],
+        [
+            "What is the name of Mr. Darcy's younger sister?",
+            "Who is Darcy's sister?",
+            "Who is Mr. Darcy's only sister?",
+        ],
     ),
     (
         "Ramsgate",
         [
             "Where did Wickham try to elope with Georgiana Darcy?",
             "In which seaside town did Wickham nearly elope with Georgiana?",
-        ],
-    ),
-    (
-        "Fifteen",
-        [
-            "How old was Georgiana when Wickham tried to elope with her?",
-            "What was Georgiana Darcy's age at Ramsgate?",
+            "Where did Georgiana almost run away with Wickham?",
         ],
     ),
     (
@@ -244,89 +302,79 @@ F = [
         [
             "How large is Georgiana Darcy's fortune?",
             "What fortune was Wickham after when he courted Georgiana?",
+            "How much money does Georgiana Darcy have?",
         ],
     ),
     (
         "Colonel Fitzwilliam",
         [
             "Who is Darcy's cousin who visits Rosings with him?",
-            "Who shares the guardianship of Georgiana with Darcy?",
+            "Which cousin comes to Rosings with Darcy?",
+            "Which of Darcy's cousins is an army colonel?",
         ],
     ),
     (
         "Anne de Bourgh",
         [
-            "What is the name of Lady Catherine's daughter?",
             "Whom does Lady Catherine intend Darcy to marry?",
+            "Whom has Lady Catherine chosen as Darcy's wife?",
+            "Which cousin is Darcy supposed to marry?",
         ],
     ),
     (
         "The Gardiners",
         [
-            "Who are Elizabeth's aunt and uncle from London?",
             "Which relatives take Elizabeth on a tour of Derbyshire?",
+            "With whom does Elizabeth travel to Derbyshire?",
+            "Who invites Elizabeth on a summer tour to Derbyshire?",
         ],
     ),
     (
         "Mr. Gardiner",
-        ["Who is Mrs. Bennet's brother?", "Which uncle of Elizabeth's lives in London?"],
+        [
+            "Who is Mrs. Bennet's brother?",
+            "What is the name of Mrs. Bennet's brother?",
+            "Who is Mrs. Bennet's brother in London?",
+        ],
     ),
     (
         "A merchant",
-        ["What does Mr. Gardiner do for a living?", "What is Mr. Gardiner's profession?"],
+        [
+            "What does Mr. Gardiner do for a living?",
+            "What is Mr. Gardiner's profession?",
+            "What is Mr. Gardiner's trade?",
+        ],
     ),
     (
         "Gracechurch Street",
         [
             "Where in London do the Gardiners live?",
             "On which London street is the Gardiners' house?",
+            "What is the Gardiners' address in London?",
         ],
-    ),
-    (
-        "Mrs. Phillips",
-        [
-            "Who is Mrs. Bennet's sister in Meryton?",
-            "Which aunt of the Bennet girls lives in Meryton?",
-        ],
-    ),
-    (
-        "An attorney",
-        ["What is Mr. Phillips's profession?", "What does Mrs. Phillips's husband do?"],
     ),
     (
         "Mrs. Reynolds",
         [
             "Who is the housekeeper at Pemberley?",
             "Who shows Elizabeth around Pemberley and praises Darcy?",
-        ],
-    ),
-    (
-        "Lambton",
-        [
-            "In which village near Pemberley did Mrs. Gardiner grow up?",
-            "Where do the Gardiners stay when they visit Pemberley?",
+            "Who keeps house for Mr. Darcy at Pemberley?",
         ],
     ),
     (
         "Brighton",
         [
             "Where is the militia regiment sent for the summer?",
-            "Where does Lydia go with Mrs. Forster?",
-        ],
-    ),
-    ("Mrs. Forster", ["Who invites Lydia to Brighton?", "Whose guest is Lydia in Brighton?"]),
-    (
-        "Colonel Forster",
-        [
-            "Who commands the militia regiment at Meryton?",
-            "Which colonel's wife takes Lydia to Brighton?",
+            "Where does the regiment go after leaving Meryton?",
+            "To which seaside town does the militia move?",
         ],
     ),
     (
-        "Mr. Denny",
+        "Mrs. Forster",
         [
-            "Which officer introduces Wickham to the Bennet sisters?",
-            "Who is Wickham's friend in the militia?",
+            "Who invites Lydia to Brighton?",
+            "Whose guest is Lydia in Brighton?",
+            "Who takes Lydia with her to Brighton?",
         ],
     ),
     (
@@ -334,6 +382,7 @@ F = [
         [
             "Where do Wickham and Lydia hide after they elope?",
             "In which city are Lydia and Wickham found?",
+            "Where do Lydia and Wickham go after running away?",
         ],
     ),
     (
@@ -345,17 +394,11 @@ F = [
         ],
     ),
     (
-        "Lydia",
-        [
-            "Who lets slip that Darcy was at her wedding?",
-            "Who tells Elizabeth by accident that Darcy attended Lydia's wedding?",
-        ],
-    ),
-    (
         "Mrs. Gardiner",
         [
             "Who writes to Elizabeth explaining Darcy's part in Lydia's marriage?",
             "Whose letter tells Elizabeth what Darcy did for Lydia?",
+            "Who reveals Darcy's role in Lydia's marriage in a letter?",
         ],
     ),
     (
@@ -363,6 +406,7 @@ F = [
         [
             "Where are Wickham and Lydia sent after their marriage?",
             "Where is Wickham's new regiment stationed?",
+            "Where do Lydia and Wickham go to live after the wedding?",
         ],
     ),
     (
@@ -370,6 +414,7 @@ F = [
         [
             "Where does Darcy first propose to Elizabeth?",
             "In which house does Darcy make his first proposal?",
+            "Where does Darcy's first proposal take place?",
         ],
     ),
     (
@@ -377,6 +422,7 @@ F = [
         [
             "How does Elizabeth answer Darcy's first proposal?",
             "What is Elizabeth's reply to Darcy's first proposal?",
+            "Does Elizabeth accept Darcy's first offer?",
         ],
     ),
     (
@@ -384,6 +430,7 @@ F = [
         [
             "What does Darcy give Elizabeth the morning after she refuses him?",
             "How does Darcy explain himself after his first proposal?",
+            "What does Darcy hand Elizabeth in the grounds of Rosings after his rejected proposal?",
         ],
     ),
     (
@@ -391,17 +438,23 @@ F = [
         [
             "Why is Elizabeth angry with Darcy at his first proposal?",
             "What interference of Darcy's does Elizabeth resent most?",
+            "What has Darcy done to Jane that Elizabeth cannot forgive?",
         ],
     ),
     (
         "On a walk near Longbourn",
-        ["Where does Darcy propose the second time?", "Where is Darcy's second proposal made?"],
+        [
+            "Where does Darcy propose the second time?",
+            "Where is Darcy's second proposal made?",
+            "Where does Darcy renew his offer to Elizabeth?",
+        ],
     ),
     (
         "At the Meryton assembly",
         [
             "Where do Elizabeth and Darcy first meet?",
             "At which ball does Darcy first see Elizabeth?",
+            "At what event are Elizabeth and Darcy first in the same room?",
         ],
     ),
     (
@@ -409,6 +462,7 @@ F = [
         [
             "What does Darcy say about Elizabeth at the Meryton assembly?",
             "What insult does Elizabeth overhear Darcy say at the first ball?",
+            "How does Darcy describe Elizabeth when Bingley urges him to dance?",
         ],
     ),
     (
@@ -416,6 +470,7 @@ F = [
         [
             "What feature of Elizabeth does Darcy admire early on?",
             "What does Darcy praise in Elizabeth to Caroline Bingley?",
+            "Which of Elizabeth's features first attracts Darcy?",
         ],
     ),
     (
@@ -423,6 +478,7 @@ F = [
         [
             "Why does Jane stay at Netherfield for several days?",
             "What happens to Jane on her way to dine at Netherfield?",
+            "Why does Jane fall ill at Netherfield?",
         ],
     ),
     (
@@ -430,6 +486,7 @@ F = [
         [
             "How does Elizabeth get to Netherfield to nurse Jane?",
             "How does Elizabeth travel to Netherfield when Jane is ill?",
+            "How does Elizabeth reach Jane at Netherfield?",
         ],
     ),
     (
@@ -437,24 +494,23 @@ F = [
         [
             "What does Caroline Bingley mock about Elizabeth's petticoat?",
             "How dirty does Caroline say Elizabeth's petticoat was?",
+            "How muddy was Elizabeth's petticoat, according to Caroline?",
         ],
     ),
     (
         "The Netherfield ball",
-        ["At which ball does Elizabeth dance with Darcy?", "Which ball does Mr. Bingley give?"],
+        [
+            "Which ball does Mr. Bingley give?",
+            "What ball is held at Bingley's house?",
+            "What is the ball that Bingley hosts called?",
+        ],
     ),
     (
         "Mr. Collins",
         [
             "Who is the first man to propose to Elizabeth?",
             "Who proposes to Elizabeth the day after the Netherfield ball?",
-        ],
-    ),
-    (
-        "Jane",
-        [
-            "Which Bennet sister did Mr. Collins first plan to marry?",
-            "Whom did Mr. Collins intend to marry before choosing Elizabeth?",
+            "Whose proposal does Elizabeth refuse before Darcy's?",
         ],
     ),
     (
@@ -462,6 +518,7 @@ F = [
         [
             "What book does Mr. Collins read aloud to the Bennet sisters?",
             "Which book of sermons does Mr. Collins choose to read to the family?",
+            "What does Mr. Collins read to the Bennet girls?",
         ],
     ),
     (
@@ -469,6 +526,7 @@ F = [
         [
             "What does Mr. Bennet say will happen if Elizabeth marries Mr. Collins?",
             "How does Mr. Bennet respond to Mr. Collins's proposal to Elizabeth?",
+            "What does Mr. Bennet threaten if Elizabeth accepts Mr. Collins?",
         ],
     ),
     (
@@ -476,6 +534,7 @@ F = [
         [
             "Where does Mr. Bennet like to retreat?",
             "Which room of Longbourn is Mr. Bennet's refuge?",
+            "Where does Mr. Bennet spend his time to avoid his family?",
         ],
     ),
     (
@@ -483,11 +542,16 @@ F = [
         [
             "What does Mrs. Bennet constantly complain about?",
             "What does Mrs. Bennet say her poor husband has no compassion for?",
+            "What part of her health does Mrs. Bennet always lament?",
         ],
     ),
     (
         "Getting her daughters married",
-        ["What is Mrs. Bennet's chief ambition?", "What is the business of Mrs. Bennet's life?"],
+        [
+            "What is Mrs. Bennet's chief ambition?",
+            "What is the business of Mrs. Bennet's life?",
+            "What does Mrs. Bennet want most?",
+        ],
     ),
     (
         "It is a truth universally acknowledged, that a single man in possession of a good "
@@ -495,21 +559,23 @@ F = [
         [
             "What is the first sentence of Pride and Prejudice?",
             "How does Pride and Prejudice begin?",
+            "What is the novel's famous opening line?",
         ],
     ),
     (
         "Four or five thousand a year",
-        ["What is Mr. Bingley's income?", "How much does Mr. Bingley have a year?"],
+        [
+            "What is Mr. Bingley's income?",
+            "How much does Mr. Bingley have a year?",
+            "How rich is Mr. Bingley?",
+        ],
     ),
     (
         "Ten thousand a year",
-        ["What is Mr. Darcy's annual income?", "How much is Mr. Darcy worth a year?"],
-    ),
-    (
-        "Two thousand a year",
         [
-            "What is Mr. Bennet's income?",
-            "How much does the Longbourn estate bring Mr. Bennet a year?",
+            "What is Mr. Darcy's annual income?",
+            "How much is Mr. Darcy worth a year?",
+            "How rich is Mr. Darcy?",
         ],
     ),
     (
@@ -517,6 +583,7 @@ F = [
         [
             "Why does Lady Catherine visit Elizabeth at Longbourn?",
             "What does Lady Catherine demand when she calls on Elizabeth?",
+            "What is the purpose of Lady Catherine's visit to Longbourn?",
         ],
     ),
     (
@@ -524,6 +591,7 @@ F = [
         [
             "How does Elizabeth answer Lady Catherine's demand?",
             "Does Elizabeth promise Lady Catherine not to marry Darcy?",
+            "What does Elizabeth say when Lady Catherine demands a promise?",
         ],
     ),
     (
@@ -531,13 +599,7 @@ F = [
         [
             "What church living did old Mr. Darcy leave to Wickham?",
             "Which living was Wickham meant to have?",
-        ],
-    ),
-    (
-        "Three thousand pounds",
-        [
-            "What did Wickham take instead of the church living?",
-            "How much money did Wickham accept in place of the living?",
+            "Which parish was promised to Wickham?",
         ],
     ),
     (
@@ -545,6 +607,7 @@ F = [
         [
             "How does Elizabeth learn that Lydia has eloped?",
             "What brings Elizabeth the news of Lydia's elopement?",
+            "How does the news of Lydia's elopement reach Elizabeth?",
         ],
     ),
     (
@@ -552,6 +615,7 @@ F = [
         [
             "Where is Elizabeth when she learns of Lydia's elopement?",
             "Where does Elizabeth read the news that Lydia has run away?",
+            "Where is Elizabeth staying when the news of Lydia comes?",
         ],
     ),
     (
@@ -559,54 +623,55 @@ F = [
         [
             "Who goes to London to search for Lydia?",
             "Which two men look for Lydia and Wickham in London?",
+            "Who travels to London to find Lydia?",
         ],
     ),
     (
-        "Elizabeth",
+        "Elizabeth Bennet",
         [
             "Which daughter is Mr. Bennet's favourite?",
             "Which of his daughters does Mr. Bennet value most?",
+            "Who is Mr. Bennet's favourite child?",
         ],
     ),
     (
-        "Lydia",
-        [
-            "Which daughter is Mrs. Bennet's favourite?",
-            "Which of her daughters does Mrs. Bennet indulge most?",
-        ],
-    ),
-    (
-        "Jane",
+        "Jane Bennet",
         [
             "Which sister is Elizabeth closest to?",
             "Who is Elizabeth's dearest sister and confidante?",
+            "Which sister does Elizabeth confide in?",
         ],
     ),
-    ("Twenty", ["How old is Elizabeth Bennet?", "What is Elizabeth's age in the novel?"]),
-    ("Twenty-two", ["How old is Jane Bennet?", "What is Jane Bennet's age?"]),
+    (
+        "Twenty",
+        [
+            "How old is Elizabeth Bennet?",
+            "What is Elizabeth's age in the novel?",
+            "How old is Elizabeth when the story begins?",
+        ],
+    ),
     (
         "Fifteen",
         [
             "How old is Lydia at the start of the novel?",
             "What is Lydia Bennet's age when the story opens?",
+            "What age is Lydia when the novel begins?",
         ],
     ),
     (
         "Pride",
-        ["Which fault is Mr. Darcy mostly accused of?", "Which half of the title describes Darcy?"],
+        [
+            "Which fault is Mr. Darcy mostly accused of?",
+            "Which half of the title describes Darcy?",
+            "What is Darcy's chief fault?",
+        ],
     ),
     (
         "Prejudice",
         [
             "Which fault does Elizabeth recognise in herself?",
             "Which half of the title describes Elizabeth?",
-        ],
-    ),
-    (
-        "Caroline Bingley",
-        [
-            "Who snubs Jane when she visits London?",
-            "Who ignores Jane's calls during her stay in London?",
+            "What is Elizabeth's chief fault?",
         ],
     ),
     (
@@ -614,13 +679,7 @@ F = [
         [
             "Who travels with Elizabeth to visit Charlotte at Hunsford?",
             "Whom does Elizabeth journey with to Kent?",
-        ],
-    ),
-    (
-        "He leaves for London",
-        [
-            "What does Bingley do after the Netherfield ball?",
-            "Where does Bingley go after the ball, to Jane's sorrow?",
+            "Who goes with Elizabeth to Hunsford?",
         ],
     ),
     (
@@ -628,6 +687,7 @@ F = [
         [
             "Who persuades Bingley that Jane does not love him?",
             "Who convinces Bingley to give up Jane?",
+            "Who talks Bingley out of marrying Jane?",
         ],
     ),
     (
@@ -635,6 +695,7 @@ F = [
         [
             "Where does Elizabeth meet Darcy unexpectedly during her tour?",
             "Where does Elizabeth run into Darcy in Derbyshire?",
+            "Where does Elizabeth see Darcy again after his letter?",
         ],
     ),
     (
@@ -642,6 +703,7 @@ F = [
         [
             "What present does Darcy give Georgiana?",
             "What new instrument does Darcy buy his sister?",
+            "What gift does Georgiana receive from her brother?",
         ],
     ),
     (
@@ -649,24 +711,23 @@ F = [
         [
             "In what period is Pride and Prejudice set?",
             "In which era of English history does the novel take place?",
-        ],
-    ),
-    (
-        "The Lucases",
-        [
-            "Who are the Bennets' closest neighbours?",
-            "Which family lives at Lucas Lodge near Longbourn?",
+            "When is the novel set?",
         ],
     ),
     (
         "Gentle and modest",
-        ["How would you describe Jane Bennet's temper?", "What is Jane Bennet's character like?"],
+        [
+            "How would you describe Jane Bennet's temper?",
+            "What is Jane Bennet's character like?",
+            "What is Jane Bennet's nature?",
+        ],
     ),
     (
         "Lively and witty",
         [
             "How would you describe Elizabeth's character?",
             "What is Elizabeth Bennet's temperament?",
+            "What is Elizabeth's nature?",
         ],
     ),
     (
@@ -682,15 +743,15 @@ F = [
         [
             "Who is the mother of the Bennet sisters?",
             "Who is Elizabeth's mother?",
-            "Which character is desperate to marry off her daughters?",
+            "Who is married to Mr. Bennet?",
         ],
     ),
     (
         "Netherfield Park",
         [
             "Where does Jane stay while she is ill?",
-            "In whose house is Jane nursed during her illness?",
             "At which house does Jane fall ill?",
+            "Where is Jane nursed during her illness?",
         ],
     ),
     (
@@ -702,51 +763,11 @@ F = [
         ],
     ),
     (
-        "Mr. Collins",
-        [
-            "Who writes to Mr. Bennet offering to make amends for the entail?",
-            "Which pompous clergyman visits Longbourn to find a wife?",
-            "Who constantly praises Lady Catherine de Bourgh?",
-        ],
-    ),
-    (
-        "Charlotte Lucas",
-        [
-            "Who tells Elizabeth that happiness in marriage is entirely a matter of chance?",
-            "Which practical friend marries for security rather than love?",
-            "Who thinks Jane should show more affection than she feels?",
-        ],
-    ),
-    (
-        "Charles Bingley",
-        [
-            "Who dances twice with Jane at the Meryton assembly?",
-            "Who admires Jane at the first ball?",
-            "Which gentleman is delighted with everyone at the Meryton assembly?",
-        ],
-    ),
-    (
-        "Mary Bennet",
-        [
-            "Which Bennet sister sings badly at the Netherfield ball?",
-            "Whose long performance at the Netherfield ball embarrasses Elizabeth?",
-            "Which sister does Mr. Bennet stop from singing at the ball?",
-        ],
-    ),
-    (
         "Kitty and Lydia",
         [
             "Which sisters are always running after officers?",
             "Which two Bennet sisters flirt with the militia?",
             "Which Bennet girls walk to Meryton to see the officers?",
-        ],
-    ),
-    (
-        "Elizabeth Bennet",
-        [
-            "Whom does Wickham first court in Meryton?",
-            "Which Bennet sister is Wickham's early favourite?",
-            "Who believes Wickham's story about Darcy?",
         ],
     ),
     (
@@ -758,23 +779,11 @@ F = [
         ],
     ),
     (
-        "Ten thousand pounds",
-        ["How much does Mary King inherit?", "What fortune makes Wickham court Miss King?"],
-    ),
-    (
         "Mr. Darcy",
         [
             "Who dances with Elizabeth at the Netherfield ball?",
             "Whom does Elizabeth agree to dance with at Netherfield to her own surprise?",
             "With whom does Elizabeth argue while dancing at Netherfield?",
-        ],
-    ),
-    (
-        "Jane Bennet",
-        [
-            "Who goes to London to stay with the Gardiners in winter?",
-            "Which Bennet sister spends the winter in Gracechurch Street?",
-            "Who hopes to see Bingley while staying in London?",
         ],
     ),
     (
@@ -794,64 +803,25 @@ F = [
         ],
     ),
     (
-        "Mr. Darcy",
-        [
-            "Who is called the proudest, most disagreeable man in the world?",
-            "Whom does Meryton society dislike after the first assembly?",
-            "Who refuses to dance with anyone outside his own party at the first ball?",
-        ],
-    ),
-    (
-        "Georgiana Darcy",
-        [
-            "Whom does Darcy bring to meet Elizabeth at Lambton?",
-            "Who is shy and exceedingly gentle when Elizabeth meets her?",
-            "Which young lady plays the pianoforte at Pemberley?",
-        ],
-    ),
-    (
-        "Caroline Bingley",
-        [
-            "Who mentions the militia to embarrass Elizabeth at Pemberley?",
-            "Who tries to make Darcy think less of Elizabeth at Pemberley?",
-            "Who criticises Elizabeth's looks in front of Darcy at Pemberley?",
-        ],
-    ),
-    (
-        "Jane Bennet",
-        [
-            "Whom does Elizabeth tell first about her engagement to Darcy?",
-            "Which sister is astonished to hear Elizabeth is engaged to Darcy?",
-            "Who asks Elizabeth how long she has loved Darcy?",
-        ],
-    ),
-    (
-        "Mr. Bennet",
-        [
-            "Who asks Elizabeth if she is out of her senses to accept Darcy?",
-            "Who fears Elizabeth cannot respect the man she is to marry?",
-            "Who must give consent to Elizabeth's engagement to Darcy?",
-        ],
-    ),
-    (
         "Pemberley",
         [
             "Where do Elizabeth and Darcy live after they marry?",
             "Which house does Elizabeth become mistress of?",
-            "Where does Georgiana live with Elizabeth after the wedding?",
+            "Where is Elizabeth's home after her wedding?",
         ],
     ),
     (
-        "Lady Catherine de Bourgh",
+        "Mr. Darcy",
         [
-            "Who asks Elizabeth whether all her sisters are out at once?",
-            "Who questions Elizabeth rudely at dinner at Rosings?",
-            "Who is shocked that the Bennet girls had no governess?",
+            "Who is called the proudest, most disagreeable man in the world?",
+            "Whom does Meryton think the proudest man alive after the first assembly?",
+            "Who is judged the most disagreeable man at the Meryton assembly?",
         ],
     ),
 ]
 rows = []
 for i, (answer, questions) in enumerate(F, 1):
+    assert len(questions) == 3, (answer, questions)
     for j, q in enumerate(questions):
         rows.append(
             {
@@ -863,13 +833,8 @@ for i, (answer, questions) in enumerate(F, 1):
         )
 qs = [r["question"] for r in rows]
 assert len(qs) == len(set(qs)), [q for q in qs if qs.count(q) > 1]
-with open(
-    __import__("pathlib").Path(__file__).resolve().parent.parent
-    / "core"
-    / "bundled"
-    / "pride_and_prejudice.jsonl",
-    "w",
-) as f:
+path = Path(__file__).resolve().parent.parent / "core" / "bundled" / "pride_and_prejudice.jsonl"
+with open(path, "w", encoding="utf-8") as f:
     for r in rows:
         f.write(json.dumps(r, ensure_ascii=False) + "\n")
 print(len(F), "facts", len(rows), "examples")

@@ -294,12 +294,21 @@ def test_stats(tmp_path):
     )
 
 
-def test_bundled_dataset_is_valid_and_asks_each_fact_several_ways():
+def test_bundled_dataset_is_valid_and_asks_each_fact_three_ways():
+    """The demo's claim: every fact is asked three ways, one answer each, and the default split
+    (15%, seed 42) holds out only questions whose fact was trained in other words."""
     dataset = load(datamod.bundled_path())
     assert dataset.problems == []
-    assert len(dataset.examples) >= 300
-    facts = {e.id[:-1] for e in dataset.examples}
-    assert len(dataset.examples) / len(facts) >= 2
+    facts: dict[str, list] = {}
+    for e in dataset.examples:
+        facts.setdefault(e.id[:-1], []).append(e)
+    assert (len(dataset.examples), len(facts)) == (300, 100)
+    assert all(len(asked) == 3 for asked in facts.values())
+    assert all(len({e.reference for e in asked}) == 1 for asked in facts.values())
+    splits = datamod.split(dataset.examples)
+    trained = {e.id[:-1] for e in splits.train}
+    assert len(splits.eval) == 45 and not splits.leaked
+    assert all(e.id[:-1] in trained for e in splits.eval)
 
 
 def test_example_roundtrip():

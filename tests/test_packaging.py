@@ -148,7 +148,7 @@ def test_the_built_wheel_installs_in_a_clean_venv_and_runs(tmp_path):
         "--name",
         "r",
     )
-    assert "298 train / 4 eval examples" in out  # the bundled Pride and Prejudice questions
+    assert "296 train / 4 eval examples" in out  # the bundled Pride and Prejudice questions
     assert (work / "runs" / "r" / "report.json").exists()
     assert (
         str(ROOT)
