@@ -86,6 +86,7 @@ def test_option_tables_state_the_real_defaults():
     table gives a literal default, it is the dataclass's."""
     import dataclasses
 
+    from ftx.backends.fireworks import FineTuneOptions as FireworksOptions
     from ftx.backends.gemini import GeminiTuneOptions
     from ftx.backends.local.options import QLoraOptions
     from ftx.backends.openai import FineTuneOptions
@@ -97,6 +98,7 @@ def test_option_tables_state_the_real_defaults():
         "backends/openai.md": FineTuneOptions,
         "backends/gemini.md": GeminiTuneOptions,
         "backends/together.md": TogetherOptions,
+        "backends/fireworks.md": FireworksOptions,
         "configuration.md": RunConfig,
     }
     for page, options in pages.items():

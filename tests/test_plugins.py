@@ -17,6 +17,8 @@ from .helpers import install_entry_point_plugin, run_ftx
 
 EXPECTED_PLUGINS = """\
 ftx.backends.fireworks  [built-in 0.1.0]
+    backend fireworks-base
+    backend fireworks
 ftx.backends.gemini  [built-in 0.1.0]
     backend gemini-base
     backend gemini
