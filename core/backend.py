@@ -2,8 +2,9 @@
 
 A backend is registered with ``ftx_register_backends``. The runner calls ``check`` for every
 chosen backend before any of them trains, then ``train`` (or ``attach`` when resuming), then
-``generate`` on the returned model for the held-out prompts, and ``reference_logprobs`` when an
-evaluator needs them and the model ``can_score_references``.
+``generate`` on the returned model for the held-out prompts, ``reference_logprobs`` when an
+evaluator needs them and the model ``can_score_references``, and ``pair_logprobs`` for held-out
+preference pairs when an evaluator needs them and the model ``can_score_pairs``.
 
 What a backend gets from the run is its ``BackendContext``: a folder, persisted state, a log,
 run events, progress (``ctx.task``), costs (``ctx.add_cost``) and cancellation (``ctx.sleep``,
@@ -22,7 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ftx.types import Completion, Example, GenerationParams, Message, Problem, Splits, TrainStats
+from ftx.types import (
+    Completion,
+    Example,
+    GenerationParams,
+    Message,
+    PairLogprobs,
+    Problem,
+    Splits,
+    TrainStats,
+)
 
 if TYPE_CHECKING:
     from ftx.progress import ProgressTask
@@ -50,16 +60,24 @@ class TrainedModel(ABC):
     - ``can_score_references``: the model implements ``reference_logprobs`` (for evaluators
       that need ``"reference_logprob"``, such as perplexity). A subclass that overrides
       ``reference_logprobs`` has it set for it.
+    - ``can_score_pairs``: the model implements ``pair_logprobs`` (for evaluators that need
+      ``"pair_logprobs"``, such as reward); set likewise for a subclass overriding it.
     """
 
     stats: TrainStats
     #: True when ``reference_logprobs`` works (set automatically for a subclass overriding it)
     can_score_references: ClassVar[bool] = False
+    #: True when ``pair_logprobs`` works (set automatically for a subclass overriding it)
+    can_score_pairs: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "reference_logprobs" in cls.__dict__ and "can_score_references" not in cls.__dict__:
-            cls.can_score_references = True
+        for method, flag in (
+            ("reference_logprobs", "can_score_references"),
+            ("pair_logprobs", "can_score_pairs"),
+        ):
+            if method in cls.__dict__ and flag not in cls.__dict__:
+                setattr(cls, flag, True)
         generate = cls.__dict__.get("generate")
         if generate is not None and not _takes_on_answer(generate):
             cls.generate = _without_on_answer(cls, generate)  # type: ignore[method-assign]
@@ -93,6 +111,19 @@ class TrainedModel(ABC):
             "False).",
             hint="Implement reference_logprobs(examples) to give evaluators such as perplexity "
             "what they need.",
+        )
+
+    def pair_logprobs(self, examples: list[Example]) -> list[PairLogprobs]:
+        """For each preference example (``example.rejected`` set; ``ftx.preference``), in
+        order: the summed log-probabilities of its chosen and rejected answers after its prompt
+        under this model and under its base, with their token counts. Only called when
+        ``can_score_pairs``."""
+        from ftx.errors import FtxError
+
+        raise FtxError(
+            f"{type(self).__name__} cannot score preference pairs (can_score_pairs is False).",
+            hint="Implement pair_logprobs(examples) to give evaluators such as reward what they "
+            "need.",
         )
 
     def close(self) -> None:  # noqa: B027 (optional: most models hold nothing to free)
@@ -234,6 +265,12 @@ class Backend(ABC):
         """Preflight without side effects: credentials, limits, token counts, cost.
         ``generation`` says how long answers may be (prompts must leave them room).
         Return every problem found; an empty list means ready."""
+        return []
+
+    def depends_on(self, opts: Any) -> list[str]:
+        """The run's backends this one builds on, by name, which must have trained before it
+        starts (``local-dpo`` with ``start_from=local-lora`` trains local-lora's adapter
+        further). The runner keeps that order, and refuses a run that lacks one of them."""
         return []
 
     def token_counter(self, opts: Any) -> Callable[[str], int] | None:

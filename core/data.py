@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ftx.errors import DataError
-from ftx.formatters import PREFERENCE_HINT, Formatter, not_sft
-from ftx.types import Example, Problem, Splits
+from ftx.formatters import Formatter, not_sft
+from ftx.preference import Pair, rejected_example
+from ftx.types import Example, Message, Problem, Splits
 
 SUFFIXES = {
     ".jsonl": "jsonl",
@@ -608,13 +609,17 @@ def _read_saved_dataset(path: Path) -> Iterator[RawRecord]:
 def detect_formatter(
     records: list[RawRecord], formatters: dict[str, type[Formatter]]
 ) -> Formatter | None:
-    """The formatter that recognises the most records (ties: registration order)."""
+    """The formatter that recognises the most records (ties: registration order). A record
+    recognised by several counts for the most specific, the one with the most ``keys``:
+    ``conversations`` with ``chosen`` and ``rejected`` is a ShareGPT preference pair, not
+    ShareGPT."""
     instances = [cls() for cls in formatters.values()]
+    by_keys = sorted(instances, key=lambda f: -len(f.keys))  # stable: ties keep their order
     counts = {f.name: 0 for f in instances}
     for record in records[:200]:
         if record.data is None:
             continue
-        for f in instances:
+        for f in by_keys:
             if f.detect(record.data):
                 counts[f.name] += 1
                 break
@@ -739,8 +744,11 @@ def load(
                     f"cannot be used",
                     "remove the record, or the field if the text does not depend on it",
                 )
+        rejected: str | None = None  # preference data: the rejected answer
         try:
             messages = formatter.parse(record.data, report)
+            if isinstance(messages, Pair):
+                messages, rejected = list(messages.messages), messages.rejected
         except (
             Exception
         ) as exc:  # a formatter plugin's bug: name it, and go on with the other records
@@ -778,8 +786,9 @@ def load(
             )
             continue
         seen_ids[example_id] = where
-        example = Example(example_id, tuple(messages), where)
-        key = tuple((m.role, m.content.strip()) for m in messages)
+        example = Example(example_id, tuple(messages), where, rejected)
+        # Pairs that share a prompt and chosen answer but reject different ones are not copies.
+        key = (*((m.role, m.content.strip()) for m in messages), (rejected or "").strip())
         if key in seen_content:
             problems.append(
                 Problem(
@@ -803,8 +812,11 @@ def load(
                 )
             )
         if count_tokens is not None and max_tokens is not None:
-            text = render(example) if render else "\n".join(m.content for m in messages)
-            n = count_tokens(text)
+            variants = [example, *([rejected_example(example)] if rejected is not None else [])]
+            n = max(
+                count_tokens(render(e) if render else "\n".join(m.content for m in e.messages))
+                for e in variants
+            )
             if n > max_tokens:
                 problems.append(
                     Problem(
@@ -814,7 +826,14 @@ def load(
                     )
                 )
                 continue
-        unencodable = next((m for m in messages if not _encodable(m.content)), None)
+        unencodable = next(
+            (
+                m
+                for m in [*messages, *([Message("rejected", rejected)] if rejected else [])]
+                if not _encodable(m.content)
+            ),
+            None,
+        )
         if unencodable is not None:  # json.loads lets "\ud800" through; no file can hold it
             problems.append(
                 Problem(
@@ -905,16 +924,12 @@ def _count(places: list[str], total: int) -> str:
 
 
 def _refuse_other_kinds(records: list[RawRecord], path: Path) -> None:
-    """Preference pairs or plain text throughout: one sentence that says what the file is,
-    rather than a "field is missing" for every record."""
+    """Plain text throughout: one sentence that says what the file is, rather than a "field is
+    missing" for every record."""
     sample = [r.data for r in records[:200] if r.data is not None]
     kinds = [not_sft(set(data)) for data in sample]
     if sample and all(kinds) and len(set(kinds)) == 1:
-        hint = (
-            PREFERENCE_HINT
-            if "preference" in kinds[0]
-            else "Give prompt and answer pairs, or conversations that end with the answer"
-        )
+        hint = "Give prompt and answer pairs, or conversations that end with the answer"
         raise DataError(f"{path.name}: this file {kinds[0]}.", hint=hint + ".")
 
 
@@ -1035,10 +1050,17 @@ def percentiles(values: list[int], points: tuple[int, ...] = (50, 90, 99)) -> di
 
 
 def stats(dataset: Dataset, count_tokens: Callable[[str], int]) -> dict[str, Any]:
-    """Counts, token length percentiles, duplicates and the detected schema."""
+    """Counts, token length percentiles, duplicates and the detected schema; for preference
+    data also the pairs and their rejected answers' lengths (the answers are the chosen ones)."""
     prompt_tokens = [count_tokens("\n".join(m.content for m in e.prompt)) for e in dataset.examples]
     answer_tokens = [count_tokens(e.reference) for e in dataset.examples]
+    rejected_tokens = [count_tokens(e.rejected) for e in dataset.examples if e.rejected is not None]
     turns = [sum(1 for m in e.messages if m.role == "user") for e in dataset.examples]
+    pairs = (
+        {"pairs": len(rejected_tokens), "rejected_tokens": percentiles(rejected_tokens)}
+        if rejected_tokens
+        else {}
+    )
     return {
         "file": dataset.path,
         "schema": dataset.schema,
@@ -1050,7 +1072,8 @@ def stats(dataset: Dataset, count_tokens: Callable[[str], int]) -> dict[str, Any
         "multi_turn": sum(1 for t in turns if t > 1),
         "prompt_tokens": percentiles(prompt_tokens),
         "answer_tokens": percentiles(answer_tokens),
-        "total_tokens": sum(prompt_tokens) + sum(answer_tokens),
+        **pairs,
+        "total_tokens": sum(prompt_tokens) + sum(answer_tokens) + sum(rejected_tokens),
     }
 
 

@@ -4,7 +4,9 @@ Built in, each shaped as the project it comes from documents it (docs/data.md ha
 OpenAI chat ``messages``, ShareGPT ``conversations`` (LLaMA-Factory), Alpaca
 ``instruction/input/output`` with ``system`` and ``history`` (LLaMA-Factory), Gemini/Vertex
 ``contents``, TRL's ``prompt/completion`` (plain or conversational), ``prompt/response`` and
-``question/answer``. A formatter reports problems through ``report(field, message, hint)`` so
+``question/answer``; and preference pairs (a prompt with a chosen and a rejected answer) as TRL,
+OpenAI, LLaMA-Factory and Vertex AI write them (``ftx.preference`` says what a pair is). A
+formatter reports problems through ``report(field, message, hint)`` so
 that every problem of every record reaches the user at once. Fields a formatter does not use are
 named in a warning by the reader: nothing that changes what trains is dropped silently.
 """
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ftx.hookspecs import hookimpl
+from ftx.preference import Pair
 from ftx.types import Message
 
 Report = Callable[..., None]  # report(field, message, hint="")
@@ -35,12 +38,15 @@ class Formatter:
     fields: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, record: dict[str, Any]) -> bool:
-        """True if ``record`` looks like this schema (all ``keys`` present)."""
+        """True if ``record`` looks like this schema (all ``keys`` present). Where several
+        formatters recognise a record, the one with the most ``keys`` wins (the most specific:
+        ``conversations`` with ``chosen`` and ``rejected`` is a preference pair)."""
         return bool(self.keys) and all(k in record for k in self.keys)
 
-    def parse(self, record: dict[str, Any], report: Report) -> list[Message] | None:
-        """The record's messages, ending with the assistant's reference answer; or None after
-        reporting what is wrong."""
+    def parse(self, record: dict[str, Any], report: Report) -> list[Message] | Pair | None:
+        """The record's messages, ending with the assistant's reference answer; for preference
+        data a ``ftx.preference.Pair`` (the messages ending with the chosen answer, and the
+        rejected answer); or None after reporting what is wrong."""
         raise NotImplementedError
 
     @classmethod
@@ -517,6 +523,362 @@ class TextInputOutputFormatter(_PairFormatter):
     keys = ("text_input", "output")
 
 
+# --- Preference pairs (ftx.preference) --------------------------------------------------------
+
+
+def _one_answer(
+    value: Any, field: str, report: Report, conversation: _ConversationFormatter
+) -> str | None:
+    """An answer of a pair: its text, one assistant message (``{"role": "assistant", ...}``,
+    ``{"from": "gpt", ...}`` in ShareGPT, ``{"role": "model", "parts": ...}`` in Gemini), or a
+    list holding exactly one such message (TRL, OpenAI)."""
+    if isinstance(value, str):
+        return content_text(value, field, report)
+    if value is None:
+        report(field, "is missing", f"add the {field} answer")
+        return None
+    if not isinstance(value, (dict, list)):
+        report(
+            field, f"must be the answer's text or an assistant message, not {type(value).__name__}"
+        )
+        return None
+    single = isinstance(value, dict)
+
+    def renamed(name: str, message: str, hint: str = "") -> None:  # chosen[0].value -> chosen.value
+        report(name.replace(f"{field}[0]", field, 1) if single else name, message, hint)
+
+    messages = conversation.parse_list([value] if single else value, field, renamed)
+    if messages is None:
+        return None
+    if len(messages) != 1 or messages[0].role != "assistant":
+        got = ", ".join(m.role for m in messages)
+        report(
+            field,
+            f"must be one assistant message (the answer), got {len(messages)} message(s): {got}",
+            "put the conversation before the answer in the prompt",
+        )
+        return None
+    return messages[0].content
+
+
+def _pair(
+    prompt: list[Message],
+    chosen: str | None,
+    rejected: str | None,
+    field: str,
+    report: Report,
+    role_field: Callable[[int], str] | None = None,
+    offset: int = 0,
+) -> Pair | None:
+    """The prompt and both answers as a ``Pair``, after the checks every form shares: the prompt
+    is a conversation that ends with a user turn, and the two answers differ. ``offset``: how
+    many messages (a system prompt given beside it) come before the record's ``field`` list."""
+    if chosen is None or rejected is None:
+        return None
+    if not any(m.role == "user" for m in prompt) or prompt[-1].role != "user":
+        report(
+            field,
+            "must end with a user message: the question both answers reply to",
+            "end the prompt with the user's turn; the answers go in their own fields",
+        )
+        return None
+    role_field = role_field or (lambda i: f"{field}[{i - offset}].role")
+    messages = [*prompt, Message("assistant", chosen)]
+    if not check_conversation(messages, field, report, role_field):
+        return None
+    if chosen.strip() == rejected.strip():
+        report(
+            "rejected",
+            "is the same answer as the chosen one: the pair prefers nothing",
+            "give two different answers, or remove the record",
+        )
+        return None
+    return Pair(messages, rejected)
+
+
+def _system_prompt(
+    record: dict[str, Any], prompt: list[Message], report: Report
+) -> list[Message] | None:
+    """A ``system`` field beside the prompt, put first (once; a different one inside the prompt
+    is the user's call to make)."""
+    system = text_field(record, "system", report, required=False)
+    if system is None and record.get("system") not in (None, ""):
+        return None
+    if not one_system(system, prompt, "system", report):
+        return None
+    if system and system.strip() and not (prompt and prompt[0].role == "system"):
+        return [Message("system", system), *prompt]
+    return prompt
+
+
+class TRLPreferenceFormatter(Formatter):
+    name = "trl_preference"
+    description = (
+        'TRL preference, explicit prompt: {"prompt": ..., "chosen": ..., "rejected": ...}, '
+        "as text or as message lists"
+    )
+    keys = ("prompt", "chosen", "rejected")
+    fields = ("system",)
+
+    def parse(self, record: dict[str, Any], report: Report) -> Pair | None:
+        conversation = MessagesFormatter()
+        value = record.get("prompt")
+        if isinstance(value, list):
+            prompt = conversation.parse_list(value, "prompt", report)
+        else:
+            text = text_field(record, "prompt", report)
+            prompt = [Message("user", text)] if text is not None else None
+        chosen = _one_answer(record.get("chosen"), "chosen", report, conversation)
+        rejected = _one_answer(record.get("rejected"), "rejected", report, conversation)
+        if prompt is None:
+            return None
+        full = _system_prompt(record, prompt, report)
+        if full is None:
+            return None
+        return _pair(full, chosen, rejected, "prompt", report, offset=len(full) - len(prompt))
+
+
+class TRLImplicitPreferenceFormatter(Formatter):
+    name = "trl_implicit_preference"
+    description = (
+        'TRL preference, implicit prompt: {"chosen": ..., "rejected": ...}, whole texts or '
+        "conversations that share the prompt"
+    )
+    keys = ("chosen", "rejected")
+    fields = ("system",)
+
+    def parse(self, record: dict[str, Any], report: Report) -> Pair | None:
+        chosen, rejected = record.get("chosen"), record.get("rejected")
+        if isinstance(chosen, str) and isinstance(rejected, str):
+            return self.texts(record, chosen, rejected, report)
+        if isinstance(chosen, list) and isinstance(rejected, list):
+            return self.conversations(record, chosen, rejected, report)
+        report(
+            "chosen",
+            "and 'rejected' must both be texts or both be message lists that begin with the "
+            "shared prompt",
+            "or give the prompt in a 'prompt' field",
+        )
+        return None
+
+    def texts(
+        self, record: dict[str, Any], chosen: str, rejected: str, report: Report
+    ) -> Pair | None:
+        """The shared beginning is the prompt, as TRL's ``extract_prompt`` cuts it: a space
+        before the first difference goes with the answers."""
+        end = 0
+        while end < min(len(chosen), len(rejected)) and chosen[end] == rejected[end]:
+            end += 1
+        if 0 < end and chosen[end - 1] == " ":
+            end -= 1
+        if not chosen[:end].strip():
+            report(
+                "chosen",
+                "and 'rejected' share no beginning, so there is no prompt",
+                "give the prompt in a 'prompt' field",
+            )
+            return None
+        if end in (len(chosen), len(rejected)):
+            report(
+                "chosen",
+                "and 'rejected': one is the beginning of the other, so one answer is empty",
+                "give two different answers after the shared prompt",
+            )
+            return None
+        prompt = _system_prompt(record, [Message("user", chosen[:end])], report)
+        if prompt is None:
+            return None
+        return _pair(prompt, chosen[end:], rejected[end:], "chosen", report)
+
+    def conversations(
+        self, record: dict[str, Any], chosen: list[Any], rejected: list[Any], report: Report
+    ) -> Pair | None:
+        conversation = MessagesFormatter()
+        shared = 0
+        while shared < min(len(chosen), len(rejected)) and chosen[shared] == rejected[shared]:
+            shared += 1
+        prompt = conversation.parse_list(chosen[:shared], "chosen", report) if shared else None
+        if not shared:
+            report(
+                "chosen",
+                "and 'rejected' do not begin with the same messages, so there is no prompt",
+                "give the prompt in a 'prompt' field",
+            )
+            return None
+        offset = shared  # answers are reported where they are in the record's lists
+        answers = []
+        for key, items in (("chosen", chosen), ("rejected", rejected)):
+            rest = items[shared:]
+            if len(rest) != 1:
+                report(
+                    key,
+                    f"must end with one assistant message after the shared prompt, got {len(rest)}",
+                    "put the conversation before the answer in both lists",
+                )
+                answers.append(None)
+                continue
+            answers.append(_one_answer(rest, f"{key}[{offset}]", report, conversation))
+        if prompt is None:
+            return None
+        full = _system_prompt(record, prompt, report)
+        if full is None:
+            return None
+        return _pair(full, answers[0], answers[1], "chosen", report, offset=len(full) - len(prompt))
+
+
+class OpenAIPreferenceFormatter(Formatter):
+    name = "openai_preference"
+    description = (
+        'OpenAI DPO (also Together, Fireworks): {"input": {"messages": [...]}, '
+        '"preferred_output": [...], "non_preferred_output": [...]}'
+    )
+    keys = ("input", "preferred_output", "non_preferred_output")
+
+    def parse(self, record: dict[str, Any], report: Report) -> Pair | None:
+        conversation = MessagesFormatter()
+        value = record.get("input")
+        prompt = None
+        if not isinstance(value, dict):
+            report("input", f"must be an object holding 'messages', not {type(value).__name__}")
+        elif value.get("tools") or value.get("functions"):
+            report("input.tools", "offers the model tools: this is tool-calling data", TOOL_HINT)
+        else:
+            prompt = conversation.parse_list(value.get("messages"), "input.messages", report)
+        chosen = _one_answer(
+            record.get("preferred_output"), "preferred_output", report, conversation
+        )
+        rejected = _one_answer(
+            record.get("non_preferred_output"), "non_preferred_output", report, conversation
+        )
+        if prompt is None:
+            return None
+        return _pair(prompt, chosen, rejected, "input.messages", report)
+
+
+class ShareGPTPreferenceFormatter(Formatter):
+    name = "sharegpt_preference"
+    description = (
+        'LLaMA-Factory ShareGPT preference: {"conversations": [...], "chosen": {"from": "gpt", '
+        '"value": ...}, "rejected": {...}, "system": ...}'
+    )
+    keys = ("conversations", "chosen", "rejected")
+    fields = ("system",)
+
+    def parse(self, record: dict[str, Any], report: Report) -> Pair | None:
+        sharegpt = ShareGPTFormatter()
+        prompt = sharegpt.parse_list(record.get("conversations"), "conversations", report)
+        chosen = _one_answer(record.get("chosen"), "chosen", report, sharegpt)
+        rejected = _one_answer(record.get("rejected"), "rejected", report, sharegpt)
+        if prompt is None:
+            return None
+        full = _system_prompt(record, prompt, report)
+        if full is None:
+            return None
+        offset = len(full) - len(prompt)
+        items = record["conversations"]
+
+        def role_field(i: int) -> str:
+            item = items[i - offset] if 0 <= i - offset < len(items) else {}
+            key = "role" if isinstance(item, dict) and "role" in item else "from"
+            return f"conversations[{i - offset}].{key}"
+
+        return _pair(full, chosen, rejected, "conversations", report, role_field)
+
+
+class AlpacaPreferenceFormatter(Formatter):
+    name = "alpaca_preference"
+    description = (
+        'LLaMA-Factory Alpaca preference: {"instruction": ..., "input": ... (optional), '
+        '"chosen": ..., "rejected": ..., "system": ..., "history": [[q, a], ...]}'
+    )
+    keys = ("instruction", "chosen", "rejected")
+    fields = ("input", "system", "history")
+
+    def parse(self, record: dict[str, Any], report: Report) -> Pair | None:
+        # The prompt is what Alpaca's formatter makes of the record with the chosen answer as
+        # its output; the answers are plain text in this form.
+        chosen = text_field(record, "chosen", report)
+        rejected = text_field(record, "rejected", report)
+        if chosen is None or rejected is None:
+            return None
+        messages = AlpacaFormatter().parse({**record, "output": chosen}, report)
+        if messages is None:
+            return None
+        return _pair(messages[:-1], chosen, rejected, "instruction", report)
+
+
+class GeminiPreferenceFormatter(Formatter):
+    name = "gemini_preference"
+    description = (
+        'Vertex AI preference tuning: {"contents": [...], "completions": [{"score": 1, '
+        '"completion": {"role": "model", "parts": [...]}}, {"score": 0, ...}], '
+        '"system_instruction": ...}'
+    )
+    keys = ("contents", "completions")
+    fields = ("system_instruction", "systemInstruction")
+
+    def parse(self, record: dict[str, Any], report: Report) -> Pair | None:
+        gemini = GeminiFormatter()
+        prompt = gemini.parse_list(record.get("contents"), "contents", report)
+        answers = self.completions(record.get("completions"), gemini, report)
+        system = gemini.system(record, report)
+        if prompt is None or answers is None or system is False:
+            return None
+        if not one_system(system, prompt, gemini.system_field(record), report):
+            return None
+        offset = int(bool(system) and prompt[0].role != "system")
+        if offset:
+            prompt = [Message("system", system), *prompt]
+        return _pair(prompt, answers[1], answers[0], "contents", report, offset=offset)
+
+    @staticmethod
+    def completions(value: Any, gemini: GeminiFormatter, report: Report) -> dict[int, str] | None:
+        """The two completions by score: {1: preferred text, 0: dispreferred text}."""
+        if not isinstance(value, list) or len(value) != 2:
+            got = f"{len(value)} items" if isinstance(value, list) else type(value).__name__
+            report(
+                "completions",
+                f"must be a list of two scored completions, got {got}",
+                'one with "score": 1 (preferred) and one with "score": 0 (dispreferred)',
+            )
+            return None
+        answers: dict[int, str] = {}
+        for i, item in enumerate(value):
+            where = f"completions[{i}]"
+            if not isinstance(item, dict):
+                report(
+                    where, f'must be {{"score": ..., "completion": ...}}, not {type(item).__name__}'
+                )
+                return None
+            score = item.get("score")
+            if isinstance(score, bool) or score not in (0, 1):
+                report(
+                    f"{where}.score", f"must be 1 (preferred) or 0 (dispreferred), got {score!r}"
+                )
+                return None
+            text = _one_answer(item.get("completion"), f"{where}.completion", report, gemini)
+            if text is None:
+                return None
+            answers[int(score)] = text
+        if len(answers) != 2:
+            report(
+                "completions",
+                "must hold one preferred (score 1) and one dispreferred (score 0) completion",
+            )
+            return None
+        return answers
+
+
+PREFERENCE_FORMATTERS = (
+    TRLPreferenceFormatter,
+    TRLImplicitPreferenceFormatter,
+    OpenAIPreferenceFormatter,
+    ShareGPTPreferenceFormatter,
+    AlpacaPreferenceFormatter,
+    GeminiPreferenceFormatter,
+)
+
+
 BUILTIN_FORMATTERS = (
     MessagesFormatter,
     ShareGPTFormatter,
@@ -528,21 +890,17 @@ BUILTIN_FORMATTERS = (
     DollyFormatter,
     InputOutputFormatter,
     TextInputOutputFormatter,
+    *PREFERENCE_FORMATTERS,
 )
 
 
-# --- Records that are not supervised fine-tuning data -------------------------------------
+# --- Records ftx cannot train on -------------------------------------------------------------
 
 
 def not_sft(fields: set[str]) -> str | None:
     """What a record with these fields is, when it is data of a kind ftx does not train on (one
-    sentence), else None. Said instead of "a field is missing" so users know what they have."""
-    if {"chosen", "rejected"} <= fields or {"preferred_output", "non_preferred_output"} <= fields:
-        return (
-            "is preference data (a chosen and a rejected answer, as for DPO, ORPO or reward "
-            "models), "
-            "not supervised fine-tuning data: ftx trains on one reference answer per prompt"
-        )
+    sentence; plain text), else None. Said instead of "a field is missing" so users know what
+    they have."""
     if fields & {"text", "content"} and not fields & {
         "prompt",
         "question",
@@ -557,12 +915,6 @@ def not_sft(fields: set[str]) -> str | None:
             "for ftx to train on and compare"
         )
     return None
-
-
-PREFERENCE_HINT = (
-    "To fine-tune on the preferred answers, make each preferred answer the reference (the answer "
-    "field, or the last assistant message) and drop the rejected one"
-)
 
 
 @hookimpl

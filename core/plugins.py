@@ -37,6 +37,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "ftx.evaluators.length_ratio",
     "ftx.evaluators.semantic",
     "ftx.evaluators.perplexity",
+    "ftx.evaluators.reward",
     "ftx.evaluators.llm_judge",
     "ftx.report.terminal",
     "ftx.report.json_report",

@@ -20,11 +20,17 @@ class Message:
 @dataclass(frozen=True)
 class Example:
     """The canonical record. The reference answer is the final assistant message;
-    the prompt is everything before it."""
+    the prompt is everything before it.
+
+    A preference example (``ftx.preference`` says what one is) also has ``rejected``: the
+    answer not to give to the same prompt. Its final message is then the chosen answer, which
+    is the reference, so everything that reads examples reads a pair as its prompt and chosen
+    answer."""
 
     id: str
     messages: tuple[Message, ...]
     source: str = ""  # "file:line", for error messages
+    rejected: str | None = None  # preference data: the rejected answer to the same prompt
 
     @property
     def prompt(self) -> list[Message]:
@@ -50,16 +56,21 @@ class Example:
             | ({"weight": m.weight} if m.weight is not None else {})
             for m in self.messages
         ]
-        return {"id": self.id, "messages": messages}
+        out: dict[str, Any] = {"id": self.id, "messages": messages}
+        if self.rejected is not None:
+            out["rejected"] = self.rejected
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "") -> Example:
+        rejected = data.get("rejected")
         return cls(
             id=str(data["id"]),
             messages=tuple(
                 Message(m["role"], m["content"], m.get("weight")) for m in data["messages"]
             ),
             source=source,
+            rejected=str(rejected) if rejected is not None else None,
         )
 
 
@@ -112,6 +123,35 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     truncated: bool = False  # stopped at max_new_tokens (or the context's end), not by the model
+
+
+@dataclass
+class PairLogprobs:
+    """What a local model says about a held-out preference pair (``TrainedModel.pair_logprobs``):
+    the summed log-probability of the chosen and of the rejected answer after the prompt, under
+    the model and under its **base** (the untuned model it was tuned from: adapters off; the
+    base itself gives its own numbers twice), with each answer's token count. The implicit
+    reward of an answer is its log-probability minus its base log-probability (DPO's reward
+    without beta)."""
+
+    chosen: float
+    rejected: float
+    base_chosen: float
+    base_rejected: float
+    chosen_tokens: int
+    rejected_tokens: int
+
+    def row(self) -> dict[str, float | int]:
+        """The fields a prediction row gets, as evaluators that need ``"pair_logprobs"`` read
+        them."""
+        return {
+            "chosen_logprob": self.chosen,
+            "rejected_logprob": self.rejected,
+            "base_chosen_logprob": self.base_chosen,
+            "base_rejected_logprob": self.base_rejected,
+            "chosen_tokens": self.chosen_tokens,
+            "rejected_tokens": self.rejected_tokens,
+        }
 
 
 @dataclass

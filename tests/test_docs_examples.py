@@ -225,7 +225,9 @@ class Page:
 
     def run_block(self, block: Block) -> None:
         if block.file_name:
-            (self.folder / block.file_name).write_text(block.text + "\n", encoding="utf-8")
+            # JSON has no comments: the line naming the file is not part of it
+            text = block.text.split("\n", 1)[1] if block.lang == "json" else block.text
+            (self.folder / block.file_name).write_text(text + "\n", encoding="utf-8")
             return
         assert block.lang in ("sh", "console", "bash"), (
             f"{block.where}: cannot run a {block.lang or 'plain'} block"

@@ -32,10 +32,6 @@ class Case:
     error: str = ""  # the one message, for files ftx refuses
 
 
-PREFERENCE = (
-    "this file is preference data "
-    "(a chosen and a rejected answer, as for DPO, ORPO or reward models)"
-)
 TOOLS = "this is tool-calling data (ftx trains on and compares text answers"
 QA = [("user", "Who wrote Emma?"), ("assistant", "Jane Austen.")]
 
@@ -68,8 +64,15 @@ CASES = {
         error="llamafactory_toolcall.json:2, 23: field 'conversations[1]': is a tool call or tool "
         f"result (role 'function_call'): {TOOLS}"
     ),
-    "llamafactory_dpo.json": Case(error=f"llamafactory_dpo.json: {PREFERENCE}"),
-    "llamafactory_alpaca_dpo.json": Case(error=f"llamafactory_alpaca_dpo.json: {PREFERENCE}"),
+    # Preference pairs (docs/preference.md): the prompt and the chosen answer, the rejected kept
+    "llamafactory_dpo.json": Case(
+        "sharegpt_preference",
+        2,
+        [("user", "Write a haiku about autumn."), ("assistant", "Red leaves drift and fall")],
+    ),
+    "llamafactory_alpaca_dpo.json": Case(
+        "alpaca_preference", 2, [("user", "Name a fruit."), ("assistant", "An apple.")]
+    ),
     "llamafactory_kto.json": Case(
         "messages",
         3,
@@ -97,9 +100,11 @@ CASES = {
     "trl_conversational_prompt_completion.jsonl": Case(
         "prompt_completion", 3, [("user", "What color is the sky?"), ("assistant", "It is blue.")]
     ),
-    "trl_preference.jsonl": Case(error=f"trl_preference.jsonl: {PREFERENCE}"),
+    "trl_preference.jsonl": Case(
+        "trl_preference", 2, [("user", "The sky is"), ("assistant", " blue.")]
+    ),
     "trl_conversational_preference.jsonl": Case(
-        error=f"trl_conversational_preference.jsonl: {PREFERENCE}"
+        "trl_preference", 2, [("user", "What color is the sky?"), ("assistant", "It is blue.")]
     ),
     "trl_unpaired_preference.jsonl": Case(
         "prompt_completion",
@@ -135,7 +140,11 @@ CASES = {
         error=f"openai_function_calling.jsonl:1: field 'messages[1]': calls a tool "
         f"('tool_calls'): {TOOLS}"
     ),
-    "openai_dpo.jsonl": Case(error=f"openai_dpo.jsonl: {PREFERENCE}"),
+    "openai_dpo.jsonl": Case(
+        "openai_preference",
+        1,
+        [("user", "Hello, can you tell me how cold"), ("assistant", "Today in San Francisco")],
+    ),
     "openai_vision.jsonl": Case(
         error="openai_vision.jsonl:1: field 'messages[2].content[0]': is image_url content; ftx "
         "fine-tunes "

@@ -6,7 +6,8 @@ bitsandbytes, and the untuned model as the baseline.
 The backends share one implementation and differ only in how the model is loaded and prepared
 before training: ``local-base`` does not train, ``local-full`` trains every weight,
 ``local-lora`` adds peft LoRA adapters to a frozen model, ``local-qlora`` does the same on a
-4-bit (NF4) quantized model. Heavy libraries are imported only when a backend actually runs.
+4-bit (NF4) quantized model. ``local-dpo`` and ``local-qlora-dpo`` (``dpo.py``) train such
+adapters on preference pairs. Heavy libraries are imported only when a backend actually runs.
 """
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ from ftx.distributed import is_main
 from ftx.errors import ConfigError, FtxError, install_command
 from ftx.hookspecs import hookimpl
 from ftx.templates import NoChatTemplate
-from ftx.types import Completion, Example, GenerationParams, Message, Problem, Splits, TrainStats
+from ftx.types import (
+    Completion,
+    Example,
+    GenerationParams,
+    Message,
+    PairLogprobs,
+    Problem,
+    Splits,
+    TrainStats,
+)
 
 from . import lengths
 from . import model as models
@@ -101,9 +111,11 @@ def out_of_memory_advice(backend: str, advice: str) -> Iterator[None]:
 
 
 class LocalModel(TrainedModel):
-    """A model in memory (base or fine-tuned) with what it needs to answer prompts."""
+    """A model in memory (base or fine-tuned) with what it needs to answer prompts.
+    ``untuned``: it is the base model itself (``local-base``), its own reference for rewards."""
 
     can_score_references = True  # perplexity: reference_logprobs below
+    can_score_pairs = True  # reward: pair_logprobs below
 
     def __init__(
         self,
@@ -115,10 +127,11 @@ class LocalModel(TrainedModel):
         progress: Any,
         label: str,
         stats: TrainStats,
+        untuned: bool = False,
     ):
         self.model, self.tokenizer, self.template = model, tokenizer, template
         self.opts, self.device, self.progress, self.label = opts, device, progress, label
-        self.stats = stats
+        self.stats, self.untuned = stats, untuned
 
     def generate(
         self,
@@ -162,6 +175,16 @@ class LocalModel(TrainedModel):
                 batch_size=self.opts.eval_batch_size,
                 device=self.device,
             )
+
+    def pair_logprobs(self, examples: list[Example]) -> list[PairLogprobs]:
+        """For the reward evaluator: both answers of each pair under this model and its base."""
+        from .dpo import pair_logprobs
+
+        with out_of_memory_advice(
+            self.label,
+            f"--set {self.label}.eval_batch_size={max(1, self.opts.eval_batch_size // 2)}",
+        ):
+            return pair_logprobs(self, examples)
 
     def close(self) -> None:
         self.model = None
@@ -290,7 +313,15 @@ class LocalBackend(Backend):
             for note in models.bitsandbytes_notes():
                 ctx.log(note)
         return LocalModel(
-            model, tokenizer, self.template(opts), opts, device, ctx.progress, self.name, stats
+            model,
+            tokenizer,
+            self.template(opts),
+            opts,
+            device,
+            ctx.progress,
+            self.name,
+            stats,
+            untuned=self.is_baseline,
         )
 
 
@@ -327,8 +358,6 @@ class LocalTrainer(LocalBackend):
         context: int | None,
         generation: GenerationParams | None,
     ) -> list[Problem]:
-        from .tokenize import encode
-
         problems = super().check_lengths(splits, opts, template, tokenizer, context, generation)
         if opts.max_seq_length != "auto" and context is not None and opts.max_seq_length > context:
             problems.append(
@@ -339,8 +368,9 @@ class LocalTrainer(LocalBackend):
                 )
             )
             return problems
-        encoded = [encode(e, template, tokenizer) for e in splits.train]
-        problems += self.fit(encoded, opts, context, splits.train).problems
+        problems += self.fit(
+            self.encode_training(splits.train, template, tokenizer), opts, context, splits.train
+        ).problems
         return problems
 
     def check(
@@ -385,6 +415,20 @@ class LocalTrainer(LocalBackend):
             )
         return fitted
 
+    def encode_training(self, examples: list[Example], template: Any, tokenizer: Any) -> list[Any]:
+        """The training examples as token ids with their labels (``tokenize.Encoded``), which
+        ``fit`` fits to ``max_seq_length`` and the recipe trains on."""
+        from .tokenize import encode
+
+        return [encode(e, template, tokenizer) for e in examples]
+
+    def recipe(self) -> Callable[..., TrainStats]:
+        """The training loop: ``train.train`` (completion-only loss), or a subclass's own with
+        its signature (``dpo.train_pairs``)."""
+        from .train import train
+
+        return train
+
     def prepare(self, model: Any, opts: TrainOptions) -> Any:
         """Turn the loaded model into the one that trains (adapters, quantization, ...)."""
         return model
@@ -403,7 +447,7 @@ class LocalTrainer(LocalBackend):
     def train(self, splits: Splits, opts: TrainOptions, ctx: BackendContext) -> TrainedModel:
         from transformers import set_seed
 
-        from .train import train
+        train = self.recipe()
 
         # --- model: seeded first, as adapter initialisation draws random numbers too ---
         seed = opts.seed if opts.seed is not None else ctx.seed
@@ -487,11 +531,8 @@ class LocalTrainer(LocalBackend):
         examples held out of them. What was cut or dropped goes to the log and the state."""
         from ftx.data import holdout_share
 
-        from .tokenize import encode
-
-        template = self.template(opts)
         fitted = self.fit(
-            [encode(e, template, tokenizer) for e in splits.train],
+            self.encode_training(splits.train, self.template(opts), tokenizer),
             opts,
             lengths.model_context(model.config),
             splits.train,
@@ -583,6 +624,10 @@ class LocalLoRA(LocalTrainer):
         return [("peft", "peft")]
 
     def prepare(self, model: Any, opts: LoraOptions) -> Any:
+        return self.adapter(model, opts)
+
+    def adapter(self, model: Any, opts: LoraOptions) -> Any:
+        """``model`` with a new LoRA adapter (``local-dpo`` may load one trained before)."""
         from peft import LoraConfig, get_peft_model
 
         targets: Any = (
@@ -659,8 +704,10 @@ class LocalQLoRA(LocalLoRA):
     def requires(self) -> list[tuple[str, str]]:
         return [("peft", "peft"), ("bitsandbytes", "bitsandbytes")]
 
-    def check(self, splits: Splits, opts: QLoraOptions) -> list[Problem]:
-        problems = super().check(splits, opts)
+    def check(
+        self, splits: Splits, opts: QLoraOptions, generation: GenerationParams | None = None
+    ) -> list[Problem]:
+        problems = super().check(splits, opts, generation)
         if not problems:
             try:
                 models.import_bitsandbytes()
@@ -712,7 +759,11 @@ class LocalQLoRA(LocalLoRA):
 
 @hookimpl
 def ftx_register_backends(register):
+    from .dpo import LocalDPO, LocalQLoRADPO
+
     register(LocalBase)
     register(LocalFull)
     register(LocalLoRA)
     register(LocalQLoRA)
+    register(LocalDPO)
+    register(LocalQLoRADPO)

@@ -28,34 +28,13 @@ from .loss import REAL_TOKENS, completion_loss
 # --- the trainer -------------------------------------------------------------------------------
 
 
-class CompletionTrainer(Trainer):
-    """transformers' Trainer with ftx's loss, token count and whole-or-absent checkpoints."""
+class WholeCheckpoints(Trainer):
+    """transformers' Trainer writing each checkpoint whole or not at all, with the step size it
+    trained with; the base of ``CompletionTrainer`` and of local-dpo's trainer (``dpo_trainer``),
+    which put it before their other base in the MRO."""
 
     staging: str | None = None  # where checkpoints go while _save_checkpoint writes one
-    trained_tokens = 0  # real tokens of the batches this process has trained on
     batch_tokens = 0  # the token budget of a step (0: steps of examples), kept in checkpoints
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        # Trainer counts num_items_in_batch (and then leaves the loss unscaled for gradient
-        # accumulation) only for models whose forward takes loss kwargs; completion_loss
-        # takes it whatever the model, and shifts labels as a causal LM loss does.
-        self.model_accepts_loss_kwargs = True
-        self._loss_shifts_labels = True
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        tokens = inputs.pop(REAL_TOKENS, 0)
-        if model.training:  # not a validation batch
-            self.trained_tokens += tokens
-        loss = completion_loss(model, inputs, num_items_in_batch)
-        if num_items_in_batch is not None and self.args.average_tokens_across_devices:
-            # Under a launcher, each process divides its own share's sum by the token count
-            # of the whole step, and DDP then averages the processes' gradients: multiplied
-            # by their number, the gradient (and the loss Trainer logs, a mean over the
-            # processes) are those of one process on the whole step. Trainer's own
-            # compute_loss does this too; overriding it, so must we.
-            loss = loss * self.accelerator.num_processes
-        return (loss, {"loss": loss}) if return_outputs else loss
 
     def _get_output_dir(self, trial):
         return self.staging or super()._get_output_dir(trial)
@@ -96,6 +75,34 @@ class CompletionTrainer(Trainer):
                 best_model_checkpoint=self.state.best_model_checkpoint,
                 use_mtime=True,
             )
+
+
+class CompletionTrainer(WholeCheckpoints):
+    """transformers' Trainer with ftx's loss, token count and whole-or-absent checkpoints."""
+
+    trained_tokens = 0  # real tokens of the batches this process has trained on
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # Trainer counts num_items_in_batch (and then leaves the loss unscaled for gradient
+        # accumulation) only for models whose forward takes loss kwargs; completion_loss
+        # takes it whatever the model, and shifts labels as a causal LM loss does.
+        self.model_accepts_loss_kwargs = True
+        self._loss_shifts_labels = True
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        tokens = inputs.pop(REAL_TOKENS, 0)
+        if model.training:  # not a validation batch
+            self.trained_tokens += tokens
+        loss = completion_loss(model, inputs, num_items_in_batch)
+        if num_items_in_batch is not None and self.args.average_tokens_across_devices:
+            # Under a launcher, each process divides its own share's sum by the token count
+            # of the whole step, and DDP then averages the processes' gradients: multiplied
+            # by their number, the gradient (and the loss Trainer logs, a mean over the
+            # processes) are those of one process on the whole step. Trainer's own
+            # compute_loss does this too; overriding it, so must we.
+            loss = loss * self.accelerator.num_processes
+        return (loss, {"loss": loss}) if return_outputs else loss
 
 
 # --- the progress bar and the training log -----------------------------------------------------
