@@ -4,11 +4,12 @@ against many requests at once (which its worker answers in batches), through rea
     python benchmarks/serve_throughput.py                      # 64 requests, 16 at a time
     python benchmarks/serve_throughput.py --concurrency 32 --requests 128
 
-A tiny LoRA run is trained first (2 steps). Each request asks for ``--new-tokens`` greedy
-tokens; the tiny model's random weights rarely end an answer early, so every answer is about
-that long. Three figures: one request at a time; ``--concurrency`` at once for one model; and
-as many at once spread over two models of the run (the adapter and the untuned base, which
-share the base weights in memory but are answered in separate batches).
+A tiny run of two LoRA adapters is trained first (2 steps each). Each request asks for
+``--new-tokens`` greedy tokens; the tiny model's random weights rarely end an answer early, so
+every answer is about that long. Three figures, each the best of ``--repeat`` timings (other
+work on the machine only slows one down): one request at a time; ``--concurrency`` at once for
+one adapter; and as many at once spread over both adapters (``local-lora`` and its variant
+``other``), which share the base weights in memory but are answered in separate batches.
 """
 
 from __future__ import annotations
@@ -33,11 +34,14 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=16, help="the server's --batch-size")
     parser.add_argument(
+        "--repeat", type=int, default=3, help="time each figure this often and keep the best"
+    )
+    parser.add_argument(
         "--out", help="JSON file (default: benchmarks/results/serve_throughput.json)"
     )
     args = parser.parse_args()
-    if args.requests < 1 or args.concurrency < 1 or args.new_tokens < 1:
-        parser.error("--requests, --concurrency and --new-tokens must be at least 1")
+    if min(args.requests, args.concurrency, args.new_tokens, args.repeat) < 1:
+        parser.error("--requests, --concurrency, --new-tokens and --repeat must be at least 1")
 
     from ftx.testing import make_tiny_model, sample_rows, write_jsonl
 
@@ -51,7 +55,7 @@ def main() -> None:
             *ftx,
             "run",
             *("--data", str(data), "--model", str(model), "--name", "r", "--eval-size", "4"),
-            *("--backend", "local-base", "--backend", "local-lora"),
+            *("--backend", "local-lora", "--backend", "other=local-lora"),
             *("--set", "local-lora.max_steps=2", "--set", "run.max_new_tokens=4"),
         ],
         cwd=folder,
@@ -98,20 +102,25 @@ def main() -> None:
                 return json.loads(response.read())["usage"]["completion_tokens"]
 
         def timed(jobs: list[tuple[str, str]], at_once: int) -> dict[str, float]:
+            """The best of ``--repeat`` timings: other work on the machine only slows one."""
+            best = None
             with ThreadPoolExecutor(max_workers=at_once) as pool:
                 list(pool.map(ask, jobs[: max(2, at_once)]))  # warm-up
-                start = time.perf_counter()
-                tokens = sum(pool.map(ask, jobs))
-                seconds = time.perf_counter() - start
-            return {
-                "seconds": seconds,
-                "tokens": tokens,
-                "tokens_per_s": tokens / seconds,
-                "requests_per_s": len(jobs) / seconds,
-            }
+                for _ in range(args.repeat):
+                    start = time.perf_counter()
+                    tokens = sum(pool.map(ask, jobs))
+                    seconds = time.perf_counter() - start
+                    if best is None or tokens / seconds > best["tokens_per_s"]:
+                        best = {
+                            "seconds": seconds,
+                            "tokens": tokens,
+                            "tokens_per_s": tokens / seconds,
+                            "requests_per_s": len(jobs) / seconds,
+                        }
+            return best
 
         one_model = [("local-lora", q) for q in questions]
-        two_models = [(("local-lora", "local-base")[i % 2], q) for i, q in enumerate(questions)]
+        two_models = [(("local-lora", "other")[i % 2], q) for i, q in enumerate(questions)]
         rows = {
             "one_at_a_time": timed(one_model, 1),
             "concurrent": timed(one_model, args.concurrency),
@@ -124,8 +133,8 @@ def main() -> None:
     base = rows["one_at_a_time"]["tokens_per_s"]
     labels = {
         "one_at_a_time": "one request at a time",
-        "concurrent": f"{args.concurrency} at once, one model",
-        "concurrent_two_models": f"{args.concurrency} at once, two models",
+        "concurrent": f"{args.concurrency} at once, one adapter",
+        "concurrent_two_models": f"{args.concurrency} at once, two adapters",
     }
     for key, label in labels.items():
         row = rows[key]
@@ -137,12 +146,14 @@ def main() -> None:
     out.write_text(
         json.dumps(
             {
-                "model": "tiny Llama (2 layers, hidden 64), LoRA adapter",
+                "model": "tiny Llama (2 layers, hidden 64), LoRA adapters of rank 16",
                 "device": _device(),
                 "requests": args.requests,
                 "concurrency": args.concurrency,
                 "batch_size": args.batch_size,
                 "new_tokens": args.new_tokens,
+                "repeat": args.repeat,
+                "load_average": os.getloadavg()[0],
                 "results": rows,
                 "speedup": rows["concurrent"]["tokens_per_s"] / base,
                 "speedup_two_models": rows["concurrent_two_models"]["tokens_per_s"] / base,
