@@ -298,10 +298,11 @@ def _check_dollars(value: Any, what: str) -> None:
 def check_evaluator(evaluator_cls: type, options: Any = None) -> None:
     """Conformance check for an evaluator class, called as a run calls it (``options``: an
     instance of its ``Options``). Checks its class attributes; that ``score`` takes ``rows=``
-    exactly when ``needs`` is set; that it returns ``Scores`` with one number per example for
-    every metric it names and nothing else; that ``corpus_value`` reproduces its corpus values
-    from ``corpus_stats``; and that its costs are dollars. Raises AssertionError naming what
-    is wrong."""
+    exactly when ``needs`` is set (rows holding what every need asks for: log-probabilities,
+    a pair's, and the answers of one other backend, named ``other``); that it returns
+    ``Scores`` with one number per example for every metric it names and nothing else; that
+    ``corpus_value`` reproduces its corpus values from ``corpus_stats``; and that its costs are
+    dollars. Raises AssertionError naming what is wrong."""
     from ftx.evaluator import Evaluator
 
     assert isinstance(evaluator_cls, type) and issubclass(evaluator_cls, Evaluator), (
@@ -311,14 +312,27 @@ def check_evaluator(evaluator_cls: type, options: Any = None) -> None:
     evaluator = evaluator_cls(options)
     predictions, references = ["a b", "", "Jane Austen"], ["a b", "x", "Jane"]
     prompts = ["q1", "q2", "q3"]
-    if evaluator_cls.needs:
-        # prediction rows as a run passes them, with what a model that can_score_references adds
+    if evaluator.needs:
+        # prediction rows as a run passes them, with what a model that can_score_references
+        # adds, what one that can_score_pairs adds for a preference pair, and the answers of
+        # the run's other backends (one, named "other")
+        from ftx.types import PairLogprobs
+
         rows = [
             {
                 "id": str(i),
                 "prediction": p,
                 "reference_logprob": -2.0 * (i + 1),
                 "reference_tokens": i + 2,
+                **PairLogprobs(
+                    chosen=-1.0 * (i + 1),
+                    rejected=-3.0 * (i + 1),
+                    base_chosen=-2.0 * (i + 1),
+                    base_rejected=-2.0 * (i + 1),
+                    chosen_tokens=i + 2,
+                    rejected_tokens=i + 3,
+                ).row(),
+                "other_answers": {"other": predictions[(i + 1) % len(predictions)]},
             }
             for i, p in enumerate(predictions)
         ]

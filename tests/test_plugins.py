@@ -27,6 +27,8 @@ ftx.backends.local  [built-in 0.1.0]
     backend local-full
     backend local-lora
     backend local-qlora
+    backend local-dpo
+    backend local-qlora-dpo
 ftx.backends.openai  [built-in 0.1.0]
     backend openai-base
     backend openai
@@ -47,6 +49,8 @@ ftx.evaluators.llm_judge  [built-in 0.1.0]
     evaluator llm_judge
 ftx.evaluators.perplexity  [built-in 0.1.0]
     evaluator perplexity
+ftx.evaluators.reward  [built-in 0.1.0]
+    evaluator reward
 ftx.evaluators.rouge  [built-in 0.1.0]
     evaluator rouge
 ftx.evaluators.semantic  [built-in 0.1.0]
@@ -62,6 +66,12 @@ ftx.formatters  [built-in 0.1.0]
     formatter dolly
     formatter input_output
     formatter text_input_output
+    formatter trl_preference
+    formatter trl_implicit_preference
+    formatter openai_preference
+    formatter sharegpt_preference
+    formatter alpaca_preference
+    formatter gemini_preference
 ftx.report.html  [built-in 0.1.0]
     reporter html
 ftx.report.json_report  [built-in 0.1.0]

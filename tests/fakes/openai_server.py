@@ -38,6 +38,7 @@ class Behaviour:
     echo_authorization: bool = (
         False  # every answer quotes the Authorization header it came with (a leaky proxy)
     )
+    judge_favours_first: bool = False  # the pairwise judge names answer A, whatever it says
 
 
 @dataclass
@@ -304,6 +305,8 @@ class FakeOpenAI(FakeServer):
         question = params["messages"][-1]["content"]
         if params["messages"][0]["content"].startswith("You grade answers"):
             answer = self._grade(question)
+        elif params["messages"][0]["content"].startswith("You compare two answers"):
+            answer = self._compare(question)
         else:
             answer = self._answer(params["model"], question)
         if self.behaviour.echo_authorization:
@@ -354,6 +357,17 @@ class FakeOpenAI(FakeServer):
         return json.dumps(
             {"grade": 1 + round(4 * overlap), "reason": f"{overlap:.0%} of the words agree"}
         )
+
+    def _compare(self, text: str) -> str:
+        """A pairwise judge: the answer with more words is better, the same number is a tie;
+        with ``judge_favours_first``, answer A always wins (a judge biased by position)."""
+        fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+        first, second = (len(fields.get(f"Answer {x}", "").split()) for x in "AB")
+        if self.behaviour.judge_favours_first:
+            winner = "A"
+        else:
+            winner = "A" if first > second else "B" if second > first else "tie"
+        return json.dumps({"winner": winner, "reason": f"{first} words against {second}"})
 
     def _answer(self, model: str, question: str) -> str:
         job = next((j for j in self.state.jobs.values() if j["fine_tuned_model"] == model), None)
