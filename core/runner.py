@@ -433,8 +433,8 @@ class Runner:
         """The run directory: run.json with the configuration, and the exact splits."""
         meta = {
             "config": {
-                "run": to_dict(config.run),
-                "sections": config.sections,
+                "run": _absolute(to_dict(config.run)),
+                "sections": {name: _absolute(values) for name, values in config.sections.items()},
                 "variants": config.variants,
                 "swept": config.swept,
                 "search": config.search,
@@ -678,7 +678,7 @@ class Runner:
         finally:
             begun.set()
             if model is not None:
-                _close(model, ctx.log)
+                _close(model, ctx.log, self.err, backend.name)
 
     def _context(
         self,
@@ -1115,11 +1115,16 @@ def _checked_model(model: Any, phase: str) -> TrainedModel:
     return model
 
 
-def _close(model: TrainedModel, log: Callable[[str], None]) -> None:
+def _close(model: TrainedModel, log: Callable[[str], None], err: Any, name: str) -> None:
+    """Close ``model``; a failure is logged and shown as a warning (an endpoint that could not
+    be deleted may still bill), never a failed backend: its answers are saved."""
     try:
         model.close()
-    except (Exception, SystemExit) as exc:  # its answers are saved; only the memory is not freed
-        log(f"close() failed: {failure_reason(exc)}")
+    except (Exception, SystemExit) as exc:
+        reason = failure_reason(exc)
+        log(f"close() failed: {reason}")
+        said = reason if isinstance(exc, FtxError) else f"close() failed: {reason}"
+        err.print(f"[yellow]warning:[/] {markup(name)}: {markup(said)}")
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -1172,6 +1177,21 @@ def _by(registry: Registry, kind: str, name: str) -> str:
     """``backend 'x' (plugin 'y')``, for errors about a plugin's part."""
     registered = registry.items.get(kind, {}).get(name)
     return f"{kind} '{name}'" + (f" (plugin '{registered.plugin}')" if registered else "")
+
+
+#: options that may name a local file or folder
+PATH_OPTIONS = ("data", "eval_data", "model")
+
+
+def _absolute(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with each path option that names an existing file or folder made absolute:
+    ``ftx resume``, ``export``, ``chat`` and ``serve`` read run.json from any folder."""
+    out = dict(values)
+    for key in PATH_OPTIONS:
+        value = out.get(key)
+        if isinstance(value, str) and value and os.path.exists(value):
+            out[key] = os.path.abspath(value)
+    return out
 
 
 def config_of(run: Run) -> Config:
