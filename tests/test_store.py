@@ -78,3 +78,24 @@ def test_a_run_that_cannot_write_its_first_file_leaves_nothing_behind(tmp_path, 
     assert not (tmp_path / "runs" / "r").exists()
     monkeypatch.undo()
     assert store.create({}, "r").id == "r"  # the same name is free again
+
+
+def test_paths_given_relative_are_kept_absolute_in_run_json(tmp_path, monkeypatch):
+    """resume, export, chat and serve read run.json from any folder."""
+    from click.testing import CliRunner
+
+    from ftx.cli import cli
+    from ftx.testing import registered, sample_rows, write_jsonl
+
+    from .plugins import ftx_echo
+
+    monkeypatch.chdir(tmp_path)
+    write_jsonl(tmp_path / "qa.jsonl", sample_rows(12))
+    (tmp_path / "base").mkdir()
+    args = ["run", "--data", "qa.jsonl", "--backend", "echo", "--name", "r", "--eval-size", "4"]
+    with registered(ftx_echo, name="echo"):
+        done = CliRunner().invoke(cli, [*args, "--set", "echo.prefix=base", "--evaluator", "rouge"])
+    assert done.exit_code == 0, done.output
+    saved = json.loads((tmp_path / "runs" / "r" / "run.json").read_text())["config"]
+    assert saved["run"]["data"] == str(tmp_path / "qa.jsonl")
+    assert saved["sections"]["echo"]["prefix"] == "base"  # a value, not a path option: as given

@@ -185,10 +185,6 @@ def test_a_sweep_of_two_options_trains_four_variants_in_one_run(tmp_path, tiny_m
     assert [row["name"] for row in report["backends"]] == ["local-base", *grid]
     assert all(name in out for name in grid)  # a row each in the terminal table
 
-    # Paths given relative to the folder ftx ran in are kept absolute: resume, export, chat and
-    # serve read run.json from anywhere.
-    assert meta["config"]["run"]["model"] == str(tiny_model.resolve())
-    assert meta["config"]["run"]["data"] == str(data.resolve())
     # The run's plan is rebuilt from run.json (as ftx resume and export do): the same variants.
     plan = plan_of(RunStore(tmp_path / "runs").open("v"))
     assert [(b.name, o.lora_r, o.lora_alpha) for b, o in plan.backends[1:]] == [
