@@ -309,3 +309,61 @@ def test_a_run_reports_reward_accuracy(tmp_path, tiny_model, capsys):
     accuracy = {name: sum(s["per_example"]["reward_accuracy"]) / 12 for name, s in scores.items()}
     assert accuracy["local-base"] == 0.5
     assert accuracy["local-dpo"] > accuracy["local-base"]
+
+
+def losses_and_tokens(run: Path, backend: str) -> list[tuple[float, int]]:
+    log = (run / backend / "train_log.jsonl").read_text().splitlines()
+    return [(e["loss"], e["tokens"]) for e in map(json.loads, log)]
+
+
+@pytest.mark.slow
+def test_two_processes_train_dpo_like_one(tmp_path, tiny_model):
+    """Under torchrun, each of two processes takes half of every step's pairs (batch_size 2
+    each against 4 in one process): the same losses (to float rounding) and tokens."""
+    import subprocess
+    import sys
+
+    from .helpers import run_ftx
+
+    steps = ["--set", "local-lora.max_steps=4", "--set", "local-dpo.max_steps=4"]
+    args = [*CHAIN, *steps, "--model", str(tiny_model)]
+    one = run_ftx("run", *args, "--name", "one", cwd=tmp_path)
+    assert one.returncode == 0, one.stderr
+    half = ["--set", "local-lora.batch_size=2", "--set", "local-dpo.batch_size=2"]
+    two = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+        + ["-m", "ftx.cli", "run", *args, *half, "--name", "two"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert two.returncode == 0, two.stderr
+    runs = tmp_path / "runs"
+    assert json.loads((runs / "two" / "run.json").read_text())["world_size"] == 2
+    for backend in ("local-lora", "local-dpo"):
+        alone, shared = (
+            losses_and_tokens(runs / "one", backend),
+            losses_and_tokens(runs / "two", backend),
+        )
+        assert [t for _, t in shared] == [t for _, t in alone] and len(alone) == 4
+        assert [loss for loss, _ in shared] == pytest.approx([loss for loss, _ in alone], rel=1e-5)
+
+
+@pytest.mark.slow
+def test_qlora_dpo_from_local_qlora(tmp_path, tiny_model, capsys):
+    """local-qlora-dpo trains local-qlora's adapter further on the 4-bit model (bitsandbytes
+    runs on the CPU)."""
+    pytest.importorskip("bitsandbytes")
+    chain = [
+        a.replace("local-dpo", "local-qlora-dpo").replace("local-lora", "local-qlora")
+        for a in CHAIN
+    ]
+    code, _, err = ftx_main(capsys, "run", *chain, "--model", str(tiny_model), "--name", "q")
+    assert code == 0, err
+    run = tmp_path / "runs" / "q"
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["backends"]["local-qlora-dpo"]["state"]["start_from"]["backend"] == "local-qlora"
+    losses = [loss for loss, _ in losses_and_tokens(run, "local-qlora-dpo")]
+    assert losses[0] == pytest.approx(0.6931, abs=1e-3) and losses[-1] < losses[0]
+    assert (run / "local-qlora-dpo" / "adapter" / "adapter_model.safetensors").is_file()
