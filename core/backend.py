@@ -268,9 +268,10 @@ class Backend(ABC):
         return []
 
     def depends_on(self, opts: Any) -> list[str]:
-        """The run's backends this one builds on, by name, which must have trained before it
-        starts (``local-dpo`` with ``start_from=local-lora`` trains local-lora's adapter
-        further). The runner keeps that order, and refuses a run that lacks one of them."""
+        """The run's backends this one builds on, by name (``local-dpo`` with
+        ``start_from=local-lora`` trains local-lora's adapter further). They must have trained
+        before it starts: local backends train in the order the run lists them, so list them
+        first; whatever trains backends side by side (an executor) must wait for them."""
         return []
 
     def token_counter(self, opts: Any) -> Callable[[str], int] | None:

@@ -103,8 +103,8 @@ def test_dpo_logs_its_reward_figures_and_checkpoints_whole(chain):
     ]
     assert [e["step"] for e in log] == list(range(1, STEPS + 1))
     assert log[0]["loss"] == pytest.approx(0.6931, abs=1e-3)  # log 2: where DPO starts
-    assert log[-1]["loss"] < 0.5 and log[-1]["reward_accuracy"] > 0.5
-    assert all(e["tokens"] > 0 and "reward_margin" in e for e in log)
+    assert log[-1]["loss"] < 0.5 and log[-1]["rewards/accuracies"] > 0.5
+    assert all(e["tokens"] > 0 and "rewards/margins" in e for e in log)
     checkpoints = sorted(p.name for p in (run / "local-dpo" / "checkpoints").iterdir())
     assert checkpoints == ["checkpoint-12", "checkpoint-8"]  # save_total_limit=2, no .partial
     assert not (run / "local-dpo" / "checkpoints" / "README.md").exists()  # no model card

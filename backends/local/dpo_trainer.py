@@ -104,11 +104,12 @@ def drop_reference(model: Any) -> None:
 
 
 class PreferenceLog(TrainingLog):
-    """The training log with DPO's figures for each logged step (TRL's, over the step's pairs):
-    how often the chosen answer's reward beat the rejected one's, and by how much on average
-    (beta times the log-ratio margin); validation entries get them for the validation pairs."""
+    """The training log with DPO's figures for each logged step, under TRL's names and over the
+    step's pairs: ``rewards/accuracies``, how often the chosen answer's reward beat the rejected
+    one's, and ``rewards/margins``, by how much on average (beta times the log-ratio margin,
+    against the model training started from); validation entries get ``eval_rewards/...``."""
 
-    FIGURES = {"rewards/accuracies": "reward_accuracy", "rewards/margins": "reward_margin"}
+    FIGURES = ("rewards/accuracies", "rewards/margins")
 
     logs: dict[str, float] = {}
 
@@ -119,8 +120,8 @@ class PreferenceLog(TrainingLog):
     def write(self, entry: dict[str, Any]) -> None:
         prefix = "eval_" if "eval_loss" in entry else ""
         figures = {
-            prefix + name: round(self.logs[prefix + key], 6)
-            for key, name in self.FIGURES.items()
+            prefix + key: round(self.logs[prefix + key], 6)
+            for key in self.FIGURES
             if isinstance(self.logs.get(prefix + key), (int, float))
         }
         super().write({**entry, **figures})
