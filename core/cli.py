@@ -338,8 +338,13 @@ def cancel(run_ref: str, runs_dir: str) -> None:
         click.echo(stopped)
         run = store.open(run_ref)  # as the stopped process left it
     for backend, options in plan_of(run).backends:
-        state = run.backend_state(backend.name)
-        outcome = backend.cancel(state.get("state", {}), options)
+        record = run.backend_state(backend.name)
+        state = dict(record.get("state", {}))
+        try:
+            outcome = backend.cancel(state, options)
+        finally:
+            if state != record.get("state", {}):  # what it deleted (an endpoint) is forgotten
+                run.update_backend(backend.name, state=state)
         click.echo(f"{backend.name}: {outcome}")
     run.meta["status"] = "cancelled" if run.meta.get("status") != "done" else "done"
     run.save()

@@ -15,11 +15,16 @@ lifecycle owns the rest, in the order it happens:
     follow      polled with backoff until it ends, waking at once on Ctrl-C; normalised states
                 (``queued``, ``running``, ``succeeded``, ``failed``, ``cancelled``); the
                 provider's metrics as ``train_log`` events and ``train_log.jsonl``
-    deploy      only where the provider needs an endpoint and ``deploy`` allows it; reused on
-                resume; always deleted when answering ends, fails or is stopped, and by
-                ``ftx cancel``
+    deploy      only where the provider needs an endpoint and ``dedicated_endpoint`` allows
+                it; reused on resume; always deleted when answering ends, fails or is stopped,
+                and by ``ftx cancel``; one that could not be deleted is an error the user sees
     answer      many prompts at once, each answer kept the moment it exists, its cost recorded
     cancel      ``ftx cancel``: the job, and any endpoint ftx created
+
+The options have the same names in every hosted backend: ``ClientOptions`` (the API, retries,
+concurrency, answer prices), ``TuneOptions`` (epochs, validation share, polling, training price)
+and ``EndpointOptions`` (``serverless``, ``dedicated_endpoint``, ``endpoint_hourly_price``,
+``endpoint_minutes``, ``endpoint_wait``) for a provider whose tuned model may need an endpoint.
 
 Every request goes through ``call``: retried on 429, 5xx and network errors, waiting as long as
 Retry-After asks (else backing off), waking at once on Ctrl-C, and the provider's errors turned
@@ -115,6 +120,41 @@ class TuneOptions(ClientOptions):
         if not 0 <= self.validation_size < 1:
             problems.append("validation_size must be a fraction in [0, 1)")
         return problems
+
+
+@dataclass
+class EndpointOptions(TuneOptions):
+    """What a provider whose tuned model may need an endpoint of its own takes, besides the
+    tuning: where the model is asked, and whether ftx may create, pay for and wait for an
+    endpoint. The endpoint's hardware and other settings are the provider's own options."""
+
+    serverless: bool | None = option(
+        None,
+        "ask the tuned model serverless (default: where the provider says the base allows it)",
+    )
+    dedicated_endpoint: bool = option(
+        False,
+        "allow ftx to create a dedicated endpoint, billed while it runs, where the tuned model "
+        "cannot be asked serverless (ftx deletes it when answering ends)",
+    )
+    endpoint_hourly_price: float | None = option(
+        None, "dollars per hour of the endpoint (default: ftx's price table)"
+    )
+    endpoint_minutes: float | None = option(
+        None,
+        "minutes the endpoint is expected to be up (start-up and answering), for the estimate "
+        "(default: the provider's estimate)",
+    )
+    endpoint_wait: float = option(
+        30.0, "minutes to wait for the endpoint to be ready before deleting it and failing"
+    )
+
+    def validate(self) -> list[str]:
+        return super().validate() + bound_problems(
+            self,
+            at_least={"endpoint_hourly_price": 0},
+            above={"endpoint_minutes": 0, "endpoint_wait": 0},
+        )
 
 
 # --- prices -----------------------------------------------------------------------------------
@@ -230,7 +270,8 @@ class Job:
 
 class HostedModel(TrainedModel):
     """A hosted model answering through ``backend.ask``, many requests at once; ``release``
-    runs when it is closed (an endpoint ftx created is deleted then)."""
+    runs when it is closed (an endpoint ftx created is deleted then; if it cannot be, ``close``
+    raises the FtxError that says so)."""
 
     def __init__(
         self,
@@ -410,6 +451,9 @@ class HostedFineTune(HostedBackend):
     failed_hint: ClassVar[str] = "See the job's events in log.txt."
     #: how a failed job is named ("OpenAI job"; default: the provider and job_noun)
     job_label: ClassVar[str] = ""
+    #: what ``deploy`` keeps in the state about the endpoint besides ``endpoint``: forgotten
+    #: with it once it is deleted
+    endpoint_keys: ClassVar[tuple[str, ...]] = ()
 
     # --- what a provider fills in --------------------------------------------------------
 
@@ -546,7 +590,7 @@ class HostedFineTune(HostedBackend):
         train_log.jsonl and the run's events."""
         job_id = ctx.state["job_id"]
         task = ctx.task(f"{self.name}: {job_id.rsplit('/', 1)[-1]}")
-        wait, started, last_status = 1.0, time.time(), None
+        wait, started, last_status = min(1.0, opts.poll_interval), time.time(), None
         log_path, steps, loss = ctx.dir / "train_log.jsonl", 0, None
         while True:
             job = self.call(
@@ -626,24 +670,40 @@ class HostedFineTune(HostedBackend):
             raise
 
     def release(self, client: Any, opts: Any, ctx: BackendContext) -> None:
-        """Delete the endpoint ftx created, if any; forget it once it is gone."""
+        """Delete the endpoint ftx created, if any; forget it once it is gone. One that cannot
+        be deleted stays in the state, for ``ftx cancel``, and raises an FtxError that says it
+        may still bill (the runner prints it as a warning: the answers are kept)."""
         endpoint = ctx.state.get("endpoint")
         if not endpoint:
             return
-        self.call(lambda: self.undeploy(client, endpoint, opts), f"deleting {endpoint}", opts)
-        ctx.state.pop("endpoint", None)
+        try:
+            self.call(lambda: self.undeploy(client, endpoint, opts), f"deleting {endpoint}", opts)
+        except FtxError as exc:
+            failed = FtxError(
+                f"could not delete {endpoint}, which may still bill: {exc.message}",
+                hint=f"Run 'ftx cancel {ctx.run_id}' to delete it, or delete it in the "
+                f"{self.provider} dashboard.",
+            )
+            ctx.log(str(failed))
+            raise failed from exc
+        for key in ("endpoint", *self.endpoint_keys):
+            ctx.state.pop(key, None)
         ctx.save_state()
         ctx.log(f"deleted the endpoint {endpoint}")
 
     # --- cancel --------------------------------------------------------------------------
 
     def cancel(self, state: dict[str, Any], opts: Any) -> str:
+        """Delete the endpoint ftx created, forgetting it in ``state`` (which the caller saves),
+        then cancel the job if it has not ended."""
         said = []
         client = None
         if state.get("endpoint"):
             client = self.connect(opts)
             endpoint = state["endpoint"]
             self.call(lambda: self.undeploy(client, endpoint, opts), f"deleting {endpoint}", opts)
+            for key in ("endpoint", *self.endpoint_keys):
+                state.pop(key, None)
             said.append(f"endpoint {endpoint} deleted")
         job_id = state.get("job_id")
         if not job_id:

@@ -41,7 +41,7 @@ FAST = [
     "--set",
     "fireworks.max_retries=3",
     "--set",
-    "fireworks.deploy=true",
+    "fireworks.dedicated_endpoint=true",
 ]
 
 
@@ -158,7 +158,7 @@ def test_preflight_refuses_a_deployment_that_is_needed_but_not_allowed(tmp_path,
         "the tuned model needs a Fireworks deployment to answer, billed by the GPU-hour (about "
         "$7.00 an hour), and none is allowed"
         in p
-        and "--set fireworks.deploy=true" in p
+        and "--set fireworks.dedicated_endpoint=true" in p
         for p in problems
     ), problems
     assert fake.state.counts["datasets"] == 0 and not (tmp_path / "runs").exists()
@@ -175,12 +175,14 @@ def test_the_estimate_counts_the_deployment_and_max_cost_refuses_it(tmp_path, fa
     ]
     splits = split(examples, eval_size=8)
     train = splits.train
-    opts = FineTuneOptions(deploy=True)
+    opts = FineTuneOptions(dedicated_endpoint=True)
     tokens = sum(wire.tokens(e) for e in train)
     hours = (15 + 8 * 2 / 8 / 60) / 60  # starting, then 8 answers 8 at a time
     expected = tokens * 3 * 0.50 / 1e6 + hours * 7.00  # 3 epochs assumed; an H100 at $7/h
     assert FireworksFineTune().estimate_cost(splits, opts) == pytest.approx(expected)
-    priced = FineTuneOptions(deploy=True, deployment_price=2.0, deployment_minutes=30)
+    priced = FineTuneOptions(
+        dedicated_endpoint=True, endpoint_hourly_price=2.0, endpoint_minutes=30
+    )
     assert FireworksFineTune().endpoint_cost(splits, priced) == pytest.approx(1.0)
 
     result = run("--data", str(data), "--backend", "fireworks", "--max-cost", "0.5", *FAST)
@@ -190,7 +192,7 @@ def test_the_estimate_counts_the_deployment_and_max_cost_refuses_it(tmp_path, fa
         result.text,
     ), result.text
     assert fake.state.counts["datasets"] == 0
-    cheap = ["--set", "fireworks.deployment_price=1", "--set", "fireworks.deployment_minutes=6"]
+    cheap = ["--set", "fireworks.endpoint_hourly_price=1", "--set", "fireworks.endpoint_minutes=6"]
     result = run(
         "--data",
         str(data),
@@ -352,12 +354,16 @@ def test_a_deployment_that_cannot_be_deleted_is_kept_for_ftx_cancel(tmp_path, fa
     assert result.exit_code == 0, result.text  # the answers are in: only the clean-up failed
     state = meta(tmp_path)["backends"]["fireworks"]["state"]
     assert state["endpoint"].startswith("accounts/ftx-test/deployments/ftx-")  # not forgotten
+    said = f"could not delete {state['endpoint']}, which may still bill: Fireworks answered 500"
     log = (tmp_path / "runs" / "r" / "fireworks" / "log.txt").read_text()
-    assert f"could not delete {state['endpoint']}: Fireworks answered 500" in log
-    assert "It may still bill: run 'ftx cancel r'" in log
+    assert said in log and "Run 'ftx cancel r' to delete it" in log
+    warning = " ".join(result.output.split())  # as the terminal shows it, unwrapped
+    assert f"warning: fireworks: {said}" in warning and "Run 'ftx cancel r'" in warning
     fake.behaviour.delete_500 = 0
     cancelled = CliRunner().invoke(cli, ["cancel", "r"])
     assert cancelled.exit_code == 0 and f"endpoint {state['endpoint']} deleted" in cancelled.output
+    state = meta(tmp_path)["backends"]["fireworks"]["state"]
+    assert "endpoint" not in state and "endpoint_created" not in state  # deleted, and forgotten
 
 
 def test_a_deployment_that_fails_is_deleted(tmp_path, fake, data):
@@ -498,6 +504,7 @@ def test_sigkill_while_deploying_then_resume_reuses_it_and_cancel_deletes_it(
     assert cancelled.exit_code == 0, cancelled.output
     assert re.search(r"endpoint accounts/ftx-test/deployments/ftx-\w+-1 deleted", cancelled.output)
     assert "had already finished" in cancelled.output and fake.state.counts["cancels"] == 0
+    assert "endpoint" not in meta(tmp_path, "c")["backends"]["fireworks"]["state"]  # forgotten
 
 
 def test_serverless_lora_where_fireworks_allows_it(tmp_path, fake, data):
@@ -558,7 +565,7 @@ def test_serverless_refused_falls_back_to_a_deployment_only_if_allowed(tmp_path,
         "d",
         *serverless,
         "--set",
-        "fireworks.deploy=true",
+        "fireworks.dedicated_endpoint=true",
     )
     assert result.exit_code == 0, result.text
     assert fake.state.counts["deployments_created"] == 1
@@ -660,7 +667,7 @@ def test_both_backends_pass_the_conformance_check(fake):
     from ftx.testing import check_backend
 
     check_backend(FireworksBase)
-    check_backend(FireworksFineTune, FineTuneOptions(poll_interval=0.01, deploy=True))
+    check_backend(FireworksFineTune, FineTuneOptions(poll_interval=0.01, dedicated_endpoint=True))
     assert fake.state.counts["deployments_created"] == 2  # train's, then attach's: each deleted
     fake.behaviour.serverless_lora = True
     check_backend(FireworksFineTune, FineTuneOptions(poll_interval=0.01, serverless=True))

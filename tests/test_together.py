@@ -439,6 +439,45 @@ def test_sigkill_while_answering_then_ftx_cancel_deletes_the_endpoint(tmp_path, 
     assert result.exit_code == 0, result.output
     assert f"endpoint projects/{PROJECT}/endpoints/ep_1 deleted" in result.output
     assert "job ft-0001-fake had already finished" in result.output
+    saved = state(tmp_path, "k")
+    assert not {"endpoint", "endpoint_name", "deployment", "endpoint_started"} & set(saved)
+    again = CliRunner().invoke(cli, ["cancel", "k"])  # nothing left to delete
+    assert again.exit_code == 0 and "endpoint" not in again.output
+
+
+def test_an_endpoint_that_cannot_be_deleted_is_a_warning_and_kept_for_ftx_cancel(
+    tmp_path, fake, data
+):
+    fake.behaviour.delete_500 = 100
+    args = ["--data", str(data), "--backend", "together", "--eval-size", "8", "--name", "r"]
+    result = run(*args, *DEDICATED, *FAST, "--set", "together.max_retries=1")
+    assert result.exit_code == 0, result.text  # the answers are in: only the clean-up failed
+    path = f"projects/{PROJECT}/endpoints/ep_1"
+    assert state(tmp_path)["endpoint"] == path  # not forgotten
+    said = f"could not delete {path}, which may still bill: Together answered 500"
+    warning = " ".join(result.output.split())  # as the terminal shows it, unwrapped
+    assert f"warning: together: {said}" in warning
+    assert "Run 'ftx cancel r' to delete it, or delete it in the Together dashboard." in warning
+    assert said in log_of(tmp_path)
+    assert "endpoint" not in meta(tmp_path)["backends"]["together"]["cost_usd"]  # still running
+    fake.behaviour.delete_500 = 0
+    cancelled = CliRunner().invoke(cli, ["cancel", "r"])
+    assert cancelled.exit_code == 0 and f"endpoint {path} deleted" in cancelled.output
+    assert "endpoint" not in state(tmp_path) and fake.state.live_endpoints == 0
+
+
+def test_polling_never_waits_longer_than_poll_interval(tmp_path, fake, data, monkeypatch):
+    from ftx.backend import BackendContext
+
+    waits = []
+    sleep = BackendContext.sleep
+    monkeypatch.setattr(
+        BackendContext, "sleep", lambda self, seconds: waits.append(seconds) or sleep(self, seconds)
+    )
+    fake.behaviour.polls_per_state = 2
+    args = ["--data", str(data), "--backend", "together", "--eval-size", "8", "--name", "r"]
+    assert run(*args, *DEDICATED, *FAST).exit_code == 0
+    assert len(waits) >= 6 and max(waits) <= 0.01  # the job's polls, then the endpoint's
 
 
 def test_sigterm_while_answering_deletes_the_endpoint(tmp_path, fake, data):

@@ -2,7 +2,7 @@
 
     export FIREWORKS_API_KEY=... FIREWORKS_ACCOUNT_ID=my-account
     ftx run --data qa.jsonl --backend fireworks-base --backend fireworks \\
-        --set fireworks.deploy=true
+        --set fireworks.dedicated_endpoint=true
 
 ``fireworks`` converts the training split to Fireworks' chat JSONL, checks it against Fireworks'
 rules and estimates the cost (preflight), creates a dataset and uploads it (and a validation
@@ -13,10 +13,11 @@ creates itself, so a retried or resumed request finds what an earlier one made i
 a second one.
 
 Fireworks serves a fine-tuned LoRA only from a dedicated (on-demand) deployment, billed by the
-GPU-hour, so ftx creates one only when ``deploy`` allows it, counts it in the estimate and
-``--max-cost``, and deletes it when answering ends, fails or is stopped, and on ``ftx cancel``
-(``serve.py``). Where Fireworks loads LoRAs on a serverless base, ``serverless`` asks for that
-instead. The key is read from FIREWORKS_API_KEY and never written anywhere.
+GPU-hour, so ftx creates one only when ``dedicated_endpoint`` allows it, counts it in the
+estimate and ``--max-cost``, and deletes it when answering ends, fails or is stopped, and on
+``ftx cancel`` (``serve.py``). Where Fireworks loads LoRAs on a serverless base,
+``serverless=true`` asks for that instead. The key is read from FIREWORKS_API_KEY and never
+written anywhere.
 """
 
 from __future__ import annotations
@@ -34,11 +35,11 @@ from ftx.errors import FtxError, require
 from ftx.hookspecs import hookimpl
 from ftx.hosted import (
     ClientOptions,
+    EndpointOptions,
     Failure,
     HostedBackend,
     HostedFineTune,
     Job,
-    TuneOptions,
     resolve,
     retry_after,
 )
@@ -58,7 +59,11 @@ class ChatOptions(ClientOptions):
 
 
 @dataclass
-class FineTuneOptions(TuneOptions):
+class FineTuneOptions(EndpointOptions):
+    """The shared endpoint options, as Fireworks reads them: ``serverless`` unset is no
+    (Fireworks' docs say it serves no LoRA serverless), the endpoint is an on-demand deployment,
+    and ``endpoint_minutes`` unset is 15 minutes to start plus the answers' time."""
+
     model: str = option(DEFAULT_MODEL, "base model to tune: accounts/ACCOUNT/models/ID")
     account_id: str = option("", f"your Fireworks account id (default: {ACCOUNT})")
     learning_rate: float | None = option(None, "learning rate (default: chosen by Fireworks)")
@@ -66,42 +71,22 @@ class FineTuneOptions(TuneOptions):
     batch_size: int | None = option(
         None, "examples per gradient batch (default: chosen by Fireworks)"
     )
-    deploy: bool = option(
-        False,
-        "allow ftx to create an on-demand deployment (billed by the GPU-hour) to answer with the "
-        "tuned model; it is deleted when answering ends",
-    )
-    serverless: bool = option(
-        False, "load the LoRA on the base model's serverless deployment instead, where allowed"
-    )
     accelerator_type: str = option("NVIDIA_H100_80GB", "GPU of the deployment")
     accelerator_count: int = option(1, "GPUs of the deployment")
     deployment_shape: str = option(
         "", "a deployment shape (default: none; the GPUs above are asked for)"
     )
-    deployment_price: float | None = option(
-        None, "dollars per hour of the deployment (default: ftx's table, per GPU)"
-    )
-    deployment_minutes: float | None = option(
-        None,
-        "minutes the deployment is expected to be up, for the estimate (default: 15 + answers)",
-    )
-    deploy_timeout: float = option(
-        3600.0, "seconds to wait for the deployment to be ready before deleting it and failing"
+    # A deployment on scarce GPUs can take well over the 15 minutes the estimate allows.
+    endpoint_wait: float = option(
+        60.0, "minutes to wait for the endpoint to be ready before deleting it and failing"
     )
 
     def validate(self) -> list[str]:
         problems = super().validate()
         return problems + bound_problems(
             self,
-            at_least={
-                "lora_rank": 1,
-                "batch_size": 1,
-                "accelerator_count": 1,
-                "deployment_price": 0,
-                "deployment_minutes": 0,
-            },
-            above={"learning_rate": 0, "deploy_timeout": 0},
+            at_least={"lora_rank": 1, "batch_size": 1, "accelerator_count": 1},
+            above={"learning_rate": 0},
         )
 
 
@@ -237,12 +222,13 @@ class FireworksFineTune(_Fireworks, HostedFineTune):
     Options = FineTuneOptions
     job_label = "Fireworks job"
     failed_hint = "See the job in the Fireworks dashboard (Fine-tuning) for its details."
+    endpoint_keys = ("endpoint_created",)
 
     # --- preflight ---------------------------------------------------------------------------
 
     def model_problems(self, opts: FineTuneOptions) -> list[Problem]:
         problems = self.name_problems(opts)
-        if not opts.deploy and not opts.serverless:
+        if not opts.dedicated_endpoint and not opts.serverless:
             hourly = serve.hourly_price(opts)
             about = f" (about {money(hourly)} an hour)" if hourly else ""
             problems.append(
@@ -250,17 +236,17 @@ class FireworksFineTune(_Fireworks, HostedFineTune):
                     "the tuned model needs a Fireworks deployment to answer, billed by the "
                     f"GPU-hour{about}, and none is allowed",
                     self.name,
-                    hint=f"--set {self.name}.deploy=true lets ftx create one and delete it when "
-                    "answering ends",
+                    hint=f"--set {self.name}.dedicated_endpoint=true lets ftx create one and "
+                    "delete it when answering ends",
                 )
             )
-        elif opts.deploy and serve.hourly_price(opts) is None:
+        elif opts.dedicated_endpoint and serve.hourly_price(opts) is None:
             problems.append(
                 Problem(
                     f"no price known for a deployment on {opts.accelerator_type}; its cost is "
                     "not estimated",
                     self.name,
-                    hint=f"--set {self.name}.deployment_price=DOLLARS_PER_HOUR",
+                    hint=f"--set {self.name}.endpoint_hourly_price=DOLLARS_PER_HOUR",
                     severity="warning",
                 )
             )
@@ -292,10 +278,12 @@ class FireworksFineTune(_Fireworks, HostedFineTune):
             return [
                 Problem(
                     f"{opts.model} is not served serverless, so its LoRA cannot be"
-                    + ("; a deployment will be created" if opts.deploy else ""),
+                    + ("; a deployment will be created" if opts.dedicated_endpoint else ""),
                     self.name,
-                    hint="" if opts.deploy else f"--set {self.name}.deploy=true",
-                    severity="warning" if opts.deploy else "error",
+                    hint=""
+                    if opts.dedicated_endpoint
+                    else f"--set {self.name}.dedicated_endpoint=true",
+                    severity="warning" if opts.dedicated_endpoint else "error",
                 )
             ]
         return []
@@ -320,7 +308,7 @@ class FireworksFineTune(_Fireworks, HostedFineTune):
         return resolve(Prices(training, answers.input, answers.output), opts)
 
     def endpoint_cost(self, splits: Splits, opts: FineTuneOptions) -> float | None:
-        return serve.estimate(len(splits.eval), opts) if opts.deploy else None
+        return serve.estimate(len(splits.eval), opts) if opts.dedicated_endpoint else None
 
     def error(self, failure: Failure, what: str) -> FtxError:
         exc = super().error(failure, what)
@@ -453,16 +441,9 @@ class FireworksFineTune(_Fireworks, HostedFineTune):
         serve.undeploy(client, endpoint)
 
     def release(self, client: Any, opts: Any, ctx: BackendContext) -> None:
-        """Delete the deployment, then record what its hours cost."""
-        created, endpoint = ctx.state.get("endpoint_created"), ctx.state.get("endpoint")
-        try:
-            super().release(client, opts, ctx)
-        except FtxError as exc:
-            raise FtxError(
-                f"could not delete {endpoint}: {exc.message}",
-                hint=f"It may still bill: run 'ftx cancel {ctx.run_id}', or delete it in "
-                "Fireworks' dashboard.",
-            ) from None
+        """Delete the deployment (the lifecycle), then record what its hours cost."""
+        created = ctx.state.get("endpoint_created")
+        super().release(client, opts, ctx)
         if created is not None and "endpoint" not in ctx.state:
             serve.record_hours(created, opts, ctx)
 

@@ -5,8 +5,8 @@ a fine-tuned LoRA can only be served from an on-demand (dedicated) deployment: "
 deployment is not supported for LoRA models"; the SDK's ``lora.load`` says the same of its
 ``serverless`` flag. A deployment bills by the GPU-second from the moment it is created, so:
 
-- ftx creates one only when ``deploy`` allows it; preflight refuses otherwise, and counts its
-  estimated hours in the cost and ``--max-cost``;
+- ftx creates one only when ``dedicated_endpoint`` allows it; preflight refuses otherwise, and
+  counts its estimated hours in the cost and ``--max-cost``;
 - it names the deployment itself and saves the name before asking for it, so no deployment
   exists that the run directory does not know of, even after a kill mid-request;
 - the lifecycle (``ftx.hosted``) deletes it when answering ends, fails or is stopped (Ctrl-C,
@@ -15,7 +15,7 @@ deployment is not supported for LoRA models"; the SDK's ``lora.load`` says the s
 
 ``serverless`` asks Fireworks to load the LoRA on the base's serverless deployment instead
 (``lora.load(serverless=True)``), for accounts where Fireworks allows that; where it refuses,
-a deployment is created if ``deploy`` allows one.
+a deployment is created if ``dedicated_endpoint`` allows one.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ DEPLOYMENT_GONE = ("DELETING", "DELETED", "FAILED")
 
 def hourly_price(opts: Any) -> float | None:
     """Dollars an hour of the deployment: the option, else ftx's table per GPU."""
-    if opts.deployment_price is not None:
-        return opts.deployment_price
+    if opts.endpoint_hourly_price is not None:
+        return opts.endpoint_hourly_price
     per_gpu = wire.GPU_HOUR.get(opts.accelerator_type)
     return None if per_gpu is None else per_gpu * opts.accelerator_count
 
@@ -44,7 +44,7 @@ def estimate(answers: int, opts: Any) -> float | None:
     price = hourly_price(opts)
     if price is None:
         return None
-    minutes = opts.deployment_minutes
+    minutes = opts.endpoint_minutes
     if minutes is None:
         minutes = wire.STARTUP_MINUTES + answers * wire.SECONDS_PER_ANSWER / opts.concurrency / 60
     return price * minutes / 60
@@ -112,10 +112,11 @@ def load_serverless(
             ctx.cancelled,
         )
     except FtxError as exc:
-        if not opts.deploy:
+        if not opts.dedicated_endpoint:
             raise FtxError(
                 f"Fireworks would not load {model} serverless: {exc.message}",
-                hint=f"--set {backend.name}.deploy=true lets ftx create a deployment instead",
+                hint=f"--set {backend.name}.dedicated_endpoint=true lets ftx create a deployment "
+                "instead",
             ) from None
         ctx.log(f"Fireworks would not load {model} serverless ({exc.message}); deploying it")
         return None
@@ -170,7 +171,7 @@ def ready(
     serverless = "/deployedModels/" in endpoint
     read = client.lora.get if serverless else client.deployments.get
     task = ctx.task(f"{backend.name}: {resource}", info="starting")
-    deadline, pause = time.time() + opts.deploy_timeout, min(1.0, opts.poll_interval)
+    deadline, pause = time.time() + opts.endpoint_wait * 60, min(1.0, opts.poll_interval)
     while True:
         found = backend.call(
             lambda: read(resource, account_id=owner), f"checking {endpoint}", opts, ctx.cancelled
@@ -184,8 +185,9 @@ def ready(
             raise BackendError(f"Fireworks deployment {endpoint} failed: {why}")
         if time.time() > deadline:
             raise BackendError(
-                f"{endpoint} was not ready after {opts.deploy_timeout:.0f} s; it is deleted",
-                hint=f"Raise --set {backend.name}.deploy_timeout, or try another accelerator.",
+                f"{endpoint} was not ready after {opts.endpoint_wait:g} minutes; it is deleted",
+                hint=f"Raise --set {backend.name}.endpoint_wait=MINUTES, or try another "
+                "accelerator.",
             )
         ctx.sleep(pause)  # stops at once on Ctrl-C; the lifecycle then deletes it
         pause = min(pause * 1.5, opts.poll_interval)

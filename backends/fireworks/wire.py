@@ -3,8 +3,8 @@ format and rules, resource names, job states, and the price table.
 
 Every number here was read in Fireworks' documentation on the date it carries (``CHECKED``);
 prices and limits change, so the options ``training_price``, ``input_price``, ``output_price``
-and ``deployment_price`` override the table, and preflight asks the API about the model itself
-(tunable, served serverless, retiring) rather than trusting a list.
+and ``endpoint_hourly_price`` override the table, and preflight asks the API about the model
+itself (tunable, served serverless, retiring) rather than trusting a list.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ GPU_HOUR = {
     "NVIDIA_B200_180GB": 10.00,
 }
 #: what a deployment costs before it answers (creating it, loading the model), in minutes, and
-#: how long one answer takes: the estimate when ``deployment_minutes`` is not given
+#: how long one answer takes: the estimate when ``endpoint_minutes`` is not given
 STARTUP_MINUTES = 15.0
 SECONDS_PER_ANSWER = 2.0
 

@@ -31,11 +31,11 @@ from ftx.errors import FtxError, install_command
 from ftx.hookspecs import hookimpl
 from ftx.hosted import (
     ClientOptions,
+    EndpointOptions,
     Failure,
     HostedBackend,
     HostedFineTune,
     Job,
-    TuneOptions,
     resolve,
     retry_after,
 )
@@ -64,7 +64,7 @@ class ChatOptions(ClientOptions):
 
 
 @dataclass
-class FineTuneOptions(TuneOptions):
+class FineTuneOptions(EndpointOptions):
     model: str = option(DEFAULT_BASE, "base model to fine-tune")
     epochs: int = option(1, "training epochs")
     lora: bool = option(True, "train a LoRA adapter; false: full fine-tuning")
@@ -77,16 +77,6 @@ class FineTuneOptions(TuneOptions):
     )
     suffix: str = option("ftx", "text in the tuned model's name (up to 40 characters)")
     seed: int | None = option(None, "job seed (default: the run's seed)")
-    serverless: bool | None = option(
-        None,
-        "ask the tuned model serverless (default: for a LoRA of a base Together serves LoRA "
-        "fine-tunes of)",
-    )
-    dedicated_endpoint: bool = option(
-        False,
-        "allow a dedicated endpoint, billed by the minute, where the tuned model cannot be asked "
-        "serverless (ftx deletes it when answering ends)",
-    )
     project_id: str = option(
         "", "project of the endpoint (default: TOGETHER_PROJECT_ID, or the API key's project)"
     )
@@ -94,23 +84,16 @@ class FineTuneOptions(TuneOptions):
         "",
         "the endpoint's deployment config, i.e. its hardware (default: the first Together lists)",
     )
-    endpoint_hourly_price: float | None = option(
-        None, "dollars per hour of the endpoint (default: ftx's price of 1x H100 80GB)"
-    )
-    endpoint_minutes: float = option(
-        30.0, "minutes the endpoint is expected to run (start-up and answering), for the estimate"
-    )
     endpoint_inactive_timeout: int = option(
         30, "minutes without requests before Together stops the endpoint itself (0: never)"
     )
-    endpoint_wait: float = option(30.0, "minutes to wait for the endpoint to be ready")
 
     def validate(self) -> list[str]:
         problems = super().validate() + seed_problems("seed", self.seed)
         problems += bound_problems(
             self,
-            at_least={"lora_rank": 1, "batch_size": 1, "evals": 0, "endpoint_hourly_price": 0},
-            above={"lora_alpha": 0, "learning_rate": 0, "endpoint_minutes": 0, "endpoint_wait": 0},
+            at_least={"lora_rank": 1, "batch_size": 1, "evals": 0},
+            above={"lora_alpha": 0, "learning_rate": 0},
         )
         if len(self.suffix) > 40:
             problems.append(f"suffix must be at most 40 characters, got {len(self.suffix)}")
@@ -212,6 +195,7 @@ class TogetherFineTune(_Together, HostedFineTune):
     Options = FineTuneOptions
     job_label = "Together job"
     failed_hint = "See the job's events in log.txt."
+    endpoint_keys = endpoint.KEPT
 
     # --- preflight -------------------------------------------------------------------------
 
@@ -230,10 +214,10 @@ class TogetherFineTune(_Together, HostedFineTune):
             else f"a LoRA of {opts.model}, which Together is not known to serve serverless,"
         )
         if not opts.dedicated_endpoint:
-            cost = money(self.hourly(opts) * opts.endpoint_minutes / 60)
+            cost = money(self.hourly(opts) * self.minutes(opts) / 60)
             hint = (
                 f"--set {self.name}.dedicated_endpoint=true to allow one (about {cost} for "
-                f"{opts.endpoint_minutes:g} minutes; ftx deletes it when answering ends)"
+                f"{self.minutes(opts):g} minutes; ftx deletes it when answering ends)"
             )
             if opts.lora:
                 hint += f", or --set {self.name}.serverless=true if Together serves it"
@@ -299,12 +283,18 @@ class TogetherFineTune(_Together, HostedFineTune):
     def endpoint_cost(self, splits: Splits, opts: FineTuneOptions) -> float | None:
         if self.serverless(opts) or not opts.dedicated_endpoint:
             return None
-        return self.hourly(opts) * opts.endpoint_minutes / 60
+        return self.hourly(opts) * self.minutes(opts) / 60
 
     def hourly(self, opts: FineTuneOptions) -> float:
         if opts.endpoint_hourly_price is not None:
             return opts.endpoint_hourly_price
         return wire.ENDPOINT_HOURLY[wire.DEFAULT_ENDPOINT_HARDWARE]
+
+    def minutes(self, opts: FineTuneOptions) -> float:
+        """How long the endpoint is expected to run: the option, else ftx's allowance."""
+        if opts.endpoint_minutes is not None:
+            return opts.endpoint_minutes
+        return wire.ENDPOINT_MINUTES
 
     # --- upload and job ----------------------------------------------------------------------
 
@@ -469,12 +459,8 @@ class TogetherFineTune(_Together, HostedFineTune):
         price."""
         started = ctx.state.get("endpoint_started") if ctx.state.get("endpoint") else None
         super().release(client, opts, ctx)
-        for key in endpoint.KEPT:
-            ctx.state.pop(key, None)
         if started:
             ctx.add_cost("endpoint", (time.time() - started) / 3600 * self.hourly(opts))
-        else:
-            ctx.save_state()
 
 
 @hookimpl

@@ -177,6 +177,9 @@ TRAINING_BRACKETS = ((16, 0.48, 0.54), (69, 1.50, 1.65), (100, 2.90, 3.20))
 # Dedicated endpoint hardware, dollars per hour (the dedicated endpoints overview).
 ENDPOINT_HOURLY = {"1x H100 80GB": 3.99, "1x H200 141GB": 5.49, "1x B200 180GB": 9.95}
 DEFAULT_ENDPOINT_HARDWARE = "1x H100 80GB"
+# Minutes an endpoint is expected to run (start-up, then answering) where endpoint_minutes is
+# not set: ftx's allowance, not Together's figure.
+ENDPOINT_MINUTES = 30.0
 
 
 def table_prices(model: str, lora: bool = True) -> Prices | None:

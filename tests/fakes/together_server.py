@@ -9,7 +9,8 @@ question in the uploaded training file, so a tuned model beats the base one. A L
 ``SERVERLESS`` answers serverless; any other tuned model answers only through an endpoint whose
 deployment of it is ready, as on Together. Failures are injected per test: 401 for a wrong key,
 429 with Retry-After, 500, a job that fails, a slow job, an estimate that is unavailable or says
-the account may not proceed. Counters tell tests what was uploaded, created, asked and deleted.
+the account may not proceed, an endpoint that cannot be deleted. Counters tell tests what was
+uploaded, created, asked and deleted.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Behaviour:
     allowed_to_proceed: bool = True  # what the estimate says of the account's credit
     deployment_polls: int = 2  # polls a deployment spends provisioning before it is ready
     fail_deployment: bool = False  # the deployment ends FAILED instead of READY
+    delete_500: int = 0  # the next N requests to delete an endpoint or deployment get 500
     redirect_upload: bool = True  # the signed URL answers 307 to the object store, once
     latency: float = 0.0  # seconds each chat completion takes
 
@@ -583,6 +585,9 @@ class FakeTogether(FakeServer):
         return 200, self._endpoint(endpoint), None
 
     def _delete_endpoint(self, req, body, query, endpoint_id):
+        if self.behaviour.delete_500 > 0:
+            self.behaviour.delete_500 -= 1
+            return _error(500, "internal error deleting the endpoint", "server_error")
         if endpoint_id not in self.state.endpoints:
             return _error(404, f"endpoint {endpoint_id} not found")
         if any(d["endpointId"] == endpoint_id for d in self.state.deployments.values()):
@@ -640,6 +645,9 @@ class FakeTogether(FakeServer):
         return 200, deployment, None
 
     def _delete_deployment(self, req, body, query, endpoint_id, deployment_id):
+        if self.behaviour.delete_500 > 0:
+            self.behaviour.delete_500 -= 1
+            return _error(500, "internal error deleting the deployment", "server_error")
         deployment = self.state.deployments.get(deployment_id)
         if deployment is None or deployment["endpointId"] != endpoint_id:
             return _error(404, f"deployment {deployment_id} not found")
