@@ -41,6 +41,11 @@ class Evaluator(ABC):
     ``can_score_references`` (the local ones) for the summed log-probability of each reference
     answer (``reference_logprob``) and its token count (``reference_tokens``); rows of a model
     that cannot lack them, and the evaluator leaves its metric out for that backend.
+    ``"pair_logprobs"`` asks each model that ``can_score_pairs`` for the log-probabilities of a
+    preference pair's chosen and rejected answers (rows of pairs hold ``chosen_logprob`` and the
+    rest of ``PairLogprobs.row()``; the ``reward`` evaluator reads them). ``"other_answers"``
+    gives each row ``other_answers``: the same example's answer by every other finished backend,
+    by name (a pairwise judge compares them).
 
     Money: an evaluator that pays for scoring (an API judge) returns what the call paid in
     ``Scores.cost_usd`` and overrides ``estimate_cost``. When it fails after paying for part,

@@ -98,11 +98,27 @@ def make_plan(config: Config, registry: Registry | None = None) -> Plan:
         problems,
     )
     reporters = _build(registry, "reporter", config.run.reporters, lambda cls, _: cls(), problems)
+    problems += _order_problems(backends)
     if problems:
         raise ConfigError(
             problems[0] if len(problems) == 1 else "bad configuration:\n  " + "\n  ".join(problems)
         )
     return Plan(backends, evaluators, reporters, _baseline(config, backends))
+
+
+def _order_problems(backends: list[tuple[Backend, Any]]) -> list[str]:
+    """A backend that builds on others (``depends_on``: local-dpo on local-lora's adapter)
+    comes after them in the run."""
+    problems, before = [], []
+    for backend, options in backends:
+        for needed in backend.depends_on(options):
+            if needed not in before:
+                problems.append(
+                    f"{backend.name} builds on {needed}, which the run does not train before "
+                    f"it: list --backend {needed} before --backend {backend.name}."
+                )
+        before.append(backend.name)
+    return problems
 
 
 def _build(
@@ -574,6 +590,8 @@ class Runner:
             try:
                 for backend, options in plan.backends:
                     if not backend.remote and backend.name not in away:
+                        if away and set(backend.depends_on(options)) & set(away):
+                            futures[-1].result()  # what it builds on trains in the executor
                         work(backend, options, cancelled=cancelled)
                         if backend.distributed:
                             distributed.barrier()  # the other processes wait while this answers
@@ -587,15 +605,18 @@ class Runner:
 
     def _offloaded(self, run: Run, run_config: RunConfig, plan: Plan) -> list[str]:
         """The local backends an executor may run in processes of their own: not finished, not
-        an Optuna trial (each waits for the trials before it), not trained by a launcher's
-        processes together."""
+        an Optuna trial (each waits for the trials before it), not one that builds on another
+        (it trains here once the executor is done), not trained by a launcher's processes
+        together."""
         trials = config_trials(run)
+        dependent = {b.name for b, o in plan.backends if b.depends_on(o)}  # waits: stays here
         return [
             b.name
             for b, _ in plan.backends
             if not b.remote
             and not (b.distributed and distributed.enabled())
             and b.name not in trials
+            and b.name not in dependent
             and run.backend_state(b.name).get("status") not in ("done", "pruned")
         ]
 
@@ -847,6 +868,11 @@ class Runner:
                 unscored, model.reference_logprobs(unscored) if unscored else []
             ):
                 done[example.id].update(reference_logprob=logprob, reference_tokens=tokens)
+        if "pair_logprobs" in self.needs and getattr(model, "can_score_pairs", False):
+            pairs = [e for e in splits.eval if e.rejected is not None]
+            unscored = [e for e in pairs if "chosen_logprob" not in done[e.id]]
+            for example, scored in zip(unscored, model.pair_logprobs(unscored) if unscored else []):
+                done[example.id].update(scored.row())
         run.write_predictions(name, [done[e.id] for e in splits.eval])
 
     def _keeper(
@@ -908,6 +934,19 @@ class Runner:
     ) -> dict[str, Any]:
         """One backend's answers through every evaluator: scores, and what scoring paid."""
         rows = run.read_predictions(name)
+        if "other_answers" in self.needs:  # a pairwise judge: the other backends' answers too
+            others = {
+                other.name: {r["id"]: r["prediction"] for r in run.read_predictions(other.name)}
+                for other, _ in plan.backends
+                if other.name != name and run.backend_state(other.name).get("status") == "done"
+            }
+            rows = [
+                {
+                    **row,
+                    "other_answers": {o: a[row["id"]] for o, a in others.items() if row["id"] in a},
+                }
+                for row in rows
+            ]
         texts = (
             [r["prediction"] for r in rows],
             [e.reference for e in splits.eval],

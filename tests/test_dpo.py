@@ -292,14 +292,7 @@ def test_when_the_sft_backend_fails_dpo_fails_with_one_sentence(tmp_path, tiny_m
     assert "local-dpo failed: local-dpo starts from local-lora's adapter" in err
 
 
-RUNNER_PAIRS = (
-    "the runner does not yet ask models that can_score_pairs for pair_logprobs when an "
-    "evaluator needs them (see the report of issue 23)"
-)
-
-
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=RUNNER_PAIRS)
 def test_a_run_reports_reward_accuracy(tmp_path, tiny_model, capsys):
     code, _, err = ftx_main(
         capsys, "run", *CHAIN, "--model", str(tiny_model), "--evaluator", "reward", "--name", "r"
@@ -367,3 +360,20 @@ def test_qlora_dpo_from_local_qlora(tmp_path, tiny_model, capsys):
     losses = [loss for loss, _ in losses_and_tokens(run, "local-qlora-dpo")]
     assert losses[0] == pytest.approx(0.6931, abs=1e-3) and losses[-1] < losses[0]
     assert (run / "local-qlora-dpo" / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_a_backend_listed_before_what_it_builds_on_is_one_sentence(tiny_model):
+    from ftx import config as configmod
+    from ftx.errors import ConfigError
+    from ftx.runner import make_plan
+
+    config = configmod.load(
+        cli={"backends": ["local-dpo", "local-lora"], "model": str(tiny_model)},
+        sets=["local-dpo.start_from=local-lora"],
+    )
+    with pytest.raises(ConfigError) as caught:
+        make_plan(config)
+    assert str(caught.value) == (
+        "local-dpo builds on local-lora, which the run does not train before it: list "
+        "--backend local-lora before --backend local-dpo."
+    )

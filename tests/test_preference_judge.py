@@ -186,14 +186,7 @@ def test_bad_pairwise_options_are_one_clear_error(settings, message, capsys, tmp
     assert message in errors[0]
 
 
-RUNNER_ANSWERS = (
-    "the runner does not yet put the other backends' answers in the rows of an evaluator that "
-    "needs other_answers (see the report of issue 23)"
-)
-
-
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=RUNNER_ANSWERS)
 def test_a_run_reports_win_rates_against_the_base(fake, tmp_path, tiny_model, capsys):
     from pathlib import Path
 
