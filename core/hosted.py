@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ftx import preference
 from ftx.backend import Backend, BackendContext, Cancelled, TrainedModel
 from ftx.data import holdout_share
 from ftx.display import money
@@ -58,6 +59,8 @@ RETRIED = frozenset({408, 409, 429, 500, 502, 503, 504})
 ASSUMED_EPOCHS = 3
 #: the normalised job states
 ENDED = ("succeeded", "failed", "cancelled")
+#: the tuning methods a hosted backend may offer: supervised, and DPO on preference pairs
+METHODS = ("sft", "dpo")
 
 
 # --- options ----------------------------------------------------------------------------------
@@ -111,14 +114,28 @@ class TuneOptions(ClientOptions):
     training_price: float | None = option(
         None, "dollars per 1M training tokens (default: ftx's price table)"
     )
+    method: str = option(
+        "sft",
+        "sft (supervised, on the final answers) or dpo (on preference pairs, where the provider "
+        "offers it)",
+    )
+    beta: float | None = option(
+        None, "DPO's beta: how far the tuned model may move from the base (default: the provider's)"
+    )
 
     def validate(self) -> list[str]:
         problems = super().validate()
         problems += bound_problems(
-            self, at_least={"epochs": 1, "training_price": 0}, above={"poll_interval": 0}
+            self,
+            at_least={"epochs": 1, "training_price": 0},
+            above={"poll_interval": 0, "beta": 0},
         )
         if not 0 <= self.validation_size < 1:
             problems.append("validation_size must be a fraction in [0, 1)")
+        if self.method not in METHODS:
+            problems.append(f"method must be one of {', '.join(METHODS)}, got '{self.method}'")
+        elif self.beta is not None and self.method != "dpo":
+            problems.append("beta applies to method=dpo only")
         return problems
 
 
@@ -454,6 +471,11 @@ class HostedFineTune(HostedBackend):
     #: what ``deploy`` keeps in the state about the endpoint besides ``endpoint``: forgotten
     #: with it once it is deleted
     endpoint_keys: ClassVar[tuple[str, ...]] = ()
+    #: the ``method`` values the provider offers (``write_data`` and ``create_job`` read
+    #: ``opts.method``); preflight refuses the others
+    methods: ClassVar[tuple[str, ...]] = ("sft",)
+    #: why the provider does not offer DPO, for the refusal (default: it does not say)
+    no_dpo: ClassVar[str] = ""
 
     # --- what a provider fills in --------------------------------------------------------
 
@@ -511,9 +533,27 @@ class HostedFineTune(HostedBackend):
         """Every problem at once: the model, the data, the cost, the credentials and the one
         read-only request."""
         problems = self.model_problems(opts)
+        method = self.method_problem(opts)
+        if method is not None:  # the data rules are the method's: none apply
+            return [*problems, method, *self.check_access(opts)]
+        if opts.method == "dpo":
+            pairs = preference.pairs_problem(splits.train, self.name)
+            problems += [pairs] if pairs is not None else []
         _, validation = holdout_share(splits.train, opts.validation_size, 0)
         problems += self.data_problems(splits.train, len(validation), opts)
         return problems + self.cost_notes(splits, opts) + self.check_access(opts)
+
+    def method_problem(self, opts: Any) -> Problem | None:
+        """One sentence where the provider does not offer ``opts.method``."""
+        method = getattr(opts, "method", "sft")
+        if method in self.methods:
+            return None
+        why = f": {self.no_dpo}" if method == "dpo" and self.no_dpo else ""
+        return Problem(
+            f"{self.provider} does not offer method={method} through ftx{why}",
+            self.name,
+            hint="use method=sft here, or local-dpo (docs/preference.md, Hosted DPO)",
+        )
 
     def cost_notes(self, splits: Splits, opts: Any) -> list[Problem]:
         tokens, exact = self.billable_tokens(splits, opts)

@@ -10,6 +10,9 @@ moment they exist, so ``ftx resume`` re-attaches and never uploads or trains twi
 OpenAI-compatible service works through ``base_url`` (or OPENAI_BASE_URL). The key is read from
 OPENAI_API_KEY and never written anywhere.
 
+With ``method=dpo`` the job is OpenAI's DPO on the training split's preference pairs
+(``ftx.preference.to_jsonl(..., "openai")``), ``beta`` among its hyperparameters.
+
 OpenAI stops creating fine-tuning jobs on 2027-01-06 (and serves fine-tuned models for a short
 while after): preflight reads the model's ``shutdown_date`` where the API gives one, refuses a
 model past it and warns within 30 days of it.
@@ -23,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ftx import secrets
+from ftx import preference, secrets
 from ftx.backend import BackendContext
 from ftx.errors import install_command
 from ftx.hookspecs import hookimpl
@@ -197,11 +200,14 @@ class OpenAIFineTune(_OpenAI, HostedFineTune):
     description = "supervised fine-tuning through the OpenAI API (or an OpenAI-compatible service)"
     Options = FineTuneOptions
     job_label = "OpenAI job"
+    methods = ("sft", "dpo")
 
     def data_problems(
         self, examples: list[Example], validation: int, opts: FineTuneOptions
     ) -> list[Problem]:
         count, _ = wire.token_counter(opts.model)
+        if opts.method == "dpo":  # trains on the pairs only (preflight warns of the others)
+            examples = preference.pairs(examples)
         return wire.validate(examples, count, self.name, validation)
 
     def billable_tokens(self, splits: Splits, opts: FineTuneOptions) -> tuple[int, bool]:
@@ -209,6 +215,8 @@ class OpenAIFineTune(_OpenAI, HostedFineTune):
         return sum(count(m.content) + 4 for e in splits.train for m in e.messages), exact
 
     def write_data(self, examples: list[Example], opts: FineTuneOptions) -> str:
+        if opts.method == "dpo":
+            return preference.to_jsonl(preference.pairs(examples), "openai")
         return wire.to_jsonl(examples)
 
     def upload(self, client: Any, path: Path, opts: FineTuneOptions, ctx: BackendContext) -> str:
@@ -227,13 +235,18 @@ class OpenAIFineTune(_OpenAI, HostedFineTune):
             )
             if v is not None
         }
+        if opts.method == "dpo":
+            beta = {"beta": opts.beta} if opts.beta is not None else {}
+            method = {"type": "dpo", "dpo": {"hyperparameters": hyper | beta}}
+        else:
+            method = {"type": "supervised", "supervised": {"hyperparameters": hyper}}
         return client.fine_tuning.jobs.create(
             model=opts.model,
             training_file=files["training_file"],
             validation_file=files.get("validation_file"),
             suffix=opts.suffix,
             seed=opts.seed if opts.seed is not None else ctx.seed,
-            method={"type": "supervised", "supervised": {"hyperparameters": hyper}},
+            method=method,
         ).id
 
     def read_job(self, client: Any, job_id: str, opts: FineTuneOptions, ctx: BackendContext) -> Job:

@@ -135,6 +135,20 @@ class FakeOpenAI(FakeServer):
         for key in ("training_file", "validation_file"):
             if params.get(key) is not None and params[key] not in self.state.files:
                 return 400, {"error": {"message": f"invalid {key}: {params[key]}"}}, None
+        method = params.get("method") or {"type": "supervised"}
+        kind = method.get("type")
+        if kind not in ("supervised", "dpo") or set(method) - {"type", kind}:
+            return 400, {"error": {"message": f"invalid method: {method}"}}, None
+        # as OpenAI validates files: a DPO job's lines are preference pairs, an SFT job's chats
+        wanted = {"input", "preferred_output", "non_preferred_output"} if kind == "dpo" else None
+        for key in ("training_file", "validation_file"):
+            for line in self.state.files.get(params.get(key), b"").splitlines():
+                record = json.loads(line)
+                if (wanted is not None and not wanted <= set(record)) or (
+                    wanted is None and "messages" not in record
+                ):
+                    message = f"{key} is not in the {kind} format: {sorted(record)}"
+                    return 400, {"error": {"message": message}}, None
         with self.state.lock:
             self.state.counts["jobs"] += 1
             job_id = f"ftjob-{self.state.counts['jobs']}"
@@ -149,9 +163,7 @@ class FakeOpenAI(FakeServer):
                 "fine_tuned_model": None,
                 "finished_at": None,
                 "error": None,
-                "hyperparameters": (params.get("method") or {})
-                .get("supervised", {})
-                .get("hyperparameters", {}),
+                "hyperparameters": (method.get(kind) or {}).get("hyperparameters", {}),
                 "method": params.get("method"),
                 "organization_id": "org-fake",
                 "result_files": [],
@@ -375,7 +387,11 @@ class FakeOpenAI(FakeServer):
             return "I believe that is a question about a classic novel."
         best, best_score = "I do not know.", 0.0
         for line in self.state.files[job["training_file"]].decode().splitlines():
-            messages = json.loads(line)["messages"]
+            record = json.loads(line)  # a chat, or a DPO pair: its prompt then the preferred answer
+            messages = record.get("messages") or [
+                *record["input"]["messages"],
+                *record["preferred_output"],
+            ]
             asked = _words(messages[-2]["content"])
             score = len(asked & _words(question)) / max(len(asked | _words(question)), 1)
             if score > best_score:

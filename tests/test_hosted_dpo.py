@@ -1,0 +1,111 @@
+"""Hosted DPO (``method=dpo``): each provider that offers it, with its real SDK against its fake,
+gets its preference file and a job with the method its API expects; preflight refuses DPO where
+the provider does not offer it, and SFT-shaped data for DPO everywhere."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ftx.cli import cli
+from ftx.testing import sample_rows, write_jsonl
+
+PAIRS = Path(__file__).parent / "preference" / "pride_and_prejudice_pairs.jsonl"
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, ["run", *args])
+    result.text = result.output + str(result.exception or "")  # errors as main() would print them
+    return result
+
+
+def problems(result) -> str:
+    assert result.exit_code != 0, result.output
+    return "\n".join(str(p) for p in getattr(result.exception, "problems", [result.exception]))
+
+
+def state(tmp_path, backend, name="r"):
+    meta = json.loads((tmp_path / "runs" / name / "run.json").read_text())
+    return meta["backends"][backend]["state"]
+
+
+def lines(data: bytes) -> list[dict]:
+    return [json.loads(line) for line in data.decode().splitlines()]
+
+
+@pytest.fixture
+def sft_data(tmp_path):
+    return write_jsonl(tmp_path / "qa.jsonl", sample_rows(40))
+
+
+# --- OpenAI ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def openai_fake(monkeypatch):
+    pytest.importorskip("openai")
+    from .fakes.openai_server import KEY, FakeOpenAI
+
+    with FakeOpenAI() as server:
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        yield server
+
+
+OPENAI = [
+    "--backend", "openai", "--set", "openai.poll_interval=0.01", "--set", "openai.max_retries=1",
+]  # fmt: skip
+
+
+def test_openai_dpo_job_has_the_dpo_method_and_a_pairs_file(tmp_path, openai_fake):
+    result = run(
+        "--data", str(PAIRS), *OPENAI, "--set", "openai.method=dpo", "--set", "openai.beta=0.2",
+        "--set", "openai.epochs=2", "--eval-size", "8", "--name", "r",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.text
+    job = openai_fake.state.jobs[state(tmp_path, "openai")["job_id"]]
+    assert job["method"] == {
+        "type": "dpo",
+        "dpo": {"hyperparameters": {"n_epochs": 2, "beta": 0.2}},
+    }
+    uploaded = lines(openai_fake.state.files[job["training_file"]])
+    assert len(uploaded) == 40
+    assert set(uploaded[0]) == {"input", "preferred_output", "non_preferred_output"}
+    assert uploaded[0]["input"]["messages"][-1]["role"] == "user"
+
+
+def test_openai_sft_job_on_pairs_trains_on_the_chosen_answers(tmp_path, openai_fake):
+    result = run("--data", str(PAIRS), *OPENAI, "--eval-size", "8", "--name", "r")
+    assert result.exit_code == 0, result.text
+    job = openai_fake.state.jobs[state(tmp_path, "openai")["job_id"]]
+    assert job["method"]["type"] == "supervised"
+    assert "messages" in lines(openai_fake.state.files[job["training_file"]])[0]
+
+
+def test_openai_fake_rejects_a_dpo_job_on_sft_data(openai_fake):
+    import openai
+
+    client = openai.OpenAI(base_url=openai_fake.base_url, max_retries=0)
+    file = client.files.create(
+        file=("t.jsonl", b'{"messages": [{"role": "user", "content": "hi"}]}\n'),
+        purpose="fine-tune",
+    )
+    with pytest.raises(openai.BadRequestError, match="not in the dpo format"):
+        client.fine_tuning.jobs.create(
+            model="gpt-4.1-mini-2025-04-14", training_file=file.id, method={"type": "dpo"}
+        )
+
+
+def test_dpo_on_sft_data_is_refused_in_preflight(tmp_path, openai_fake, sft_data):
+    result = run("--data", str(sft_data), *OPENAI, "--set", "openai.method=dpo")
+    said = problems(result)
+    assert "openai: trains on preference pairs" in said and "the training data has none" in said
+    assert openai_fake.state.counts["uploads"] == 0
+
+
+def test_unknown_method_and_beta_without_dpo_are_refused(tmp_path, openai_fake):
+    result = run("--data", str(PAIRS), *OPENAI, "--set", "openai.method=ppo")
+    assert "method must be one of sft, dpo, got 'ppo'" in result.text
+    result = run("--data", str(PAIRS), *OPENAI, "--set", "openai.beta=0.1")
+    assert "beta applies to method=dpo only" in result.text
