@@ -109,3 +109,51 @@ def test_unknown_method_and_beta_without_dpo_are_refused(tmp_path, openai_fake):
     assert "method must be one of sft, dpo, got 'ppo'" in result.text
     result = run("--data", str(PAIRS), *OPENAI, "--set", "openai.beta=0.1")
     assert "beta applies to method=dpo only" in result.text
+
+
+# --- Together ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def together_fake(monkeypatch):
+    pytest.importorskip("together")
+    from .fakes.together_server import KEY, FakeTogether
+
+    with FakeTogether() as server:
+        monkeypatch.setenv("TOGETHER_API_KEY", KEY)
+        monkeypatch.setenv("TOGETHER_BASE_URL", server.base_url)
+        monkeypatch.delenv("TOGETHER_PROJECT_ID", raising=False)
+        yield server
+
+
+TOGETHER = [
+    "--backend", "together", "--set", "together.poll_interval=0.01",
+    "--set", "together.max_retries=1",
+]  # fmt: skip
+
+
+def test_together_dpo_job_has_training_method_dpo_and_a_pairs_file(tmp_path, together_fake):
+    result = run(
+        "--data", str(PAIRS), *TOGETHER, "--set", "together.method=dpo",
+        "--set", "together.beta=0.3", "--eval-size", "8", "--name", "r",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.text
+    job_id = state(tmp_path, "together")["job_id"]
+    sent = together_fake.state.requests[job_id]["training_method"]
+    assert sent["method"] == "dpo" and sent["dpo_beta"] == 0.3
+    uploaded = lines(together_fake.state.files[together_fake.state.jobs[job_id]["training_file"]])
+    assert len(uploaded) == 40
+    assert set(uploaded[0]) == {"input", "preferred_output", "non_preferred_output"}
+
+
+def test_together_sft_on_pairs_sends_training_method_sft(tmp_path, together_fake):
+    result = run("--data", str(PAIRS), *TOGETHER, "--eval-size", "8", "--name", "r")
+    assert result.exit_code == 0, result.text
+    job_id = state(tmp_path, "together")["job_id"]
+    assert together_fake.state.requests[job_id]["training_method"]["method"] == "sft"
+
+
+def test_together_dpo_on_sft_data_is_refused_in_preflight(together_fake, sft_data):
+    said = problems(run("--data", str(sft_data), *TOGETHER, "--set", "together.method=dpo"))
+    assert "together: trains on preference pairs" in said
+    assert together_fake.state.counts["jobs"] == 0

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ftx import secrets
+from ftx import preference, secrets
 from ftx.backend import BackendContext, TrainedModel
 from ftx.display import money
 from ftx.errors import FtxError, install_command
@@ -193,6 +193,7 @@ class TogetherFineTune(_Together, HostedFineTune):
     name = "together"
     description = "supervised fine-tuning (LoRA or full) on Together AI"
     Options = FineTuneOptions
+    methods = ("sft", "dpo")
     job_label = "Together job"
     failed_hint = "See the job's events in log.txt."
     endpoint_keys = endpoint.KEPT
@@ -273,6 +274,8 @@ class TogetherFineTune(_Together, HostedFineTune):
     def data_problems(
         self, examples: list[Example], validation: int, opts: FineTuneOptions
     ) -> list[Problem]:
+        if opts.method == "dpo":  # trains on the pairs only (preflight warns of the others)
+            examples = preference.pairs(examples)
         return wire.validate(examples, self.name, validation)
 
     def billable_tokens(self, splits: Splits, opts: FineTuneOptions) -> tuple[int, bool]:
@@ -299,6 +302,8 @@ class TogetherFineTune(_Together, HostedFineTune):
     # --- upload and job ----------------------------------------------------------------------
 
     def write_data(self, examples: list[Example], opts: FineTuneOptions) -> str:
+        if opts.method == "dpo":  # Together's preference format is OpenAI's
+            return preference.to_jsonl(preference.pairs(examples), "openai")
         return wire.to_jsonl(examples)
 
     def upload(self, client: Any, path: Path, opts: FineTuneOptions, ctx: BackendContext) -> str:
@@ -327,13 +332,17 @@ class TogetherFineTune(_Together, HostedFineTune):
         alpha = int(opts.lora_alpha or 2 * rank)
         validation = files.get("validation_file")
         evals = opts.evals if opts.evals is not None else (opts.epochs if validation else 0)
+        dpo = opts.method == "dpo"
+        method: dict[str, Any] = {"method": "sft", "train_on_inputs": "auto"}
+        if dpo:
+            method = {"method": "dpo"} | ({"dpo_beta": opts.beta} if opts.beta is not None else {})
         estimate = client.fine_tuning.estimate_price(
             training_file=files["training_file"],
             validation_file=validation or omit,
             model=opts.model,
             n_epochs=opts.epochs,
             n_evals=evals,
-            training_method={"method": "sft", "train_on_inputs": "auto"},
+            training_method=method,
             training_type={"type": "Lora", "lora_r": rank, "lora_alpha": alpha}
             if opts.lora
             else {"type": "Full"},
@@ -353,7 +362,9 @@ class TogetherFineTune(_Together, HostedFineTune):
                 lora_alpha=alpha if opts.lora else None,
                 suffix=opts.suffix or None,
                 random_seed=opts.seed if opts.seed is not None else ctx.seed,
-                train_on_inputs="auto",
+                train_on_inputs=None if dpo else "auto",
+                training_method=opts.method,
+                dpo_beta=opts.beta if dpo else None,
                 model_limits=limits,
                 **hyper,
             )

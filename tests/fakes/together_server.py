@@ -215,7 +215,10 @@ class FakeTogether(FakeServer):
     @staticmethod
     def _valid(content: bytes) -> bool:
         for line in content.decode().splitlines():
-            roles = [m["role"] for m in json.loads(line)["messages"]]
+            record = json.loads(line)
+            if _is_pair(record):  # the preference format: checked against the job's method
+                continue
+            roles = [m["role"] for m in record["messages"]]
             roles = roles[1:] if roles[0] == "system" else roles
             if roles != ["user", "assistant"] * (len(roles) // 2) or len(roles) % 2:
                 return False
@@ -296,6 +299,13 @@ class FakeTogether(FakeServer):
                 return _error(400, f"invalid {key}: {params[key]}")
         if params.get("model") not in TUNABLE:
             return _error(400, f"model {params.get('model')} cannot be fine-tuned")
+        method = (params.get("training_method") or {}).get("method")
+        if method not in ("sft", "dpo"):
+            return _error(400, f"invalid training_method {params.get('training_method')}")
+        for key in ("training_file", "validation_file"):  # a DPO job trains on pairs only
+            for line in self.state.files.get(params.get(key) or "", b"").splitlines():
+                if _is_pair(json.loads(line)) != (method == "dpo"):
+                    return _error(400, f"{key} does not match training_method {method}")
         self.state.counts["jobs"] += 1
         number = self.state.counts["jobs"]
         job_id = f"ft-{number:04d}-fake"
@@ -483,7 +493,11 @@ class FakeTogether(FakeServer):
     def _answer(self, job: dict[str, Any], question: str) -> str:
         best, best_score = "I do not know.", 0.0
         for line in self.state.files[job["training_file"]].decode().splitlines():
-            messages = json.loads(line)["messages"]
+            record = json.loads(line)  # a chat, or a pair: its prompt then the preferred answer
+            messages = record.get("messages") or [
+                *record["input"]["messages"],
+                *record["preferred_output"],
+            ]
             asked = _words(messages[-2]["content"])
             score = len(asked & _words(question)) / max(len(asked | _words(question)), 1)
             if score > best_score:
@@ -654,3 +668,8 @@ class FakeTogether(FakeServer):
         del self.state.deployments[deployment_id]
         self.state.counts["deployments_deleted"] += 1
         return 200, {}, None
+
+
+def _is_pair(record: dict[str, Any]) -> bool:
+    """A line of Together's preference format (OpenAI's DPO format)."""
+    return {"input", "preferred_output", "non_preferred_output"} <= set(record)
