@@ -157,3 +157,78 @@ def test_together_dpo_on_sft_data_is_refused_in_preflight(together_fake, sft_dat
     said = problems(run("--data", str(sft_data), *TOGETHER, "--set", "together.method=dpo"))
     assert "together: trains on preference pairs" in said
     assert together_fake.state.counts["jobs"] == 0
+
+
+# --- Vertex AI (gemini) ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def google(tmp_path, monkeypatch):
+    pytest.importorskip("google.genai")
+    pytest.importorskip("google.cloud.storage")
+    from .fakes.gemini_server import PROJECT, FakeGoogle
+
+    with FakeGoogle() as server:
+        (tmp_path / "secrets").mkdir()
+        key_file = server.service_account_file(tmp_path / "secrets")
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.url)
+        monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
+        monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+        yield server
+
+
+def gemini(server):
+    return [
+        "--backend", "gemini", "--set", f"gemini.base_url={server.url}/",
+        "--set", "gemini.bucket=gs://ftx-bucket/tuning", "--set", "gemini.poll_interval=0.01",
+        "--set", "gemini.max_retries=1",
+    ]  # fmt: skip
+
+
+def test_gemini_dpo_is_vertex_preference_tuning_on_a_pairs_file(tmp_path, google):
+    result = run(
+        "--data", str(PAIRS), *gemini(google), "--set", "gemini.method=dpo",
+        "--set", "gemini.beta=0.5", "--set", "gemini.epochs=2", "--eval-size", "8", "--name", "r",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.text
+    (job,) = google.state.jobs.values()
+    assert "supervisedTuningSpec" not in job
+    spec = job["preferenceOptimizationSpec"]
+    assert spec["hyperParameters"] == {"epochCount": 2, "beta": 0.5}
+    rows = lines(google.state.objects[spec["trainingDatasetUri"]])
+    assert len(rows) == 40
+    assert rows[0]["contents"][-1]["role"] == "user"
+    assert sorted(c["score"] for c in rows[0]["completions"]) == [0, 1]
+    assert state(tmp_path, "gemini")["data_stats"]["tuning_dataset_example_count"] == 40
+
+
+def test_gemini_fake_rejects_preference_tuning_on_sft_data(google):
+    from google import genai
+    from google.genai import errors, types
+
+    from .fakes.gemini_server import PROJECT
+
+    uri = "gs://ftx-bucket/sft.jsonl"
+    google.state.objects[uri] = (
+        b'{"contents": [{"role": "user", "parts": [{"text": "hi"}]}, '
+        b'{"role": "model", "parts": [{"text": "hello"}]}]}\n'
+    )
+    client = genai.Client(
+        vertexai=True,
+        project=PROJECT,
+        location="us-central1",
+        http_options=types.HttpOptions(base_url=f"{google.url}/"),
+    )
+    with pytest.raises(errors.ClientError, match="Invalid preference tuning dataset"):
+        client.tunings.tune(
+            base_model="gemini-2.5-flash",
+            training_dataset=types.TuningDataset(gcs_uri=uri),
+            config=types.CreateTuningJobConfig(method="PREFERENCE_TUNING"),
+        )
+
+
+def test_gemini_dpo_on_sft_data_is_refused_in_preflight(google, sft_data):
+    said = problems(run("--data", str(sft_data), *gemini(google), "--set", "gemini.method=dpo"))
+    assert "gemini: trains on preference pairs" in said
+    assert google.state.counts["jobs"] == 0

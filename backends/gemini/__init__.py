@@ -10,6 +10,10 @@ job and follows it; the upload's URI and the job's name are saved in the run dir
 moment they exist, so ``ftx resume`` re-attaches and never uploads or tunes twice. The tuned
 model is asked through its endpoint with ``generate_content``.
 
+With ``method=dpo`` the job is Vertex AI preference tuning (``method=PREFERENCE_TUNING`` in
+google-genai's ``CreateTuningJobConfig``, ``beta`` with it) on the training split's pairs, written
+in Vertex's preference format (``ftx.preference.to_jsonl(..., "gemini")``).
+
 What we found reading google-genai (3.x) and how ftx deals with it:
 - Tuning exists only on Vertex AI: in API-key (Developer API) mode ``tunings.tune()`` drops
   ``TuningDataset.examples`` from the request and ``tunings.list()`` raises. ftx tunes on Vertex
@@ -29,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ftx import secrets
+from ftx import preference, secrets
 from ftx.backend import BackendContext
 from ftx.errors import ConfigError, FtxError, require
 from ftx.hookspecs import hookimpl
@@ -275,6 +279,7 @@ class GeminiTune(_Gemini, HostedFineTune):
     job_noun = "tuning job"
     job_label = "Vertex AI tuning job"
     failed_hint = "See the job in the Cloud console (Vertex AI > Tuning) for details."
+    methods = ("sft", "dpo")
 
     # --- preflight -------------------------------------------------------------------------
 
@@ -333,6 +338,8 @@ class GeminiTune(_Gemini, HostedFineTune):
     ) -> list[Problem]:
         if opts.training_uri:  # the user's own file: Vertex checks it
             return []
+        if opts.method == "dpo":  # trains on the pairs only (preflight warns of the others)
+            examples = preference.pairs(examples)
         return wire.validate(examples, validation, self.name)
 
     def billable_tokens(self, splits: Splits, opts: GeminiTuneOptions) -> tuple[int, bool]:
@@ -351,6 +358,8 @@ class GeminiTune(_Gemini, HostedFineTune):
         return super().attach(ctx.state, opts, ctx)
 
     def write_data(self, examples: list[Example], opts: GeminiTuneOptions) -> str:
+        if opts.method == "dpo":
+            return preference.to_jsonl(preference.pairs(examples), "gemini")
         return wire.to_jsonl(examples)
 
     def upload(
@@ -390,7 +399,10 @@ class GeminiTune(_Gemini, HostedFineTune):
     ) -> str:
         from google.genai import types
 
+        dpo = opts.method == "dpo"
         config = types.CreateTuningJobConfig(
+            method=types.TuningMethod.PREFERENCE_TUNING if dpo else None,
+            beta=opts.beta if dpo else None,
             epoch_count=opts.epochs,
             learning_rate_multiplier=opts.learning_rate_multiplier,
             adapter_size=wire.ADAPTER_SIZES.get(opts.adapter_size) if opts.adapter_size else None,
@@ -446,7 +458,10 @@ def _upgrade(state: dict[str, Any]) -> None:
 
 
 def _data_stats(job: Any) -> dict[str, Any]:
-    stats = getattr(getattr(job, "tuning_data_stats", None), "supervised_tuning_data_stats", None)
+    found = getattr(job, "tuning_data_stats", None)
+    stats = getattr(found, "supervised_tuning_data_stats", None) or getattr(
+        found, "preference_optimization_data_stats", None
+    )
     if stats is None:
         return {}
     keep = (

@@ -192,12 +192,29 @@ class FakeGoogle(FakeServer):
     # --- Vertex AI tuning jobs -------------------------------------------------------------------
 
     def _create_job(self, req, body: dict[str, Any]) -> None:
-        spec = body.get("supervisedTuningSpec", {})
+        specs = [k for k in SPECS if k in body]
+        if len(specs) > 1:
+            return self._error(
+                req, 400, f"Only one tuning spec allowed: {specs}", "INVALID_ARGUMENT"
+            )
+        kind = specs[0] if specs else "supervisedTuningSpec"
+        spec = body.get(kind, {})
         uri = spec.get("trainingDatasetUri", "")
         if uri not in self.state.objects:
             return self._error(
                 req, 400, f"Training dataset {uri} does not exist.", "INVALID_ARGUMENT"
             )
+        if kind == "preferenceOptimizationSpec":  # Vertex validates a preference dataset first
+            for key in ("trainingDatasetUri", "validationDatasetUri"):
+                for line in self.state.objects.get(spec.get(key, ""), b"").decode().splitlines():
+                    if not _is_preference(json.loads(line)):
+                        return self._error(
+                            req,
+                            400,
+                            "Invalid preference tuning dataset: each line needs 'contents' "
+                            "ending with a 'user' turn and two scored 'completions'.",
+                            "INVALID_ARGUMENT",
+                        )
         if body.get("baseModel") not in (
             "gemini-2.5-flash",
             "gemini-2.5-flash-lite",
@@ -217,7 +234,7 @@ class FakeGoogle(FakeServer):
                 "name": name,
                 "state": "JOB_STATE_PENDING",
                 "baseModel": body["baseModel"],
-                "supervisedTuningSpec": spec,
+                kind: spec,
                 "tunedModelDisplayName": body.get("tunedModelDisplayName"),
                 "createTime": _now(),
             }
@@ -240,10 +257,11 @@ class FakeGoogle(FakeServer):
             return self._send(req, 200, job)
 
     def _finish(self, number: str, job: dict[str, Any]) -> None:
-        data = self.state.objects[job["supervisedTuningSpec"]["trainingDatasetUri"]].decode()
+        data = self.state.objects[_spec(job)["trainingDatasetUri"]].decode()
+        preference = "preferenceOptimizationSpec" in job
         try:
             rows = [json.loads(line) for line in data.splitlines()]
-            assert all(r["contents"][-1]["role"] == "model" for r in rows)
+            assert preference or all(r["contents"][-1]["role"] == "model" for r in rows)
         except (ValueError, KeyError, AssertionError):  # bad data fails the job, as Vertex does
             job.update(
                 state="JOB_STATE_FAILED",
@@ -266,7 +284,9 @@ class FakeGoogle(FakeServer):
                 "endpoint": f"projects/{PROJECT}/locations/{LOCATION}/endpoints/{number}",
             },
             tuningDataStats={
-                "supervisedTuningDataStats": {
+                (
+                    "preferenceOptimizationDataStats" if preference else "supervisedTuningDataStats"
+                ): {
                     "tuningDatasetExampleCount": str(len(rows)),
                     "totalBillableTokenCount": str(tokens * 3),
                 }
@@ -350,17 +370,33 @@ class FakeGoogle(FakeServer):
 
     def _answer(self, question: str, job: dict[str, Any]) -> str:
         best, best_score = "I do not know.", 0.0
-        for line in (
-            self.state.objects[job["supervisedTuningSpec"]["trainingDatasetUri"]]
-            .decode()
-            .splitlines()
-        ):
-            turns = json.loads(line)["contents"]
+        for line in self.state.objects[_spec(job)["trainingDatasetUri"]].decode().splitlines():
+            row = json.loads(line)  # a preference row answers with its preferred completion
+            preferred = [c["completion"] for c in row.get("completions", []) if c["score"] == 1]
+            turns = row["contents"] + preferred
             asked = _words(turns[-2]["parts"][0]["text"])
             score = len(asked & _words(question)) / max(len(asked | _words(question)), 1)
             if score > best_score:
                 best, best_score = turns[-1]["parts"][0]["text"], score
         return best
+
+
+SPECS = ("supervisedTuningSpec", "preferenceOptimizationSpec")
+
+
+def _spec(job: dict[str, Any]) -> dict[str, Any]:
+    return next(job[k] for k in SPECS if k in job)
+
+
+def _is_preference(row: dict[str, Any]) -> bool:
+    """A line of Vertex's preference format: contents ending with a user turn, and two
+    completions, one scored 1 and one 0."""
+    contents, completions = row.get("contents") or [], row.get("completions") or []
+    return (
+        bool(contents)
+        and contents[-1].get("role") == "user"
+        and sorted(c.get("score") for c in completions) == [0, 1]
+    )
 
 
 def _now() -> str:
