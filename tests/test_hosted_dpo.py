@@ -232,3 +232,32 @@ def test_gemini_dpo_on_sft_data_is_refused_in_preflight(google, sft_data):
     said = problems(run("--data", str(sft_data), *gemini(google), "--set", "gemini.method=dpo"))
     assert "gemini: trains on preference pairs" in said
     assert google.state.counts["jobs"] == 0
+
+
+# --- Fireworks: refused ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fireworks_fake(monkeypatch):
+    pytest.importorskip("fireworks")
+    from .fakes.fireworks_server import ACCOUNT, KEY, FakeFireworks
+
+    with FakeFireworks() as server:
+        monkeypatch.setenv("FIREWORKS_API_KEY", KEY)
+        monkeypatch.setenv("FIREWORKS_ACCOUNT_ID", ACCOUNT)
+        monkeypatch.setenv("FIREWORKS_BASE_URL", server.base_url)
+        yield server
+
+
+def test_fireworks_refuses_dpo_in_preflight_with_one_sentence(fireworks_fake):
+    result = run(
+        "--data", str(PAIRS), "--backend", "fireworks", "--set", "fireworks.method=dpo",
+        "--set", "fireworks.dedicated_endpoint=true", "--set", "fireworks.max_retries=1",
+    )  # fmt: skip
+    said = problems(result)
+    assert (
+        "fireworks: Fireworks does not offer method=dpo through ftx: its docs (read 2026-11-30) "
+        "say managed DPO jobs no longer accept new jobs, so ftx does not create them"
+    ) in said
+    assert "trains on preference pairs" not in said  # the refusal, not the data rules
+    assert fireworks_fake.state.counts.get("jobs", 0) == 0

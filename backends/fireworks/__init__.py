@@ -223,6 +223,11 @@ class FireworksFineTune(_Fireworks, HostedFineTune):
     job_label = "Fireworks job"
     failed_hint = "See the job in the Fireworks dashboard (Fine-tuning) for its details."
     endpoint_keys = ("endpoint_created",)
+    # fireworks-ai still has dpo_jobs, but a job Fireworks no longer accepts cannot be tested
+    no_dpo = (
+        "its docs (read 2026-11-30) say managed DPO jobs no longer accept new jobs, so ftx does "
+        "not create them"
+    )
 
     # --- preflight ---------------------------------------------------------------------------
 
