@@ -302,6 +302,14 @@ class GeminiTune(_Gemini, HostedFineTune):
                     severity="warning",
                 )
             )
+        if opts.method == "dpo" and opts.adapter_size == 32:
+            problems.append(
+                Problem(
+                    "Vertex AI preference tuning takes adapter sizes 1, 2, 4, 8 and 16, not 32",
+                    self.name,
+                    hint=f"--set {self.name}.adapter_size=16",
+                )
+            )
         if opts.training_uri and not opts.training_uri.startswith("gs://"):
             problems.append(
                 Problem(f"training_uri must be a gs:// URI, got '{opts.training_uri}'", self.name)
