@@ -536,7 +536,7 @@ class HostedFineTune(HostedBackend):
         method = self.method_problem(opts)
         if method is not None:  # the data rules are the method's: none apply
             return [*problems, method, *self.check_access(opts)]
-        if opts.method == "dpo":
+        if getattr(opts, "method", "sft") == "dpo":
             pairs = preference.pairs_problem(splits.train, self.name)
             problems += [pairs] if pairs is not None else []
         _, validation = holdout_share(splits.train, opts.validation_size, 0)

@@ -351,7 +351,11 @@ class GeminiTune(_Gemini, HostedFineTune):
         return wire.validate(examples, validation, self.name)
 
     def billable_tokens(self, splits: Splits, opts: GeminiTuneOptions) -> tuple[int, bool]:
-        return sum(wire.tokens(e) for e in splits.train), False
+        examples = splits.train
+        if opts.method == "dpo":  # the prompt with each answer: what a DPO step reads
+            pairs = preference.pairs(examples)
+            examples = pairs + [preference.rejected_example(e) for e in pairs]
+        return sum(wire.tokens(e) for e in examples), False
 
     # --- training ----------------------------------------------------------------------------
 

@@ -212,7 +212,11 @@ class OpenAIFineTune(_OpenAI, HostedFineTune):
 
     def billable_tokens(self, splits: Splits, opts: FineTuneOptions) -> tuple[int, bool]:
         count, exact = wire.token_counter(opts.model)
-        return sum(count(m.content) + 4 for e in splits.train for m in e.messages), exact
+        examples = splits.train
+        if opts.method == "dpo":  # the prompt with each answer: what a DPO step reads
+            pairs = preference.pairs(examples)
+            examples = pairs + [preference.rejected_example(e) for e in pairs]
+        return sum(count(m.content) + 4 for e in examples for m in e.messages), exact
 
     def write_data(self, examples: list[Example], opts: FineTuneOptions) -> str:
         if opts.method == "dpo":

@@ -281,7 +281,11 @@ class TogetherFineTune(_Together, HostedFineTune):
     def billable_tokens(self, splits: Splits, opts: FineTuneOptions) -> tuple[int, bool]:
         # Validation examples are billed once per evaluation, and there is one an epoch by
         # default: so the whole training split, once an epoch.
-        return sum(wire.tokens(e) for e in splits.train), False
+        examples = splits.train
+        if opts.method == "dpo":  # the prompt with each answer: what a DPO step reads
+            pairs = preference.pairs(examples)
+            examples = pairs + [preference.rejected_example(e) for e in pairs]
+        return sum(wire.tokens(e) for e in examples), False
 
     def endpoint_cost(self, splits: Splits, opts: FineTuneOptions) -> float | None:
         if self.serverless(opts) or not opts.dedicated_endpoint:
