@@ -261,3 +261,22 @@ def test_fireworks_refuses_dpo_in_preflight_with_one_sentence(fireworks_fake):
     ) in said
     assert "trains on preference pairs" not in said  # the refusal, not the data rules
     assert fireworks_fake.state.counts.get("jobs", 0) == 0
+
+
+def test_together_fake_rejects_a_dpo_job_on_sft_data(tmp_path, together_fake):
+    import together
+
+    from .fakes.together_server import KEY, TUNABLE
+
+    sft = write_jsonl(tmp_path / "sft.jsonl", [{"messages": [
+        {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+    ]}])  # fmt: skip
+    client = together.Together(api_key=KEY, base_url=together_fake.base_url, max_retries=0)
+    file = client.files.upload(file=sft, purpose="fine-tune", check=False)
+    with pytest.raises(together.APIStatusError, match="does not match training_method dpo"):
+        client.fine_tuning.create(
+            training_file=file.id,
+            model=next(iter(TUNABLE)),
+            training_method="dpo",
+            train_on_inputs=None,
+        )
