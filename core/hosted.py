@@ -539,9 +539,18 @@ class HostedFineTune(HostedBackend):
         if getattr(opts, "method", "sft") == "dpo":
             pairs = preference.pairs_problem(splits.train, self.name)
             problems += [pairs] if pairs is not None else []
-        _, validation = holdout_share(splits.train, opts.validation_size, 0)
-        problems += self.data_problems(splits.train, len(validation), opts)
+        examples = self.trained_on(splits, opts)
+        _, validation = holdout_share(examples, opts.validation_size, 0)
+        problems += self.data_problems(examples, len(validation), opts)
         return problems + self.cost_notes(splits, opts) + self.check_access(opts)
+
+    def trained_on(self, splits: Splits, opts: Any) -> list[Example]:
+        """The examples the job trains on, the validation file's among them: for DPO the
+        preference pairs only (a validation file of examples without a rejected answer would
+        be empty, or refused)."""
+        if getattr(opts, "method", "sft") == "dpo":
+            return preference.pairs(splits.train)
+        return splits.train
 
     def method_problem(self, opts: Any) -> Problem | None:
         """One sentence where the provider does not offer ``opts.method``."""
@@ -592,7 +601,9 @@ class HostedFineTune(HostedBackend):
         client = self.connect(opts)
         state = ctx.state
         if "job_id" not in state:  # after a crash the job exists already: never a second one
-            train, validation = holdout_share(splits.train, opts.validation_size, ctx.seed)
+            train, validation = holdout_share(
+                self.trained_on(splits, opts), opts.validation_size, ctx.seed
+            )
             for key, examples in (("training_file", train), ("validation_file", validation)):
                 if key in state or not examples:
                     continue

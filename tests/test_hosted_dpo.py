@@ -280,3 +280,20 @@ def test_together_fake_rejects_a_dpo_job_on_sft_data(tmp_path, together_fake):
             training_method="dpo",
             train_on_inputs=None,
         )
+
+
+def test_a_dpo_job_trains_and_validates_on_the_pairs_only():
+    """Examples without a rejected answer are left out before the validation share is taken:
+    a validation file of them would be empty, or refused by the provider."""
+    from ftx.backends.openai import FineTuneOptions, OpenAIFineTune
+    from ftx.types import Example, Message, Splits
+
+    def example(i, rejected):
+        messages = (Message("user", f"q{i}"), Message("assistant", f"a{i}"))
+        return Example(f"e{i}", messages, rejected=rejected)
+
+    train = [example(i, "no" if i % 2 else None) for i in range(20)]
+    backend = OpenAIFineTune()
+    chosen = backend.trained_on(Splits(train, []), FineTuneOptions(method="dpo"))
+    assert [e.id for e in chosen] == [f"e{i}" for i in range(1, 20, 2)]
+    assert backend.trained_on(Splits(train, []), FineTuneOptions()) == train
