@@ -8,7 +8,7 @@ from ftx.stats import bootstrap_ci, paired_test
 
 
 def test_interval_contains_the_mean_and_is_seeded():
-    rng = random.Random(1)
+    rng = random.Random(4)
     values = [rng.random() for _ in range(50)]
     low, high = bootstrap_ci(values, seed=3)
     assert low < sum(values) / 50 < high
@@ -118,7 +118,7 @@ def pride_and_prejudice_answers():
         .read_text()
         .splitlines()
     ]
-    rng = random.Random(5)
+    rng = random.Random(4)
     references = [r["answer"] for r in rng.sample(rows, 45)]
 
     def tuned(answer):
@@ -165,7 +165,7 @@ def score_like_a_run(references, answers):
         for e in evaluators
         for m in e.metrics
     ]
-    rng = random.Random(1)
+    rng = random.Random(4)
     backends = []
     for name, predictions in answers.items():
         rows = [
@@ -197,7 +197,7 @@ def test_every_interval_contains_its_estimate():
     backends, metrics = score_like_a_run(references, answers)
     lora = backends[0]
     old_low, old_high = bootstrap_ci(lora.per_example["bleu"], seed=42)
-    assert not old_low <= lora.value("bleu") <= old_high  # the old bug: 16.8 outside [29.9, 54.3]
+    assert not old_low <= lora.value("bleu") <= old_high  # the old bug: 17.7 outside [31.2, 58.0]
 
     run = SimpleNamespace(meta={"config": {"sections": {"chrf": {"word_order": 2}}}})
     scorers = corpus_scorers(run, metrics)
