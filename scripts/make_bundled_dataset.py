@@ -3,9 +3,10 @@ three phrasings, so that a held-out question asks a fact the model learned from 
 phrasings: what it learned, not what it memorised.
 
 What the data keeps to:
-- the three questions of a fact ask the same thing; a question about another fact that happens
-  to have the same answer ("Who admires Jane at the first ball?" beside "Whom does Jane marry?")
-  is a fact of its own, with its own three phrasings;
+- the three questions of a fact ask the same thing; a question about another fact with the
+  same answer ("Which practical friend marries for security rather than love?" beside "Who
+  thinks Jane should show more affection than she feels?") is a fact of its own, with its own
+  three phrasings;
 - one answer a fact, and one spelling of a person across facts ("Mr. Darcy", "Jane Bennet"), so
   that exact match scores what the model knows rather than which of two names it picked.
 
