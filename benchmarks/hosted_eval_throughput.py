@@ -35,8 +35,8 @@ def main() -> None:
     from rich.progress import Progress
 
     from ftx.backend import BackendContext
-    from ftx.backends.openai import ChatModel, ChatOptions, make_client
-    from ftx.types import GenerationParams, Message, TrainStats
+    from ftx.backends.openai import ChatOptions, OpenAIBase
+    from ftx.types import GenerationParams, Message
     from tests.fakes.openai_server import KEY, FakeOpenAI
 
     prompts = [
@@ -61,7 +61,7 @@ def main() -> None:
                 progress,
                 cancelled=threading.Event(),
             )
-            model = ChatModel(make_client(opts), opts.model, opts, ctx, "openai-base", TrainStats())
+            model = OpenAIBase().train(None, opts, ctx)  # the lifecycle's HostedModel
             started = time.perf_counter()
             answers = model.generate(prompts, GenerationParams(max_new_tokens=16))
             seconds = time.perf_counter() - started
