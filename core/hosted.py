@@ -233,6 +233,47 @@ def retry_after(headers: Any) -> float | None:
         return None
 
 
+def api_failure(exc: BaseException, sdk: Any) -> Failure | None:
+    """What an exception of an OpenAI-shaped SDK (``openai``, ``together``, ``fireworks``: the
+    same generated client) means: its status, the server's message and Retry-After."""
+    if isinstance(exc, sdk.APIStatusError):
+        body = exc.body if isinstance(exc.body, dict) else {}
+        error = body.get("error")
+        message = body.get("message") or (
+            error.get("message") if isinstance(error, dict) else error
+        )
+        return Failure(exc.status_code, str(message or exc), retry_after(exc.response.headers))
+    if isinstance(exc, sdk.APIConnectionError):  # timeouts included
+        return Failure(None, str(exc))
+    return None
+
+
+def chat_completion(
+    client: Any,
+    model: str,
+    messages: list[Message],
+    params: GenerationParams,
+    length: str = "max_tokens",
+) -> Completion:
+    """One answer from an OpenAI-compatible ``chat.completions`` endpoint; ``length`` is what
+    the API calls the answer's token limit (OpenAI: ``max_completion_tokens``)."""
+    kwargs: dict[str, Any] = {"temperature": params.temperature, length: params.max_new_tokens}
+    if params.temperature > 0:
+        kwargs.update(top_p=params.top_p, seed=params.seed)
+    response = client.chat.completions.create(
+        model=model,
+        messages=[{"role": m.role, "content": m.content} for m in messages],
+        **kwargs,
+    )
+    usage, choice = response.usage, response.choices[0]
+    return Completion(
+        choice.message.content or "",
+        usage.prompt_tokens if usage else 0,
+        usage.completion_tokens if usage else 0,
+        truncated=choice.finish_reason == "length",
+    )
+
+
 def answer_concurrently(
     prompts: list[list[Message]],
     ask: Callable[[list[Message]], Completion],

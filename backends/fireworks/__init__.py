@@ -40,8 +40,9 @@ from ftx.hosted import (
     HostedBackend,
     HostedFineTune,
     Job,
+    api_failure,
+    chat_completion,
     resolve,
-    retry_after,
 )
 from ftx.options import bound_problems, option
 from ftx.prices import Prices
@@ -125,14 +126,7 @@ class _Fireworks(HostedBackend):
     def failure(self, exc: BaseException) -> Failure | None:
         import fireworks
 
-        if isinstance(exc, fireworks.APIStatusError):
-            body = exc.body if isinstance(exc.body, dict) else {}
-            error = body.get("error") if isinstance(body.get("error"), dict) else {}
-            message = body.get("message") or error.get("message") or str(exc)
-            return Failure(exc.status_code, str(message), retry_after(exc.response.headers))
-        if isinstance(exc, fireworks.APIConnectionError):  # timeouts included
-            return Failure(None, str(exc))
-        return None
+        return api_failure(exc, fireworks)
 
     def model_record(self, client: Any, model: str) -> Any:
         """What Fireworks says of ``model`` (one request; raises when it does not exist)."""
@@ -153,22 +147,7 @@ class _Fireworks(HostedBackend):
     def ask(
         self, client: Any, model: str, messages: list[Message], params: GenerationParams, opts: Any
     ) -> Completion:
-        kwargs: dict[str, Any] = {"temperature": params.temperature}
-        if params.temperature > 0:
-            kwargs.update(top_p=params.top_p, seed=params.seed)
-        response = client.chat.completions.create(
-            model=model,
-            messages=[{"role": m.role, "content": m.content} for m in messages],
-            max_tokens=params.max_new_tokens,
-            **kwargs,
-        )
-        usage, choice = response.usage, response.choices[0]
-        return Completion(
-            choice.message.content or "",
-            usage.prompt_tokens if usage else 0,
-            usage.completion_tokens if usage else 0,
-            truncated=choice.finish_reason == "length",
-        )
+        return chat_completion(client, model, messages, params)
 
 
 class FireworksBase(_Fireworks):

@@ -37,8 +37,9 @@ from ftx.hosted import (
     HostedFineTune,
     Job,
     TuneOptions,
+    api_failure,
+    chat_completion,
     resolve,
-    retry_after,
 )
 from ftx.options import bound_problems, option, seed_problems
 from ftx.prices import Prices, openai_prices
@@ -117,13 +118,7 @@ class _OpenAI(HostedBackend):
     def failure(self, exc: BaseException) -> Failure | None:
         import openai
 
-        if isinstance(exc, openai.APIStatusError):
-            body = exc.body if isinstance(exc.body, dict) else {}
-            message = body.get("message") or (body.get("error") or {}).get("message") or str(exc)
-            return Failure(exc.status_code, str(message), retry_after(exc.response.headers))
-        if isinstance(exc, openai.APIConnectionError):  # includes timeouts
-            return Failure(None, str(exc))
-        return None
+        return api_failure(exc, openai)
 
     def verify(self, client: Any, opts: ChatOptions) -> list[Problem]:
         model = client.models.retrieve(opts.model)
@@ -166,24 +161,7 @@ class _OpenAI(HostedBackend):
         params: GenerationParams,
         opts: ChatOptions,
     ) -> Completion:
-        kwargs: dict[str, Any] = {
-            "temperature": params.temperature,
-            "max_completion_tokens": params.max_new_tokens,
-        }
-        if params.temperature > 0:
-            kwargs.update(top_p=params.top_p, seed=params.seed)
-        response = client.chat.completions.create(
-            model=model,
-            messages=[{"role": m.role, "content": m.content} for m in messages],
-            **kwargs,
-        )
-        usage, choice = response.usage, response.choices[0]
-        return Completion(
-            choice.message.content or "",
-            usage.prompt_tokens if usage else 0,
-            usage.completion_tokens if usage else 0,
-            truncated=choice.finish_reason == "length",
-        )
+        return chat_completion(client, model, messages, params, "max_completion_tokens")
 
     def prices(self, opts: Any, model: str) -> Prices | None:
         return resolve(openai_prices(model), opts)

@@ -36,8 +36,9 @@ from ftx.hosted import (
     HostedBackend,
     HostedFineTune,
     Job,
+    api_failure,
+    chat_completion,
     resolve,
-    retry_after,
 )
 from ftx.options import bound_problems, option, seed_problems
 from ftx.prices import Prices
@@ -142,16 +143,7 @@ class _Together(HostedBackend):
     def failure(self, exc: BaseException) -> Failure | None:
         import together
 
-        if isinstance(exc, together.APIStatusError):
-            body = exc.body if isinstance(exc.body, dict) else {}
-            error = body.get("error")
-            message = (error.get("message") if isinstance(error, dict) else error) or body.get(
-                "message"
-            )
-            return Failure(exc.status_code, str(message or exc), retry_after(exc.response.headers))
-        if isinstance(exc, together.APIConnectionError):  # includes timeouts
-            return Failure(None, str(exc))
-        return None
+        return api_failure(exc, together)
 
     def verify(self, client: Any, opts: Any) -> list[Problem]:
         client.whoami()  # the key works (the model is checked by its first answer)
@@ -160,24 +152,7 @@ class _Together(HostedBackend):
     def ask(
         self, client: Any, model: str, messages: list[Message], params: GenerationParams, opts: Any
     ) -> Completion:
-        kwargs: dict[str, Any] = {
-            "temperature": params.temperature,
-            "max_tokens": params.max_new_tokens,
-        }
-        if params.temperature > 0:
-            kwargs.update(top_p=params.top_p, seed=params.seed)
-        response = client.chat.completions.create(
-            model=model,
-            messages=[{"role": m.role, "content": m.content} for m in messages],
-            **kwargs,
-        )
-        usage, choice = response.usage, response.choices[0]
-        return Completion(
-            choice.message.content or "",
-            usage.prompt_tokens if usage else 0,
-            usage.completion_tokens if usage else 0,
-            truncated=choice.finish_reason == "length",
-        )
+        return chat_completion(client, model, messages, params)
 
     def prices(self, opts: Any, model: str) -> Prices | None:
         return resolve(wire.table_prices(model, getattr(opts, "lora", True)), opts)
